@@ -1,0 +1,125 @@
+"""Calendar features from date/time columns (datetime dtype or strings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from featurizers._profile import as_frame
+
+__all__ = ["DatetimeFeatures"]
+
+_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
+
+
+class DatetimeFeatures(TransformerMixin, BaseEstimator):
+    """Expand each date/time column into calendar parts; unparseable values become NaN.
+
+    Parts that are constant in training (e.g. ``hour`` for dates without a time) are left out.
+
+    Parameters
+    ----------
+    parts : tuple of str, default=("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
+        Candidate calendar parts, any of pandas' ``Series.dt`` integer attributes.
+
+    Attributes
+    ----------
+    parts_ : list of list of str
+        Per input column, the parts kept.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"d": ["2024-01-31", "2024-02-01", "2025-03-01"]})
+    >>> DatetimeFeatures().fit(frame).get_feature_names_out().tolist()
+    ['d_year', 'd_month', 'd_day', 'd_dayofweek', 'd_dayofyear']
+    """
+
+    def __init__(self, parts: tuple[str, ...] = _PARTS):
+        self.parts = parts
+
+    @staticmethod
+    def _parse(values: pd.Series) -> pd.Series:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            parsed = values
+        elif pd.api.types.is_numeric_dtype(values):
+            parsed = pd.to_datetime(values, errors="coerce", unit="s")
+        else:
+            parsed = pd.to_datetime(values.astype("object"), errors="coerce", format="mixed")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed
+
+    def _table(self, values: pd.Series, parts: list[str]) -> np.ndarray:
+        parsed = self._parse(values)
+        columns = [getattr(parsed.dt, part).astype("float64").to_numpy() for part in parts]
+        return np.column_stack(columns) if columns else np.empty((len(values), 0))
+
+    def fit(self, X, y=None):
+        """Choose, per column, the calendar parts that vary in training.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        frame = as_frame(X)
+        if len(frame) == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.parts_ = []
+        for i in range(frame.shape[1]):
+            table = self._table(frame.iloc[:, i], list(self.parts))
+            varying = [
+                part
+                for j, part in enumerate(self.parts)
+                if pd.Series(table[:, j]).nunique(dropna=True) > 1
+            ]
+            self.parts_.append(varying or [self.parts[0]])
+        return self
+
+    def transform(self, X):
+        """Return the calendar parts as floats (NaN where a value does not parse).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_parts_kept)
+        """
+        check_is_fitted(self, "parts_")
+        frame = as_frame(X)
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but DatetimeFeatures is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        tables = [self._table(frame.iloc[:, i], parts) for i, parts in enumerate(self.parts_)]
+        return np.hstack(tables) if tables else np.empty((len(frame), 0))
+
+    def get_feature_names_out(self, input_features=None):
+        """``<column>_<part>`` for each kept part."""
+        check_is_fitted(self, "parts_")
+        if input_features is None:
+            input_features = getattr(
+                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
+            )
+        return np.asarray(
+            [f"{name}_{part}" for name, parts in zip(input_features, self.parts_) for part in parts],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,102 @@
+"""Frequency encoding for high-cardinality categorical columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from featurizers._profile import as_frame
+
+__all__ = ["FrequencyEncoder"]
+
+
+class FrequencyEncoder(TransformerMixin, BaseEstimator):
+    """Replace each category by the fraction of training rows that hold it.
+
+    Unseen categories (and missing values, when none were seen in training) encode as 0.
+
+    Parameters
+    ----------
+    normalize : bool, default=True
+        Fractions of the training rows when True, raw counts when False.
+
+    Attributes
+    ----------
+    frequencies_ : list of dict
+        Per input column, ``{category: frequency}``.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> FrequencyEncoder().fit_transform(pd.DataFrame({"c": ["a", "a", "b", "a"]})).ravel()
+    array([0.75, 0.75, 0.25, 0.75])
+    """
+
+    def __init__(self, normalize: bool = True):
+        self.normalize = normalize
+
+    def fit(self, X, y=None):
+        """Count each column's categories.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        frame = as_frame(X)
+        if len(frame) == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.frequencies_ = [
+            frame.iloc[:, i].value_counts(normalize=self.normalize, dropna=False).to_dict()
+            for i in range(frame.shape[1])
+        ]
+        return self
+
+    def transform(self, X):
+        """Encode each value by its training frequency.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self, "frequencies_")
+        frame = as_frame(X)
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but FrequencyEncoder is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        out = np.zeros(frame.shape, dtype=float)
+        for i, table in enumerate(self.frequencies_):
+            mapped = frame.iloc[:, i].map(table)
+            out[:, i] = pd.to_numeric(mapped, errors="coerce").fillna(0.0).to_numpy()
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """``<column>_frequency`` for each input column."""
+        check_is_fitted(self, "frequencies_")
+        if input_features is None:
+            input_features = getattr(
+                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
+            )
+        return np.asarray([f"{name}_frequency" for name in input_features], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        return tags

@@ -1,0 +1,145 @@
+"""Column profiling: decide, per raw column, which featurizer handles it (or why it is dropped)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
+
+ColumnKind = Literal[
+    "numeric", "categorical", "high_cardinality", "datetime", "text", "empty", "constant", "id"
+]
+DROPPED_KINDS = frozenset({"empty", "constant", "id"})
+
+_DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
+_ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
+_SAMPLE = 500
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What profiling found about one raw column."""
+
+    name: str
+    kind: ColumnKind
+    dtype: str
+    missing_fraction: float
+    n_unique: int
+    reason: str
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for reports and artifacts."""
+        return asdict(self)
+
+
+def _non_null_sample(values: pd.Series, seed: int = 0) -> pd.Series:
+    present = values.dropna()
+    if len(present) > _SAMPLE:
+        present = present.sample(_SAMPLE, random_state=seed)
+    return present
+
+
+def _parses_as_datetime(present: pd.Series) -> bool:
+    as_text = present.astype(str)
+    if as_text.empty or as_text.str.contains(_DATE_HINT).mean() < 0.95:
+        return False
+    parsed = pd.to_datetime(as_text, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def _numeric_fraction(present: pd.Series) -> float:
+    if present.empty:
+        return 0.0
+    return float(pd.to_numeric(present.astype(str).str.strip(), errors="coerce").notna().mean())
+
+
+def _kind_of_text_column(
+    values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
+) -> tuple[ColumnKind, str]:
+    if _numeric_fraction(present) >= 0.95:
+        return "numeric", "text holding numbers: parsed as numbers"
+    if _parses_as_datetime(present):
+        return "datetime", "date/time strings: calendar parts"
+    n_present = int(values.notna().sum())
+    mean_tokens = float(present.astype(str).str.split().str.len().mean())
+    if mean_tokens >= 4 and n_unique > 0.5 * min(n_present, _SAMPLE):
+        return "text", f"free text ({mean_tokens:.1f} words on average): TF-IDF"
+    if n_present >= 50 and n_unique >= 0.95 * n_present:
+        return "id", "a distinct value on (almost) every row: ID-like, dropped"
+    if n_unique <= max_onehot:
+        return "categorical", f"{n_unique} categories: one-hot"
+    return "high_cardinality", f"{n_unique} categories: target and frequency encoding"
+
+
+def _kind_of_numeric_column(name: str, values: pd.Series, n_unique: int) -> tuple[ColumnKind, str]:
+    n_present = int(values.notna().sum())
+    is_integer = pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if is_integer and n_present >= 50 and n_unique == n_present:
+        monotonic = values.is_monotonic_increasing or values.is_monotonic_decreasing
+        if monotonic or _ID_NAME.search(name):
+            return "id", "distinct integers counting rows: ID-like, dropped"
+    return "numeric", "numbers: median imputation with a missing indicator"
+
+
+def _profile_one(name: str, values: pd.Series, max_onehot: int) -> ColumnProfile:
+    missing = float(values.isna().mean()) if len(values) else 1.0
+    dtype = str(values.dtype)
+    if missing >= 1.0:
+        return ColumnProfile(name, "empty", dtype, missing, 0, "no values: dropped")
+    n_unique = int(values.nunique(dropna=True))
+    if n_unique <= 1 and missing == 0.0:
+        return ColumnProfile(name, "constant", dtype, missing, n_unique, "one value: dropped")
+    if pd.api.types.is_bool_dtype(values):
+        kind, reason = "numeric", "booleans: 0/1"
+    elif pd.api.types.is_numeric_dtype(values):
+        kind, reason = _kind_of_numeric_column(name, values, n_unique)
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        kind, reason = "datetime", "timestamps: calendar parts"
+    else:
+        kind, reason = _kind_of_text_column(values, _non_null_sample(values), n_unique, max_onehot)
+    return ColumnProfile(name, kind, dtype, missing, n_unique, reason)
+
+
+def profile_columns(frame: pd.DataFrame, max_onehot: int = 20) -> dict[str, ColumnProfile]:
+    """Profile every column of ``frame`` (features only: leave the target out).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The raw feature columns.
+    max_onehot : int, default=20
+        Categorical columns with more distinct values than this are target and frequency encoded.
+
+    Returns
+    -------
+    dict of str to ColumnProfile
+        In column order. Kinds ``empty``, ``constant`` and ``id`` are dropped by the featurizer.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"age": [30, 41, None], "city": ["Oslo", "Rome", "Oslo"]})
+    >>> {name: p.kind for name, p in profile_columns(frame).items()}
+    {'age': 'numeric', 'city': 'categorical'}
+    """
+    return {str(name): _profile_one(str(name), frame[name], max_onehot) for name in frame.columns}
+
+
+def kinds(profiles: dict[str, ColumnProfile]) -> dict[str, str]:
+    """``{column: kind}`` for the columns the featurizer keeps."""
+    return {name: p.kind for name, p in profiles.items() if p.kind not in DROPPED_KINDS}
+
+
+def as_frame(X: object) -> pd.DataFrame:
+    """Accept a DataFrame as is; name the columns of an array ``x0, x1, ...``."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {array.ndim}D array instead.")
+    return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])

@@ -1,0 +1,112 @@
+"""What a model family declares: its tasks, a size-aware search space, a cheap start, a cost hint."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
+
+import numpy as np
+
+__all__ = ["Choice", "DataShape", "Float", "Int", "ModelFamily", "Param"]
+
+
+@dataclass(frozen=True)
+class Float:
+    """A real hyperparameter in ``[low, high]``, sampled on a log scale when ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """Draw one value."""
+        if self.log:
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer hyperparameter in ``[low, high]``, sampled on a log scale when ``log``."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def sample(self, rng: np.random.Generator) -> int:
+        """Draw one value."""
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
+            return int(min(self.high, max(self.low, math.floor(value))))
+        return int(rng.integers(self.low, self.high + 1))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical hyperparameter."""
+
+    options: tuple
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """Draw one option."""
+        option = self.options[int(rng.integers(len(self.options)))]
+        return option.item() if isinstance(option, np.generic) else option
+
+
+Param = Union[Float, Int, Choice]
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a family may look at when sizing its space: rows, features, classes (0 = regression)."""
+
+    n_rows: int
+    n_features: int
+    n_classes: int = 0
+
+
+class ModelFamily(ABC):
+    """A model family: one plug-in module in ``models/`` (or an ``automl.models`` entry point).
+
+    Subclasses set ``name`` and ``tasks`` and implement :meth:`search_space`,
+    :meth:`initial_config` and :meth:`build`. The search never sees estimators, only spaces and
+    scores; :meth:`build` turns a config into an unfitted scikit-learn estimator.
+
+    Attributes
+    ----------
+    name : str
+        Unique family name, used by ``--include``/``--exclude`` and in the leaderboard.
+    tasks : frozenset of str
+        ``"classification"``, ``"regression"`` (and later ``"forecasting"``) that it supports.
+    needs_scaling : bool
+        Whether the featurizer should standardize numeric features in front of it.
+    cost : float
+        Relative cost hint (1 = a small random forest); cheap families are tried first.
+    """
+
+    name: ClassVar[str]
+    tasks: ClassVar[frozenset[str]]
+    needs_scaling: ClassVar[bool] = False
+    cost: ClassVar[float] = 1.0
+
+    @classmethod
+    def is_applicable(cls, task: str, shape: DataShape) -> bool:
+        """Whether to search this family for ``task`` on data of this shape."""
+        return task in cls.tasks
+
+    @classmethod
+    @abstractmethod
+    def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
+        """Hyperparameter space, sized to the data."""
+
+    @classmethod
+    @abstractmethod
+    def initial_config(cls, task: str, shape: DataShape) -> dict[str, Any]:
+        """A cheap configuration that is good on most data: tried first."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> Any:
+        """An unfitted scikit-learn estimator for ``config`` (one thread)."""

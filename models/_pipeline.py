@@ -1,0 +1,111 @@
+"""The published model: featurization + estimator behind the model.pkl contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["AutoMLClassifier", "AutoMLRegressor", "MissingColumnsError", "make_model"]
+
+
+class MissingColumnsError(ValueError):
+    """Rows to score lack columns the model was trained on."""
+
+
+class _AutoMLBase(BaseEstimator):
+    """Shared parts: column checking and the inner ``Pipeline(featurize, model)``."""
+
+    def __init__(self, featurizer: Any = None, estimator: Any = None):
+        self.featurizer = featurizer
+        self.estimator = estimator
+
+    def _fit_pipeline(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a pandas DataFrame with the training columns")
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.pipeline_ = Pipeline(
+            [("featurize", clone(self.featurizer)), ("model", clone(self.estimator))]
+        )
+        self.pipeline_.fit(X, y)
+
+    def _columns(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "pipeline_")
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X)
+        X = X.rename(columns=str)
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise MissingColumnsError(
+                f"missing column(s) {shown}{more}: the model needs every training column "
+                f"(the target excepted); extra columns are ignored"
+            )
+        return X.loc[:, list(self.feature_names_in_)]
+
+    def get_feature_names_out(self, input_features=None):
+        """The engineered feature names the estimator sees."""
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.named_steps["featurize"].get_feature_names_out()
+
+
+class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
+    """Featurizer + classifier; labels of any type, ``predict_proba`` columns in ``classes_`` order.
+
+    Parameters
+    ----------
+    featurizer : transformer
+        Unfitted featurizer (an :class:`featurizers.AutoFeaturizer`).
+    estimator : classifier
+        Unfitted scikit-learn compatible classifier; it is trained on labels encoded ``0..k-1``.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Any) -> "AutoMLClassifier":
+        """Encode the labels, then fit featurizer and classifier on ``X``."""
+        self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
+        self.classes_ = self.label_encoder_.classes_
+        self._fit_pipeline(X, self.label_encoder_.transform(np.asarray(y)))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per entry of ``classes_``."""
+        return self.pipeline_.predict_proba(self._columns(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class label of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class AutoMLRegressor(RegressorMixin, _AutoMLBase):
+    """Featurizer + regressor.
+
+    Parameters
+    ----------
+    featurizer : transformer
+        Unfitted featurizer (an :class:`featurizers.AutoFeaturizer`).
+    estimator : regressor
+        Unfitted scikit-learn compatible regressor.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Any) -> "AutoMLRegressor":
+        """Fit featurizer and regressor on ``X``."""
+        self._fit_pipeline(X, np.asarray(y, dtype=float))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """One prediction per row, in row order."""
+        return self.pipeline_.predict(self._columns(X))
+
+
+def make_model(task: str, featurizer: Any, estimator: Any) -> _AutoMLBase:
+    """An unfitted :class:`AutoMLClassifier` or :class:`AutoMLRegressor` for ``task``."""
+    if task == "classification":
+        return AutoMLClassifier(featurizer=featurizer, estimator=estimator)
+    return AutoMLRegressor(featurizer=featurizer, estimator=estimator)

@@ -1,0 +1,46 @@
+"""The one exception type that means "the user's input or settings are wrong"."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["AutoMLInputError", "nearest_names"]
+
+
+class AutoMLInputError(ValueError):
+    """Bad data or settings, found before any training starts.
+
+    The message is one line that names the column or setting and says what to do. The CLI prints it
+    without a traceback and exits non-zero; nothing is written to the output folder.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:
+    """Return a ``"did you mean ...?"`` hint for a misspelt column or family name.
+
+    Parameters
+    ----------
+    name : str
+        The name the user gave.
+    candidates : iterable of str
+        The names that exist.
+    n : int, default=3
+        How many suggestions at most.
+
+    Returns
+    -------
+    str
+        ``" Did you mean 'a', 'b'?"``, or a list of some available names when nothing is close.
+    """
+    candidates = [str(c) for c in candidates]
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    if close:
+        return " Did you mean " + ", ".join(repr(lowered[c]) for c in close) + "?"
+    shown = ", ".join(repr(c) for c in candidates[:8])
+    more = f" (and {len(candidates) - 8} more)" if len(candidates) > 8 else ""
+    return f" Available: {shown}{more}."

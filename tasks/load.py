@@ -1,0 +1,146 @@
+"""Load the training table: CSV (sniffed delimiter, any compression) or Parquet, from any fsspec URI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+
+import fsspec
+import pandas as pd
+from prefect import task
+
+from tasks.errors import AutoMLInputError, nearest_names
+
+__all__ = ["data_fingerprint", "load_table", "load_table_task", "select_columns"]
+
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+_SNIFF_BYTES = 64 * 1024
+
+
+def _base_name(uri: str) -> str:
+    name = uri.lower().rstrip("/")
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _sniff_delimiter(sample: str, uri: str) -> str:
+    if _base_name(uri).endswith(".tsv"):
+        return "\t"
+    lines = sample.splitlines()
+    lines = lines[:-1] if len(lines) > 1 else lines  # the last line may be cut mid-row
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:200]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _read_csv(uri: str) -> pd.DataFrame:
+    with fsspec.open(uri, "rb", compression="infer") as handle:
+        raw = handle.read()
+    if not raw.strip():
+        raise AutoMLInputError(f"data file {uri!r} is empty; give a table with a header row")
+    text_sample = raw[:_SNIFF_BYTES].decode("utf-8", errors="replace")
+    delimiter = _sniff_delimiter(text_sample, uri)
+    try:
+        return pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding="utf-8-sig", low_memory=False)
+    except UnicodeDecodeError:
+        return pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding="latin-1", low_memory=False)
+    except pd.errors.ParserError as exc:
+        raise AutoMLInputError(
+            f"data file {uri!r} is not a readable table ({str(exc).splitlines()[0]}); "
+            "check its delimiter and quoting"
+        ) from None
+
+
+def load_table(uri: str) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally compressed) or Parquet table from a path or fsspec URI.
+
+    Parameters
+    ----------
+    uri : str
+        Local path or any fsspec URI (``s3://``, ``gcs://``, ``memory://``, ``https://`` ...).
+        ``.parquet``/``.pq`` are read with pyarrow; anything else as delimited text whose delimiter
+        is sniffed (``.tsv`` is tab-separated). Compression is inferred from the suffix.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    AutoMLInputError
+        When the file does not exist, is empty, or is not a table.
+    """
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        exists = fs.exists(path)
+    except (ImportError, ValueError) as exc:
+        raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
+    if not exists:
+        raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
+    if fs.isdir(path):
+        raise AutoMLInputError(f"data {uri!r} is a folder; give the path of one CSV or Parquet file")
+    try:
+        if _base_name(uri).endswith(_PARQUET_SUFFIXES):
+            frame = pd.read_parquet(uri)
+        else:
+            frame = _read_csv(uri)
+    except AutoMLInputError:
+        raise
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AutoMLInputError(f"cannot read data {uri!r}: {first}") from None
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.shape[1] == 0:
+        raise AutoMLInputError(f"data file {uri!r} has no columns; give a table with a header row")
+    return frame
+
+
+def select_columns(
+    frame: pd.DataFrame, target: str, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Keep the target plus ``include`` (all when empty) minus ``exclude``, checking every name.
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming a column that does not exist, with the nearest existing names.
+    """
+    for name in [target, *include, *exclude]:
+        if name not in frame.columns:
+            kind = "target column" if name == target else "column"
+            raise AutoMLInputError(
+                f"{kind} {name!r} is not in the data." + nearest_names(name, frame.columns)
+            )
+    keep = list(include) if include else [c for c in frame.columns if c != target]
+    keep = [c for c in keep if c not in set(exclude) and c != target]
+    return frame[[*keep, target]]
+
+
+def data_fingerprint(frame: pd.DataFrame) -> str:
+    """A stable sha256 of a table's columns, dtypes and values (used for caching and the manifest)."""
+    digest = hashlib.sha256()
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _retry_unless_input_error(task: object, task_run: object, state: object) -> bool:
+    """Retry transient I/O failures, never a bad path or a bad file."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except AutoMLInputError:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure may be transient
+        return True
+    return False
+
+
+@task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_input_error)
+def load_table_task(uri: str) -> pd.DataFrame:
+    """Load the training table (retried: remote storage can fail transiently)."""
+    return load_table(uri)

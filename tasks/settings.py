@@ -1,0 +1,120 @@
+"""The validated settings object that travels through a training run."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import AutoMLInputError
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "FORECASTING_METRICS",
+    "REGRESSION_METRICS",
+    "TaskType",
+    "TrainSettings",
+    "settings_from_kwargs",
+]
+
+TaskType = Literal["classification", "regression", "forecasting"]
+
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "roc_auc",
+    "log_loss",
+    "f1_macro",
+    "average_precision",
+)
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+FORECASTING_METRICS = ("mase", "smape", "rmse", "mae")
+METRICS_BY_TASK = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+    "forecasting": FORECASTING_METRICS,
+}
+
+DEFAULT_TIME_BUDGET = 300.0
+
+
+class TrainSettings(BaseModel):
+    """Everything a training run needs to know, checked once at the start.
+
+    The flow's flat parameters and the CLI flags map one to one onto these fields.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="Path or fsspec URI of the training table.")
+    target: str = Field(min_length=1, description="Name of the column to predict.")
+    task: TaskType
+    metric: Optional[str] = None
+    time_budget: Optional[float] = Field(default=None, gt=0)
+    max_trials: Optional[int] = Field(default=None, ge=1)
+    seed: int = Field(default=0, ge=0)
+    output: str = "results"
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    exit_score: Optional[float] = None
+    cv_folds: Optional[int] = Field(default=None, ge=2, le=20)
+    validation_fraction: Optional[float] = Field(default=None, gt=0, lt=1)
+    validation_data: Optional[str] = None
+    include_columns: list[str] = Field(default_factory=list)
+    exclude_columns: list[str] = Field(default_factory=list)
+    n_workers: int = Field(default=2, ge=1, le=64)
+    candidate_timeout: Optional[float] = Field(default=None, gt=0)
+    time_column: Optional[str] = None
+    series_id: list[str] = Field(default_factory=list)
+    horizon: Optional[int] = Field(default=None, ge=1)
+    frequency: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "TrainSettings":
+        allowed = METRICS_BY_TASK[self.task]
+        if self.metric is not None and self.metric not in allowed:
+            raise ValueError(
+                f"metric {self.metric!r} does not apply to {self.task}; choose one of "
+                + ", ".join(allowed)
+            )
+        if self.cv_folds is not None and (
+            self.validation_fraction is not None or self.validation_data is not None
+        ):
+            raise ValueError(
+                "cv_folds cannot be combined with validation_fraction or validation_data; "
+                "give one way to validate"
+            )
+        if self.validation_fraction is not None and self.validation_data is not None:
+            raise ValueError("give validation_fraction or validation_data, not both")
+        both = set(self.include) & set(self.exclude)
+        if both:
+            raise ValueError(f"families {sorted(both)} are both included and excluded; pick one")
+        if self.target in self.exclude_columns:
+            raise ValueError(f"the target {self.target!r} cannot be an excluded column")
+        return self
+
+    @property
+    def effective_time_budget(self) -> Optional[float]:
+        """Seconds for the whole run: the given budget, else a default unless trials bound it."""
+        if self.time_budget is not None:
+            return self.time_budget
+        return None if self.max_trials is not None else DEFAULT_TIME_BUDGET
+
+
+def settings_from_kwargs(**kwargs: object) -> TrainSettings:
+    """Build :class:`TrainSettings`, turning pydantic's report into one clear line.
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming the first bad setting and what is allowed.
+    """
+    try:
+        return TrainSettings(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+        message = first.get("msg", "invalid value").removeprefix("Value error, ")
+        if where:
+            raise AutoMLInputError(f"setting {where!r}: {message}") from None
+        raise AutoMLInputError(message) from None
