@@ -1,0 +1,97 @@
+"""``python -m flows.train``: the CLI contract of DESIGN.md over the ``automl`` flow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+from tasks.errors import AutoMLInputError
+from tasks.settings import settings_from_kwargs
+
+__all__ = ["build_parser", "main"]
+
+
+
+def _process_started() -> float:
+    """When this process started (so that start-up counts against the budget)."""
+    try:
+        with open("/proc/self/stat") as handle:
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime"))
+        return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):  # not Linux: this module's import
+        return _IMPORTED
+
+
+_IMPORTED = time.time()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; flag names match the flow's parameters."""
+    p = argparse.ArgumentParser(
+        prog="python -m flows.train",
+        description="Train, select and publish the best model for a labelled table.")
+    p.add_argument("--data", required=True, help="CSV/TSV/Parquet path or fsspec URI")
+    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--task", required=True,
+                   choices=["classification", "regression", "forecasting"])
+    p.add_argument("--metric", help="primary metric (default: roc_auc, log_loss or rmse)")
+    p.add_argument("--time-budget", type=float, help="seconds for the whole run")
+    p.add_argument("--max-trials", type=int, help="stop after this many candidates")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="results", help="results folder (default: results)")
+    p.add_argument("--include", nargs="+", default=[], metavar="FAMILY")
+    p.add_argument("--exclude", nargs="+", default=[], metavar="FAMILY")
+    p.add_argument("--exit-score", type=float, help="stop when a candidate reaches this score")
+    p.add_argument("--cv-folds", type=int, help="force k-fold cross-validation")
+    p.add_argument("--validation-fraction", type=float, help="force a holdout of this fraction")
+    p.add_argument("--validation-data", help="separate validation table")
+    p.add_argument("--include-columns", nargs="+", default=[], metavar="COLUMN")
+    p.add_argument("--exclude-columns", nargs="+", default=[], metavar="COLUMN")
+    p.add_argument("--n-workers", type=int, default=2, help="candidates trained at once")
+    p.add_argument("--candidate-timeout", type=float, help="seconds per candidate")
+    p.add_argument("--time-column")
+    p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
+    p.add_argument("--horizon", type=int)
+    p.add_argument("--frequency")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
+    """Run the flow from command-line arguments; return the exit status.
+
+    Bad input or settings print one ``error: ...`` line on stderr and return 2 (argparse's own
+    usage errors also exit 2), before anything is written to the output folder.
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows import _env
+
+    args = vars(build_parser().parse_args(argv))
+    debug = args.pop("debug")
+    try:
+        settings = settings_from_kwargs(**args)
+        _env.RUN_STARTED = _process_started()
+        runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
+        result = flow.with_options(task_runner=runner)(**args)
+    except AutoMLInputError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, not a crash
+        if debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: run failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
+    print(f"model: {result.model_path}")
+    print(f"best: {result.best.family} (candidate {result.best.id}) "
+          f"{result.metric}={result.score:.5g} validated on {result.validation}")
+    print(f"candidates: {len(result.leaderboard)}; wall time {result.wall_seconds:.1f}s")
+    return 0

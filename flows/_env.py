@@ -1,0 +1,33 @@
+"""Prefect settings that must be in place before ``prefect`` is imported (user values win)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+#: Set by the CLI to the process start time, so that ``time_budget`` also covers start-up.
+RUN_STARTED: Optional[float] = None
+
+_DEFAULTS = {
+    # The embedded API's task-run recorder writes one record per transaction by default and loses
+    # most of them when the process exits (and logs "Error flushing events"); batching keeps up.
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    # Telemetry cannot reach the internet here; each attempt logs an error and locks the database.
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+def apply_prefect_defaults() -> None:
+    """Set the defaults above where the user has not chosen otherwise."""
+    for name, value in _DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def use_cli_logging() -> None:
+    """Route Prefect's console log to stdout and keep user errors one line (CLI only)."""
+    os.environ.setdefault(
+        "PREFECT_LOGGING_SETTINGS_PATH", str(Path(__file__).with_name("logging.yml"))
+    )

@@ -1,0 +1,92 @@
+"""Family choice before the search, winner selection after it, and the run's facts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from flows._loop import Budget
+from models import DataShape, ModelFamily, registry
+from tasks.errors import AutoMLInputError, nearest_names
+from tasks.evaluate import loss_of
+from tasks.settings import TrainSettings
+from tasks.split import SplitPlan
+from tasks.types import CandidateResult
+from tasks.validate import PreparedData
+
+__all__ = ["choose_families", "select_best", "summarize_run"]
+
+
+def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[ModelFamily]]:
+    """The families to search: registered for the task, filtered by include/exclude and size.
+
+    With an empty ``shape`` (before the data is loaded) it only checks the names.
+    """
+    reg = registry()
+    known = reg.names()
+    for name in [*settings.include, *settings.exclude]:
+        if name not in reg:
+            raise AutoMLInputError(f"unknown model family {name!r}." + nearest_names(name, known))
+    names = reg.names(settings.task)
+    for name in settings.include:
+        if name not in names:
+            raise AutoMLInputError(f"model family {name!r} does not support {settings.task}")
+    chosen = [n for n in (settings.include or names) if n not in settings.exclude]
+    if shape.n_rows:
+        chosen = [n for n in chosen if reg.get(n).is_applicable(settings.task, shape)]
+    if not chosen:
+        raise AutoMLInputError(
+            f"no model family left for {settings.task} on {shape.n_rows} rows after "
+            "--include/--exclude; available: " + ", ".join(names))
+    return [reg.get(n) for n in chosen]
+
+
+def select_best(results: list[CandidateResult], metric: str) -> CandidateResult:
+    """The candidate with the best primary metric on validation (lowest id breaks ties)."""
+    ok = [r for r in results if r.status == "ok" and not math.isnan(r.metrics.get(metric, math.nan))]
+    if not ok:
+        errors = "; ".join(sorted({r.error for r in results if r.error})[:3]) or "none was trained"
+        raise RuntimeError(
+            f"no candidate finished successfully ({len(results)} tried: {errors}); give a larger "
+            "--time-budget or check the data")
+    return min(ok, key=lambda r: (loss_of(metric, r.metrics[metric]), r.spec.id))
+
+
+def summarize_run(
+    settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
+    best: CandidateResult, results: list[CandidateResult], stop_reason: str, budget: Budget,
+    features: pd.DataFrame,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``metrics.json`` and ``manifest.json`` contents (model sha256 and versions added later)."""
+    counts = pd.Series([r.status for r in results]).value_counts().to_dict()
+    summary = {
+        "task": settings.task, "target": settings.target, "metric": metric,
+        "best": f"{best.spec.run_name} ({metric}={best.metrics[metric]:.5g})",
+        "validation": plan.describe(), "rows": len(data.y), "raw_columns": data.X.shape[1],
+        "features": len(features), "candidates": len(results),
+        "stopped": stop_reason,
+    }
+    metrics = {
+        "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
+        "validation": plan.describe(),
+        "best": {"id": best.spec.id, "family": best.spec.family, "config": best.spec.config,
+                 "fit_seconds": best.fit_seconds},
+        "candidates": {"total": len(results), **{str(k): int(v) for k, v in counts.items()}},
+        "stop_reason": stop_reason,
+        "time_budget": budget.seconds,
+        "elapsed_before_publish_seconds": round(budget.seconds - budget.remaining(), 2)
+        if budget.seconds is not None else None,
+        "guardrails": [g.to_dict() for g in data.guardrails],
+        "rows": {"train": len(data.y), "dropped_missing_target": data.n_rows_dropped},
+        "summary": summary,
+    }
+    manifest = {
+        "settings": settings.model_dump(), "seed": settings.seed, "task": settings.task,
+        "target": settings.target, "data_fingerprint": data.fingerprint,
+        "feature_columns": list(data.X.columns), "column_roles": data.roles,
+        "classes": None if data.classes is None else [str(c) for c in data.classes],
+        "model_file": "model.pkl", "format": "joblib",
+    }
+    return metrics, manifest

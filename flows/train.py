@@ -1,0 +1,155 @@
+"""The ``automl`` flow: validate -> split -> featurize -> candidates -> select -> refit -> publish.
+
+Run locally with ``python -m flows.train --data PATH --target COLUMN --task classification``, as a
+deployment with ``prefect deployment run automl/train --param ...``, or call :func:`train` from
+another flow.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-line error
+    from flows._env import use_cli_logging
+
+    use_cli_logging()
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Literal, Optional, Union  # noqa: E402
+
+import pandas as pd  # noqa: E402
+from prefect import flow  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from pydantic import Field  # noqa: E402
+
+from flows import _env  # noqa: E402
+from flows._loop import Budget, run_candidates  # noqa: E402
+from flows._select import choose_families, select_best, summarize_run  # noqa: E402
+from models import DataShape  # noqa: E402
+from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
+from tasks.errors import AutoMLInputError  # noqa: E402
+from tasks.evaluate import METRICS, default_metric  # noqa: E402
+from tasks.featurize import featurize_task  # noqa: E402
+from tasks.load import load_table_task  # noqa: E402
+from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
+from tasks.search import RandomSearch  # noqa: E402
+from tasks.settings import settings_from_kwargs  # noqa: E402
+from tasks.split import plan_split  # noqa: E402
+from tasks.train import refit_task  # noqa: E402
+from tasks.types import CandidateSummary, TrainResult  # noqa: E402
+from tasks.validate import validate_task  # noqa: E402
+
+__all__ = ["train"]
+
+MetricName = Literal["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "f1_macro",
+                     "average_precision", "rmse", "mae", "r2", "mape", "mase", "smape"]
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    data = params.get("data")
+    source = Path(data).name.split(".")[0] if isinstance(data, str) else "dataframe"
+    return f"{source}-{params.get('target')}-{params.get('task')}"
+
+
+@flow(name="automl", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=2),
+      log_prints=True)
+def train(
+    data: Union[str, Any] = Field(
+        ..., description="Training table: a CSV/TSV/Parquet path or fsspec URI (or a DataFrame "
+        "when called from Python)."),
+    target: str = Field(..., description="Column to predict."),
+    task: Literal["classification", "regression", "forecasting"] = Field(
+        ..., description="Kind of problem."),
+    metric: Optional[MetricName] = Field(
+        None, description="Primary metric; default roc_auc (binary), log_loss (multiclass), rmse."),
+    time_budget: Optional[float] = Field(
+        None, description="Seconds for the whole run, start-up to publishing (default 300 "
+        "unless max_trials is set)."),
+    max_trials: Optional[int] = Field(None, description="Stop after this many candidates."),
+    seed: int = Field(0, description="Seed for splits, search and models."),
+    output: str = Field("results", description="Results folder (model.pkl, leaderboard ...)."),
+    include: list[str] = Field(default_factory=list,
+                               description="Only these model families (empty: all)."),
+    exclude: list[str] = Field(default_factory=list, description="Leave out these families."),
+    exit_score: Optional[float] = Field(
+        None, description="Stop as soon as a candidate reaches this primary-metric value."),
+    cv_folds: Optional[int] = Field(None, description="Force k-fold cross-validation."),
+    validation_fraction: Optional[float] = Field(
+        None, description="Force a holdout of this fraction of the rows."),
+    validation_data: Optional[str] = Field(
+        None, description="Separate validation table (path or URI)."),
+    include_columns: list[str] = Field(default_factory=list,
+                                       description="Use only these feature columns."),
+    exclude_columns: list[str] = Field(default_factory=list,
+                                       description="Drop these columns before training."),
+    n_workers: int = Field(2, description="Candidates trained at once (threads)."),
+    candidate_timeout: Optional[float] = Field(
+        None, description="Seconds after which one candidate is stopped and recorded as timeout."),
+    time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
+    series_id: list[str] = Field(default_factory=list,
+                                 description="Forecasting: series-id columns."),
+    horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
+    frequency: Optional[str] = Field(None, description="Forecasting: pandas frequency."),
+) -> TrainResult:
+    """Train, select and publish the best pipeline for a labelled table."""
+    started = _env.RUN_STARTED or time.time()
+    frame = data if isinstance(data, pd.DataFrame) else None
+    settings = settings_from_kwargs(
+        data="<DataFrame>" if frame is not None else data, target=target, task=task,
+        metric=metric, time_budget=time_budget, max_trials=max_trials, seed=seed, output=output,
+        include=include, exclude=exclude, exit_score=exit_score, cv_folds=cv_folds,
+        validation_fraction=validation_fraction, validation_data=validation_data,
+        include_columns=include_columns, exclude_columns=exclude_columns, n_workers=n_workers,
+        candidate_timeout=candidate_timeout, time_column=time_column, series_id=series_id,
+        horizon=horizon, frequency=frequency)
+    return run_training(settings, frame, Budget(started, settings.effective_time_budget))
+
+
+def run_training(settings: Any, frame: Optional[pd.DataFrame], budget: Budget) -> TrainResult:
+    """The body of the flow, step by step (called inside a flow run)."""
+    logger = get_run_logger()
+    check_output_folder(settings.output)
+    choose_families(settings, DataShape(0, 0))  # unknown family names fail before loading
+    if frame is None:
+        frame = load_table_task(settings.data)
+    validation = load_table_task(settings.validation_data) if settings.validation_data else None
+    prepared = validate_task(frame, settings, validation)
+    shape = DataShape(len(prepared.y), prepared.X.shape[1], prepared.n_classes)
+    families = choose_families(settings, shape)
+    metric = settings.metric or default_metric(settings.task, prepared.n_classes)
+    plan = plan_split(prepared.y, settings.task, settings.seed, settings.cv_folds,
+                      settings.validation_fraction, prepared.n_validation_rows)
+    features = featurize_task(prepared, settings.seed)
+    logger.info("%d rows, %d columns -> %d features; validating with %s; families: %s",
+                len(prepared.y), prepared.X.shape[1], len(features), plan.describe(),
+                ", ".join(f.name for f in families))
+    key = experiment_key(settings.target, settings.output)
+    progress = Progress(key, f"Candidates trained for {settings.target}")
+    search = RandomSearch(families, settings.task, shape, metric, settings.seed)
+    results, stop_reason = run_candidates(search, prepared, plan, settings, metric, budget,
+                                          progress.update)
+    best = select_best(results, metric)
+    logger.info("stopped: %s; best %s %s=%.5g", stop_reason, best.spec.run_name, metric,
+                best.metrics[metric])
+    model = refit_task(best.spec, prepared, settings.seed)
+    leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
+    facts, manifest = summarize_run(settings, prepared, plan, metric, best, results,
+                                    stop_reason, budget, features)
+    model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
+                              prepared.suite)
+    progress.update(1.0)
+    publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
+    return TrainResult(
+        model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
+        metric=metric, score=best.metrics[metric], best=CandidateSummary.of(best),
+        leaderboard=[CandidateSummary.of(r) for r in results],
+        guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
+        wall_seconds=round(time.time() - budget.started, 2))
+
+
+if __name__ == "__main__":
+    from flows._cli import main
+
+    raise SystemExit(main(train))

@@ -1,0 +1,77 @@
+"""Prefect UI artifacts: leaderboard and guardrail tables, a summary, and live progress."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any, Optional
+from uuid import UUID
+
+import pandas as pd
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from tasks.guardrails import Guardrail
+
+__all__ = ["experiment_key", "Progress", "publish_artifacts"]
+
+
+def experiment_key(target: str, output: str) -> str:
+    """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes)."""
+    raw = f"automl-{output.rstrip('/').split('/')[-1]}-{target}".lower()
+    return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:60]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Progress:
+    """A progress artifact that moves as candidates finish (no-op outside a Prefect run)."""
+
+    def __init__(self, key: str, description: str) -> None:
+        self.artifact_id: Optional[UUID] = None
+        try:
+            self.artifact_id = create_progress_artifact(progress=0.0, key=f"{key}-progress",
+                                                        description=description)
+        except Exception:  # noqa: BLE001 - the UI view is optional; training goes on
+            self.artifact_id = None
+
+    def update(self, fraction: float) -> None:
+        """Set progress to ``fraction`` of the run (0..1)."""
+        if self.artifact_id is not None:
+            update_progress_artifact(self.artifact_id, progress=round(100 * min(1.0, fraction), 1))
+
+
+def summary_markdown(facts: dict[str, Any], guardrails: Sequence[Guardrail],
+                     leaderboard: pd.DataFrame, metric: str) -> str:
+    """The run summary shown in the Prefect UI."""
+    lines = [f"# AutoML run: {facts['task']} on `{facts['target']}`", ""]
+    lines += [f"- **{name}**: {value}" for name, value in facts.items()]
+    lines += ["", "## Guardrails", "", "| check | status | detail |", "|---|---|---|"]
+    lines += [f"| {g.name} | {g.status} | {g.detail} |" for g in guardrails]
+    top = leaderboard.head(10)
+    lines += ["", f"## Top candidates by {metric}", "", "| rank | id | family | "
+              f"{metric} | fit s |", "|---|---|---|---|---|"]
+    lines += [f"| {r['rank']} | {r['id']} | {r['family']} | {r[metric]:.5g} | {r['fit_seconds']} |"
+              for _, r in top.iterrows()]
+    return "\n".join(lines)
+
+
+def publish_artifacts(key: str, leaderboard: pd.DataFrame, guardrails: Sequence[Guardrail],
+                      facts: dict[str, Any], metric: str) -> None:
+    """Create the leaderboard, guardrails and summary artifacts under stable keys."""
+    table = [{k: _clean(v) for k, v in row.items()} for row in leaderboard.to_dict("records")]
+    create_table_artifact(table=table, key=f"{key}-leaderboard",
+                          description=f"Candidates ranked by {metric}")
+    create_table_artifact(table=[g.to_dict() for g in guardrails], key=f"{key}-guardrails",
+                          description="Data guardrails: Passed, Done (fixed) or Alerted")
+    create_markdown_artifact(markdown=summary_markdown(facts, guardrails, leaderboard, metric),
+                             key=f"{key}-summary", description="Run summary")

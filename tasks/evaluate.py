@@ -1,0 +1,111 @@
+"""Metrics: one table of scorers for every task, each knowing its direction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = ["METRICS", "Metric", "compute_metrics", "default_metric", "loss_of"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scorer on (encoded labels or values, hard predictions, probabilities)."""
+
+    name: str
+    greater_is_better: bool
+    fn: Callable[[np.ndarray, np.ndarray, Optional[np.ndarray]], float]
+
+
+def _binary_or_macro_proba(y: np.ndarray, proba: np.ndarray, scorer: Callable) -> float:
+    if proba.shape[1] == 2:
+        return float(scorer(y, proba[:, 1]))
+    onehot = np.eye(proba.shape[1])[y]
+    return float(scorer(onehot, proba, average="macro"))
+
+
+def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: Optional[np.ndarray]) -> float:
+    if proba.shape[1] == 2:
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    present = np.unique(y)
+    if len(present) < proba.shape[1]:  # a class absent from validation: score over those present
+        proba = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)
+        y = np.searchsorted(present, y)
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+
+
+def _rmse(y, pred, proba) -> float:
+    return float(np.sqrt(skm.mean_squared_error(y, pred)))
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", True, lambda y, p, q: float(skm.accuracy_score(y, p))),
+        Metric("balanced_accuracy", True,
+               lambda y, p, q: float(skm.balanced_accuracy_score(y, p))),
+        Metric("roc_auc", True, _roc_auc),
+        Metric("log_loss", False,
+               lambda y, p, q: float(skm.log_loss(y, q, labels=np.arange(q.shape[1])))),
+        Metric("f1_macro", True, lambda y, p, q: float(skm.f1_score(y, p, average="macro"))),
+        Metric("average_precision", True,
+               lambda y, p, q: _binary_or_macro_proba(y, q, skm.average_precision_score)),
+        Metric("rmse", False, _rmse),
+        Metric("mae", False, lambda y, p, q: float(skm.mean_absolute_error(y, p))),
+        Metric("r2", True, lambda y, p, q: float(skm.r2_score(y, p))),
+        Metric("mape", False,
+               lambda y, p, q: float(skm.mean_absolute_percentage_error(y, p))),
+    )
+}
+
+_TASK_METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "f1_macro",
+                       "average_precision"),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
+
+
+def default_metric(task: str, n_classes: int) -> str:
+    """DESIGN.md defaults: roc_auc (binary), log_loss (multiclass), rmse (regression)."""
+    if task == "classification":
+        return "roc_auc" if n_classes == 2 else "log_loss"
+    return "rmse"
+
+
+def compute_metrics(
+    task: str, y: np.ndarray, prediction: np.ndarray, proba: Optional[np.ndarray] = None
+) -> dict[str, float]:
+    """Every metric of ``task`` on one set of predictions.
+
+    Parameters
+    ----------
+    task : {"classification", "regression"}
+    y : ndarray
+        True values; for classification, labels encoded ``0..k-1``.
+    prediction : ndarray
+        Predicted values or encoded labels.
+    proba : ndarray of shape (n_samples, k), optional
+        Class probabilities (classification).
+
+    Returns
+    -------
+    dict of str to float
+        NaN for a metric that is undefined on this data (e.g. ROC AUC with one class present).
+    """
+    results: dict[str, float] = {}
+    for name in _TASK_METRICS[task]:
+        try:
+            results[name] = METRICS[name].fn(y, prediction, proba)
+        except ValueError:
+            results[name] = float("nan")
+    return results
+
+
+def loss_of(metric: str, value: float) -> float:
+    """A value where lower is better, for ranking (NaN ranks last)."""
+    if value is None or np.isnan(value):
+        return float("inf")
+    return -value if METRICS[metric].greater_is_better else value

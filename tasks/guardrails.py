@@ -1,0 +1,149 @@
+"""Data guardrails in the manner of Azure AutoML: each check reports Passed, Done or Alerted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from featurizers._profile import DROPPED_KINDS, ColumnProfile
+
+__all__ = ["Guardrail", "run_guardrails"]
+
+Status = Literal["Passed", "Done", "Alerted"]
+HIGH_MISSING = 0.5
+IMBALANCE_RATIO = 0.2
+LEAK_PURITY = 0.99
+LEAK_CORRELATION = 0.99
+_LEAK_SAMPLE = 20_000
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """One guardrail's outcome: ``Done`` means the system fixed it, ``Alerted`` needs a person."""
+
+    name: str
+    status: Status
+    detail: str
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for tables and JSON."""
+        return asdict(self)
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:8])
+    return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+
+def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
+    kept = {n: p for n, p in profiles.items() if p.kind not in DROPPED_KINDS}
+    dropped = [f"{n} ({p.kind})" for n, p in profiles.items() if p.kind in DROPPED_KINDS]
+    imputed = [n for n, p in kept.items() if p.missing_fraction > 0]
+    sparse = [f"{n} ({p.missing_fraction:.0%})" for n, p in kept.items()
+              if p.missing_fraction > HIGH_MISSING]
+    high_card = [n for n, p in kept.items() if p.kind == "high_cardinality"]
+    return [
+        Guardrail("missing_feature_values", "Done" if imputed else "Passed",
+                  f"imputed with missing indicators: {_listed(imputed)}" if imputed
+                  else "no missing values in the features"),
+        Guardrail("high_missing_rate", "Alerted" if sparse else "Passed",
+                  f"over {HIGH_MISSING:.0%} missing (kept, with indicators): {_listed(sparse)}"
+                  if sparse else f"no feature is over {HIGH_MISSING:.0%} missing"),
+        Guardrail("high_cardinality", "Done" if high_card else "Passed",
+                  f"target and frequency encoded: {_listed(high_card)}" if high_card
+                  else "no high-cardinality categorical feature"),
+        Guardrail("unusable_columns", "Done" if dropped else "Passed",
+                  f"dropped ID-like, constant or empty columns: {_listed(dropped)}" if dropped
+                  else "no ID-like, constant or empty column"),
+    ]
+
+
+def _class_imbalance(y: pd.Series) -> Guardrail:
+    counts = y.value_counts()
+    ratio = counts.min() / counts.max()
+    if ratio < IMBALANCE_RATIO:
+        return Guardrail(
+            "class_imbalance", "Alerted",
+            f"smallest class {counts.idxmin()!r} has {counts.min()} rows, "
+            f"{ratio:.0%} of the largest ({counts.max()}); prefer balanced_accuracy, f1_macro or "
+            "average_precision as the metric",
+        )
+    return Guardrail("class_imbalance", "Passed", f"smallest/largest class ratio {ratio:.2f}")
+
+
+def _leak_score(feature: pd.Series, y: pd.Series, task: str) -> float:
+    numeric = pd.to_numeric(feature, errors="coerce") if feature.dtype != bool else feature
+    if task == "regression":
+        if numeric.notna().mean() < 0.95 or numeric.nunique() < 3:
+            return 0.0
+        corr = np.corrcoef(numeric.fillna(numeric.median()).astype(float), y.astype(float))[0, 1]
+        return float(abs(corr)) if np.isfinite(corr) else 0.0
+    if numeric.notna().mean() >= 0.95 and numeric.nunique() > 20:
+        groups = pd.qcut(numeric.rank(method="first"), 20, labels=False)
+    elif feature.nunique() <= max(20, len(feature) // 5):
+        groups = feature.astype("object").where(feature.notna(), "__missing__")
+    else:
+        return 0.0
+    table = pd.crosstab(groups, y)
+    return float(table.max(axis=1).sum() / len(y))
+
+
+def _target_leakage(frame: pd.DataFrame, y: pd.Series, task: str,
+                    profiles: dict[str, ColumnProfile], seed: int) -> Guardrail:
+    kept = [n for n, p in profiles.items() if p.kind in ("numeric", "categorical")]
+    if len(frame) > _LEAK_SAMPLE:
+        rows = np.random.default_rng(seed).choice(len(frame), _LEAK_SAMPLE, replace=False)
+        frame, y = frame.iloc[rows], y.iloc[rows]
+    baseline = float(y.value_counts(normalize=True).max()) if task == "classification" else 0.0
+    threshold = LEAK_PURITY if task == "classification" else LEAK_CORRELATION
+    leaks = []
+    if baseline < threshold:
+        leaks = [n for n in kept[:500] if _leak_score(frame[n], y, task) >= threshold]
+    if leaks:
+        how = "predicts the target almost perfectly on its own"
+        return Guardrail("target_leakage", "Alerted",
+                         f"{_listed(leaks)} {how}; if it is only known after the outcome, "
+                         "exclude it with --exclude-columns")
+    return Guardrail("target_leakage", "Passed", "no single feature predicts the target alone")
+
+
+def run_guardrails(
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    profiles: dict[str, ColumnProfile],
+    n_missing_target: int,
+    seed: int = 0,
+) -> list[Guardrail]:
+    """Run every guardrail on the training table (rows with a target only).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Features and target.
+    target : str
+    task : {"classification", "regression"}
+    profiles : dict of str to ColumnProfile
+        From :func:`featurizers.profile_columns` on the features.
+    n_missing_target : int
+        Rows dropped before this call because their target was missing.
+    seed : int, default=0
+
+    Returns
+    -------
+    list of Guardrail
+    """
+    y = frame[target]
+    rails = [
+        Guardrail("missing_target", "Done" if n_missing_target else "Passed",
+                  f"dropped {n_missing_target} rows whose target is missing"
+                  if n_missing_target else "every row has a target"),
+        *_column_checks(profiles),
+    ]
+    if task == "classification":
+        rails.append(_class_imbalance(y))
+    rails.append(_target_leakage(frame.drop(columns=[target]), y, task, profiles, seed))
+    return rails

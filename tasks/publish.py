@@ -1,0 +1,133 @@
+"""Write the results folder of DESIGN.md: staged, then moved in with manifest.json last."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.errors import AutoMLInputError
+from tasks.types import CandidateResult
+
+__all__ = ["check_output_folder", "leaderboard_frame", "publish_results", "publish_task"]
+
+_PACKAGES = ("prefect", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu", "xgboost",
+             "statsmodels", "great-expectations", "joblib", "numpy", "prefect-automl")
+
+
+def check_output_folder(output: str) -> Path:
+    """Fail early, before training, when the results cannot be written to ``output``."""
+    path = Path(output).expanduser()
+    if path.exists() and not path.is_dir():
+        raise AutoMLInputError(f"output {output!r} is a file; give a folder for the results")
+    parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise AutoMLInputError(f"output folder {output!r} is not writable; choose another --output")
+    return path
+
+
+def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
+                      greater_is_better: bool) -> pd.DataFrame:
+    """One row per candidate, best first; failed and timed-out candidates last."""
+    rows = []
+    for r in results:
+        rows.append({
+            "id": r.spec.id, "family": r.spec.family,
+            "config": json.dumps(r.spec.config, sort_keys=True, default=str),
+            "status": r.status, metric: r.metrics.get(metric, float("nan")),
+            **{f"valid_{k}": v for k, v in r.metrics.items()},
+            "fit_seconds": round(r.fit_seconds, 3),
+            "predict_seconds": round(r.predict_seconds, 3),
+            "cached": r.cached, "error": r.error,
+        })
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["_ok"] = frame["status"] == "ok"
+    frame = frame.sort_values(["_ok", metric, "id"], ascending=[False, not greater_is_better, True],
+                              na_position="last").drop(columns="_ok")
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame.reset_index(drop=True)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a model.pkl depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def publish_results(
+    output: str,
+    model: Any,
+    leaderboard: pd.DataFrame,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    data_contract: dict[str, Any],
+) -> Path:
+    """Write the results folder; an earlier model there stays whole until the new one is complete.
+
+    Every file is written into a staging folder beside the output, then moved in with
+    ``os.replace`` (atomic per file): model.pkl first, manifest.json (which holds model.pkl's
+    sha256) last. A failure before the moves leaves the folder untouched.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of model.pkl.
+    """
+    target = check_output_folder(output)
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".automl-staging-", dir=target))
+    try:
+        joblib.dump(model, staging / "model.pkl")
+        leaderboard.to_csv(staging / "leaderboard.csv", index=False)
+        _write_json(staging / "metrics.json", metrics)
+        _write_json(staging / "data_contract.json", data_contract)
+        manifest = {**manifest, "model_sha256": _sha256(staging / "model.pkl"),
+                    "packages": package_versions(),
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _write_json(staging / "manifest.json", manifest)
+        order = ["model.pkl", "leaderboard.csv", "metrics.json", "data_contract.json",
+                 "manifest.json"]
+        for name in order:
+            os.replace(staging / name, target / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "model.pkl"
+
+
+@task(name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
+def publish_task(output: str, model: Any, leaderboard: pd.DataFrame, metrics: dict[str, Any],
+                 manifest: dict[str, Any], data_contract: dict[str, Any]) -> str:
+    """Write the results folder."""
+    return str(publish_results(output, model, leaderboard, metrics, manifest, data_contract))

@@ -1,0 +1,109 @@
+"""Seeded validation splits: k-fold CV for small data, a holdout for large, or a given file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+from tasks.errors import AutoMLInputError
+
+__all__ = ["CV_ROW_LIMIT", "SplitPlan", "plan_split"]
+
+# Below this many rows a single holdout is too small to rank candidates reliably (the standard
+# error of a holdout score shrinks with its size), so k-fold CV is worth its k-fold cost; above it
+# a 10% holdout has 2,000+ rows and CV mostly multiplies the cost. Azure AutoML uses the same line.
+CV_ROW_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Train/validation row indices per fold, over the training table."""
+
+    kind: Literal["cv", "holdout", "validation_data"]
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+    seed: int
+
+    @property
+    def signature(self) -> str:
+        """A short description that changes when the folds change (used in cache keys)."""
+        sizes = ",".join(f"{len(t)}/{len(v)}" for t, v in self.folds)
+        first = self.folds[0][1][:20].tolist() if self.folds else []
+        return f"{self.kind}:{self.seed}:{sizes}:{first}"
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        if self.kind == "cv":
+            return f"{len(self.folds)}-fold cross-validation"
+        n_valid = len(self.folds[0][1])
+        source = "the given validation data" if self.kind == "validation_data" else "a holdout"
+        return f"{source} of {n_valid} rows"
+
+
+def _check_class_counts(y: np.ndarray, needed: int) -> int:
+    counts = np.bincount(y)
+    smallest = int(counts.min())
+    if smallest < 2:
+        raise AutoMLInputError(
+            f"a target class has only {smallest} row(s); every class needs at least 2 rows to be "
+            "validated: add rows of that class or drop them"
+        )
+    return min(needed, smallest)
+
+
+def plan_split(
+    y: np.ndarray,
+    task: str,
+    seed: int,
+    cv_folds: Optional[int] = None,
+    validation_fraction: Optional[float] = None,
+    n_validation_rows: int = 0,
+) -> SplitPlan:
+    """Choose and make the validation split.
+
+    Parameters
+    ----------
+    y : ndarray
+        Target (encoded labels for classification) of the training rows, in order. When
+        ``n_validation_rows`` > 0 its last rows are the user's validation data.
+    task : {"classification", "regression"}
+    seed : int
+    cv_folds : int, optional
+        Force k-fold CV with this many folds.
+    validation_fraction : float, optional
+        Force a holdout of this fraction.
+    n_validation_rows : int, default=0
+        Rows at the end of ``y`` that came from a separate validation file.
+
+    Returns
+    -------
+    SplitPlan
+        Stratified for classification; 5 folds below 5,000 rows, 3 up to ``CV_ROW_LIMIT``, a 10%
+        holdout above it.
+    """
+    n = len(y)
+    index = np.arange(n)
+    stratify = task == "classification"
+    if n_validation_rows:
+        cut = n - n_validation_rows
+        return SplitPlan("validation_data", ((index[:cut], index[cut:]),), seed)
+    if cv_folds is None and validation_fraction is None and n > CV_ROW_LIMIT:
+        validation_fraction = 0.1
+    if validation_fraction is not None:
+        if stratify:
+            _check_class_counts(y, 2)
+        train, valid = train_test_split(
+            index, test_size=validation_fraction, random_state=seed,
+            stratify=y if stratify else None,
+        )
+        return SplitPlan("holdout", ((np.sort(train), np.sort(valid)),), seed)
+    k = cv_folds or (5 if n < 5_000 else 3)
+    if stratify:
+        k = max(2, _check_class_counts(y, k))
+        splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(k, shuffle=True, random_state=seed)
+    folds = tuple((train, valid) for train, valid in splitter.split(index, y))
+    return SplitPlan("cv", folds, seed)

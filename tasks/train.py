@@ -1,0 +1,143 @@
+"""Train and validate one candidate over the folds; refit the winner on all rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+from typing import Any, Optional
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
+
+from featurizers import AutoFeaturizer
+from models import make_model, registry
+from tasks.evaluate import compute_metrics
+from tasks.split import SplitPlan
+from tasks.types import CandidateResult, CandidateSpec
+from tasks.validate import PreparedData
+
+__all__ = [
+    "build_model",
+    "candidate_cache_key",
+    "evaluate_candidate",
+    "refit",
+    "refit_task",
+    "train_candidate_task",
+]
+
+CACHE_VERSION = "1"
+
+
+def build_model(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
+    """The unfitted published-model object (featurizer + estimator) for a candidate."""
+    family = registry().get(spec.family)
+    featurizer = AutoFeaturizer(roles=data.roles, scale=family.needs_scaling, task=data.task,
+                                random_state=seed)
+    return make_model(data.task, featurizer, family.build(data.task, spec.config, seed))
+
+
+def _predict_fold(model: Any, data: PreparedData, rows: np.ndarray) -> np.ndarray:
+    X = data.X.iloc[rows]
+    if data.task == "regression":
+        return model.predict(X)
+    proba = np.zeros((len(rows), data.n_classes))
+    proba[:, model.classes_.astype(int)] = model.predict_proba(X)
+    return proba
+
+
+def evaluate_candidate(
+    spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
+    deadline: Optional[float] = None,
+) -> CandidateResult:
+    """Fit on each fold's training rows, predict its validation rows, score the pooled predictions.
+
+    Parameters
+    ----------
+    spec : CandidateSpec
+    data : PreparedData
+    plan : SplitPlan
+    seed : int
+    deadline : float, optional
+        ``time.time()`` after which no further fold starts (raises ``TimeoutError``).
+
+    Returns
+    -------
+    CandidateResult
+        ``status="failed"`` with the error when the family cannot fit this data or config.
+    """
+    width = data.n_classes if data.task == "classification" else 1
+    oof = np.full((len(data.y), width), np.nan)
+    fit_seconds = predict_seconds = 0.0
+    try:
+        for train_rows, valid_rows in plan.folds:
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"{spec.run_name} ran out of time budget between folds")
+            model = build_model(spec, data, seed)
+            started = time.perf_counter()
+            with threadpool_limits(limits=1):
+                model.fit(data.X.iloc[train_rows], data.y[train_rows])
+                fitted = time.perf_counter()
+                prediction = _predict_fold(model, data, valid_rows)
+            fit_seconds += fitted - started
+            predict_seconds += time.perf_counter() - fitted
+            oof[valid_rows] = prediction.reshape(len(valid_rows), width)
+    except TimeoutError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return CandidateResult(spec, "failed", fit_seconds=fit_seconds, error=message)
+    validated = ~np.isnan(oof).any(axis=1)
+    y = data.y[validated]
+    if data.task == "regression":
+        metrics = compute_metrics("regression", y, oof[validated, 0])
+        stored = oof[:, 0]
+    else:
+        proba = np.clip(oof[validated], 1e-15, 1.0)
+        proba /= proba.sum(axis=1, keepdims=True)
+        metrics = compute_metrics("classification", y, proba.argmax(axis=1), proba)
+        stored = oof
+    return CandidateResult(spec, "ok", metrics, fit_seconds, predict_seconds, stored)
+
+
+def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Cache by data fingerprint, family, config, seed and folds (not by the candidate's number)."""
+    spec: CandidateSpec = parameters["spec"]
+    data: PreparedData = parameters["data"]
+    plan: SplitPlan = parameters["plan"]
+    payload = [CACHE_VERSION, data.fingerprint, data.roles, spec.family, spec.config,
+               parameters["seed"], plan.signature]
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+    return f"automl-candidate-{digest.hexdigest()}"
+
+
+@task(
+    name="train-candidate",
+    task_run_name="{spec.run_name}",
+    cache_key_fn=candidate_cache_key,
+    cache_expiration=timedelta(days=30),
+    persist_result=True,
+)
+def train_candidate_task(
+    spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
+    deadline: Optional[float] = None,
+) -> CandidateResult:
+    """Train and validate one candidate (cached by data, config, seed and folds)."""
+    return evaluate_candidate(spec, data, plan, seed, deadline)
+
+
+def refit(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
+    """Fit the winning candidate on every training row: the model that is published."""
+    model = build_model(spec, data, seed)
+    labels = data.y if data.classes is None else data.classes[data.y]
+    return model.fit(data.X, labels)
+
+
+@task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)
+def refit_task(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
+    """Refit the winner on all training rows."""
+    with threadpool_limits(limits=2):
+        return refit(spec, data, seed)

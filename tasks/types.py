@@ -1,0 +1,81 @@
+"""The values that pass between steps, and the flow's typed result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel
+
+__all__ = ["CandidateResult", "CandidateSpec", "CandidateSummary", "TrainResult"]
+
+Status = Literal["ok", "failed", "timeout"]
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One configuration of one family to evaluate; ``id`` numbers it within the run."""
+
+    id: int
+    family: str
+    config: dict[str, Any]
+
+    @property
+    def run_name(self) -> str:
+        """The name of its task run in the Prefect UI, e.g. ``train-xgboost-07``."""
+        return f"train-{self.family}-{self.id:02d}"
+
+
+@dataclass
+class CandidateResult:
+    """A candidate's validation outcome.
+
+    ``oof`` holds out-of-fold predictions for every training row (probabilities for
+    classification, values for regression), NaN where a row was never in a validation fold.
+    """
+
+    spec: CandidateSpec
+    status: Status
+    metrics: dict[str, float] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    oof: Optional[np.ndarray] = None
+    error: str = ""
+    cached: bool = False
+
+
+class CandidateSummary(BaseModel):
+    """A leaderboard row."""
+
+    id: int
+    family: str
+    config: dict[str, Any]
+    status: Status
+    metrics: dict[str, float]
+    fit_seconds: float
+    cached: bool = False
+    error: str = ""
+
+    @classmethod
+    def of(cls, result: CandidateResult) -> "CandidateSummary":
+        """Summarize a :class:`CandidateResult` (dropping its predictions)."""
+        return cls(id=result.spec.id, family=result.spec.family, config=result.spec.config,
+                   status=result.status, metrics=result.metrics,
+                   fit_seconds=round(result.fit_seconds, 3), cached=result.cached,
+                   error=result.error)
+
+
+class TrainResult(BaseModel):
+    """What the ``automl`` flow returns."""
+
+    model_path: str
+    output: str
+    task: str
+    metric: str
+    score: float
+    best: CandidateSummary
+    leaderboard: list[CandidateSummary]
+    guardrails: list[dict[str, str]]
+    validation: str
+    wall_seconds: float

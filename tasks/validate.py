@@ -1,0 +1,224 @@
+"""Validate the training table with Great Expectations, run the guardrails, prepare X and y."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from featurizers._profile import ColumnProfile, kinds, profile_columns
+from tasks.errors import AutoMLInputError
+from tasks.guardrails import Guardrail, run_guardrails
+from tasks.load import data_fingerprint, select_columns
+from tasks.settings import TrainSettings
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+import great_expectations as gx  # noqa: E402  (after the analytics switch above)
+from great_expectations.data_context.types.base import (  # noqa: E402
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+
+__all__ = ["MIN_ROWS", "PreparedData", "build_suite", "prepare_data", "validate_task"]
+
+MIN_ROWS = 20
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    """The validated training table, split into features and an (encoded) target."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    classes: Optional[np.ndarray]
+    target: str
+    task: str
+    profiles: dict[str, ColumnProfile]
+    guardrails: list[Guardrail]
+    suite: dict[str, Any]
+    fingerprint: str
+    n_validation_rows: int = 0
+    n_rows_dropped: int = 0
+    roles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (0 for regression)."""
+        return 0 if self.classes is None else len(self.classes)
+
+
+def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSuite:
+    """The expectation suite: hard checks on the target, and the input contract of the features.
+
+    Hard checks (``meta.hard``) stop the run when they fail: the target exists and is not all
+    null, classification has two or more classes, a regression target is finite. The contract
+    (``meta.contract``) records every feature column and the numeric ranges seen, for scoring.
+    """
+    _context()  # an ExpectationSuite needs an active data context
+    ex = gx.expectations
+    hard = {"hard": True}
+    suite = gx.ExpectationSuite(name=f"automl-input-{target}")
+    suite.add_expectation(ex.ExpectColumnToExist(column=target, meta=hard))
+    suite.add_expectation(
+        ex.ExpectColumnValuesToNotBeNull(column=target, mostly=1e-9, meta=hard)
+    )
+    if task == "classification":
+        suite.add_expectation(
+            ex.ExpectColumnUniqueValueCountToBeBetween(column=target, min_value=2, meta=hard)
+        )
+    else:
+        suite.add_expectation(ex.ExpectColumnValuesToBeBetween(
+            column=target, min_value=-1e300, max_value=1e300, meta=hard))
+    for column in frame.columns:
+        if column == target:
+            continue
+        values = frame[column]
+        meta = {"contract": True, "dtype": str(values.dtype)}
+        suite.add_expectation(ex.ExpectColumnToExist(column=column, meta=meta))
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            present = values.dropna()
+            if len(present):
+                suite.add_expectation(ex.ExpectColumnValuesToBeBetween(
+                    column=column, min_value=float(present.min()), max_value=float(present.max()),
+                    meta=meta))
+    return suite
+
+
+def _context() -> Any:
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _explain_failure(result: Any, target: str, frame: pd.DataFrame) -> str:
+    kind = result.expectation_config.type
+    if kind == "expect_column_to_exist":
+        return f"target column {target!r} is not in the data"
+    if kind == "expect_column_values_to_not_be_null":
+        return f"target column {target!r} has no values; every row is empty"
+    if kind == "expect_column_unique_value_count_to_be_between":
+        only = frame[target].dropna().unique()[:1].tolist()
+        return (f"target column {target!r} has a single class {only}; classification needs at "
+                "least two classes (or use --task regression)")
+    if kind == "expect_column_values_to_be_between":
+        return (f"regression target {target!r} has infinite values; replace or drop those rows")
+    return f"data check {kind} failed on {target!r}"
+
+
+def run_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite, target: str) -> None:
+    """Validate ``frame`` against ``suite``; raise on the first failed hard expectation."""
+    context = _context()
+    asset = context.data_sources.add_pandas("automl").add_dataframe_asset("training")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    outcome = batch.validate(suite)
+    for result in outcome.results:
+        if not result.success and result.expectation_config.meta.get("hard"):
+            raise AutoMLInputError(_explain_failure(result, target, frame))
+
+
+def _coerce_regression_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    values = frame[target]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return frame
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = values[values.notna() & parsed.isna()]
+    if len(bad):
+        raise AutoMLInputError(
+            f"regression target {target!r} has non-numeric values such as {bad.iloc[0]!r}; "
+            "clean the column, or use --task classification"
+        )
+    return frame.assign(**{target: parsed})
+
+
+def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    if task == "regression":
+        return y.to_numpy(dtype=float), None
+    labels = y.to_numpy(dtype=object) if y.dtype == object or str(y.dtype) == "str" else y.to_numpy()
+    classes, encoded = np.unique(labels, return_inverse=True)
+    counts = np.bincount(encoded)
+    if counts.min() < 2:
+        rare = classes[int(np.argmin(counts))]
+        raise AutoMLInputError(
+            f"target class {rare!r} of {target!r} has only {counts.min()} row; every class needs "
+            "at least 2 rows to be validated: add rows of that class or drop it"
+        )
+    return encoded, classes
+
+
+def prepare_data(
+    frame: pd.DataFrame, settings: TrainSettings, validation: Optional[pd.DataFrame] = None
+) -> PreparedData:
+    """Check and prepare the training table (and an optional separate validation table).
+
+    Raises
+    ------
+    AutoMLInputError
+        One line naming the column or setting at fault, before any training starts.
+    """
+    if settings.task == "forecasting":
+        raise AutoMLInputError(
+            "task 'forecasting' is not available in this version yet; use classification or "
+            "regression"
+        )
+    target = settings.target
+    frame = select_columns(frame, target, settings.include_columns, settings.exclude_columns)
+    n_validation = 0
+    if validation is not None:
+        missing = [c for c in frame.columns if c not in validation.columns]
+        if missing:
+            raise AutoMLInputError(
+                f"validation data lacks column(s) {missing[:5]}; it needs the training columns")
+        n_validation = len(validation)
+        frame = pd.concat([frame, validation[frame.columns]], ignore_index=True)
+    if settings.task == "regression":
+        frame = _coerce_regression_target(frame, target)
+    suite = build_suite(frame, target, settings.task)
+    run_suite(frame, suite, target)
+
+    has_target = frame[target].notna().to_numpy()
+    if validation is not None:
+        n_validation = int(has_target[len(frame) - n_validation:].sum())
+    frame = frame.loc[has_target].reset_index(drop=True)
+    if len(frame) < MIN_ROWS:
+        raise AutoMLInputError(
+            f"only {len(frame)} rows have a value in target {target!r}; at least {MIN_ROWS} are "
+            "needed to train and validate"
+        )
+    X = frame.drop(columns=[target])
+    y, classes = _encode_target(frame[target], settings.task, target)
+    profiles = profile_columns(X)
+    roles = kinds(profiles)
+    if not roles:
+        raise AutoMLInputError(
+            "no usable feature columns: every column besides the target is empty, constant or "
+            "ID-like; add feature columns or check --include-columns/--exclude-columns"
+        )
+    guardrails = run_guardrails(
+        frame, target, settings.task, profiles, int((~has_target).sum()), settings.seed
+    )
+    return PreparedData(
+        X=X, y=y, classes=classes, target=target, task=settings.task, profiles=profiles,
+        guardrails=guardrails, suite=suite.to_json_dict(), fingerprint=data_fingerprint(frame),
+        n_validation_rows=n_validation, n_rows_dropped=int((~has_target).sum()), roles=roles,
+    )
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(
+    frame: pd.DataFrame, settings: TrainSettings, validation: Optional[pd.DataFrame] = None
+) -> PreparedData:
+    """Great Expectations validation, guardrails and target encoding."""
+    return prepare_data(frame, settings, validation)
