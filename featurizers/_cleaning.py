@@ -99,6 +99,7 @@ class ToNumeric(_ColumnwiseMixin):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
         return tags
 
 

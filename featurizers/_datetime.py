@@ -11,7 +11,7 @@ from featurizers._profile import as_frame
 
 __all__ = ["DatetimeFeatures"]
 
-_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
+_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
@@ -21,7 +21,8 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    parts : tuple of str, default=("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
+    parts : tuple of str, default=("year", "month", "day", "day_of_week", "day_of_year", "hour", \
+            "minute")
         Candidate calendar parts, any of pandas' ``Series.dt`` integer attributes.
 
     Attributes
@@ -34,7 +35,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"d": ["2024-01-31", "2024-02-01", "2025-03-01"]})
     >>> DatetimeFeatures().fit(frame).get_feature_names_out().tolist()
-    ['d_year', 'd_month', 'd_day', 'd_dayofweek', 'd_dayofyear']
+    ['d_year', 'd_month', 'd_day', 'd_day_of_week', 'd_day_of_year']
     """
 
     def __init__(self, parts: tuple[str, ...] = _PARTS):
@@ -47,7 +48,9 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         elif pd.api.types.is_numeric_dtype(values):
             parsed = pd.to_datetime(values, errors="coerce", unit="s")
         else:
-            parsed = pd.to_datetime(values.astype("object"), errors="coerce", format="mixed")
+            text = values.astype("object").where(values.notna(), None).map(
+                lambda v: v if v is None else str(v))
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed
@@ -122,4 +125,5 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
         return tags

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -57,7 +59,8 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.frequencies_ = [
-            frame.iloc[:, i].value_counts(normalize=self.normalize, dropna=False).to_dict()
+            _hashable(frame.iloc[:, i]).value_counts(normalize=self.normalize, dropna=False)
+            .to_dict()
             for i in range(frame.shape[1])
         ]
         return self
@@ -82,7 +85,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
             )
         out = np.zeros(frame.shape, dtype=float)
         for i, table in enumerate(self.frequencies_):
-            mapped = frame.iloc[:, i].map(table)
+            mapped = _hashable(frame.iloc[:, i]).map(table)
             out[:, i] = pd.to_numeric(mapped, errors="coerce").fillna(0.0).to_numpy()
         return out
 
@@ -99,4 +102,12 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
+        tags.input_tags.string = True
         return tags
+
+
+def _hashable(values: pd.Series) -> pd.Series:
+    """Values usable as dictionary keys (unhashable ones, e.g. dicts, by their text)."""
+    if values.dtype != object:
+        return values
+    return values.map(lambda v: v if isinstance(v, Hashable) else repr(v))

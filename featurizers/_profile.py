@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_array
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
 
@@ -139,7 +140,5 @@ def as_frame(X: object) -> pd.DataFrame:
     """Accept a DataFrame as is; name the columns of an array ``x0, x1, ...``."""
     if isinstance(X, pd.DataFrame):
         return X
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise ValueError(f"Expected 2D array, got {array.ndim}D array instead.")
+    array = check_array(X, dtype=None, ensure_all_finite=False, accept_sparse=False)
     return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])

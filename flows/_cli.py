@@ -71,11 +71,16 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows import _env
+    from flows._select import choose_families
+    from models import DataShape
+    from tasks.publish import check_output_folder
 
     args = vars(build_parser().parse_args(argv))
     debug = args.pop("debug")
     try:
         settings = settings_from_kwargs(**args)
+        check_output_folder(settings.output)  # the flow checks again; here it fails in a second
+        choose_families(settings, DataShape(0, 0))
         _env.RUN_STARTED = _process_started()
         runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
         result = flow.with_options(task_runner=runner)(**args)

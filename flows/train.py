@@ -70,9 +70,9 @@ def train(
     max_trials: Optional[int] = Field(None, description="Stop after this many candidates."),
     seed: int = Field(0, description="Seed for splits, search and models."),
     output: str = Field("results", description="Results folder (model.pkl, leaderboard ...)."),
-    include: list[str] = Field(default_factory=list,
-                               description="Only these model families (empty: all)."),
-    exclude: list[str] = Field(default_factory=list, description="Leave out these families."),
+    include: Optional[list[str]] = Field(
+        None, description="Only these model families (empty: all)."),
+    exclude: Optional[list[str]] = Field(None, description="Leave out these families."),
     exit_score: Optional[float] = Field(
         None, description="Stop as soon as a candidate reaches this primary-metric value."),
     cv_folds: Optional[int] = Field(None, description="Force k-fold cross-validation."),
@@ -80,16 +80,15 @@ def train(
         None, description="Force a holdout of this fraction of the rows."),
     validation_data: Optional[str] = Field(
         None, description="Separate validation table (path or URI)."),
-    include_columns: list[str] = Field(default_factory=list,
-                                       description="Use only these feature columns."),
-    exclude_columns: list[str] = Field(default_factory=list,
-                                       description="Drop these columns before training."),
+    include_columns: Optional[list[str]] = Field(
+        None, description="Use only these feature columns."),
+    exclude_columns: Optional[list[str]] = Field(
+        None, description="Drop these columns before training."),
     n_workers: int = Field(2, description="Candidates trained at once (threads)."),
     candidate_timeout: Optional[float] = Field(
         None, description="Seconds after which one candidate is stopped and recorded as timeout."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
-    series_id: list[str] = Field(default_factory=list,
-                                 description="Forecasting: series-id columns."),
+    series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
     frequency: Optional[str] = Field(None, description="Forecasting: pandas frequency."),
 ) -> TrainResult:
@@ -99,10 +98,11 @@ def train(
     settings = settings_from_kwargs(
         data="<DataFrame>" if frame is not None else data, target=target, task=task,
         metric=metric, time_budget=time_budget, max_trials=max_trials, seed=seed, output=output,
-        include=include, exclude=exclude, exit_score=exit_score, cv_folds=cv_folds,
+        include=include or [], exclude=exclude or [], exit_score=exit_score, cv_folds=cv_folds,
         validation_fraction=validation_fraction, validation_data=validation_data,
-        include_columns=include_columns, exclude_columns=exclude_columns, n_workers=n_workers,
-        candidate_timeout=candidate_timeout, time_column=time_column, series_id=series_id,
+        include_columns=include_columns or [], exclude_columns=exclude_columns or [],
+        n_workers=n_workers, candidate_timeout=candidate_timeout, time_column=time_column,
+        series_id=series_id or [],
         horizon=horizon, frequency=frequency)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
 

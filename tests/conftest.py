@@ -1,0 +1,72 @@
+"""Shared fixtures: an isolated Prefect home, one test harness per session, small awkward tables."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before Prefect is imported anywhere: results, cache and database in a throw-away home.
+_HOME = tempfile.mkdtemp(prefix="automl-tests-prefect-")
+os.environ["PREFECT_HOME"] = _HOME
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import flows  # noqa: E402,F401  (applies the Prefect defaults)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API for tests that run flows or tasks with state."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def awkward_classification(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """Valid but awkward data: unicode and spaced names, an all-null column, booleans, dates,
+    string labels, a high-cardinality category, free text, an ID and some missing targets."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    city = rng.choice(["Oslo", "Zürich", "São Paulo", "Kyoto"], size=n)
+    label = np.where(signal + 0.5 * (city == "Oslo") + rng.normal(scale=0.7, size=n) > 0,
+                     "yes", "no")
+    frame = pd.DataFrame({
+        "row id": np.arange(n),
+        "température °C": np.round(signal * 5 + 20, 2),
+        "noise": rng.normal(size=n),
+        "city": city,
+        "customer code": [f"C{int(v)}" for v in rng.integers(0, 60, size=n)],
+        "is member": rng.random(n) > 0.5,
+        "signup date": pd.date_range("2021-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "comment": [f"the client said {w} about the {p} on visit {i}" for i, (w, p) in
+                    enumerate(zip(rng.choice(["good things", "bad things", "a lot"], size=n),
+                                  rng.choice(["product", "price", "service"], size=n)))],
+        "always empty": [None] * n,
+        "label": label,
+    })
+    frame.loc[rng.choice(n, 12, replace=False), "noise"] = np.nan
+    frame.loc[rng.choice(n, 5, replace=False), "label"] = None
+    return frame
+
+
+def small_regression(n: int = 200, seed: int = 1) -> pd.DataFrame:
+    """A numeric regression table with one categorical column."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    group = rng.choice(["a", "b", "c"], size=n)
+    y = 3 * x1 - 2 * x2 + (group == "a") * 1.5 + rng.normal(scale=0.3, size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
+
+
+@pytest.fixture
+def classification_frame() -> pd.DataFrame:
+    return awkward_classification()
+
+
+@pytest.fixture
+def regression_frame() -> pd.DataFrame:
+    return small_regression()

@@ -1,0 +1,99 @@
+"""Featurizers: the scikit-learn estimator checks, and behaviour against tiny references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from featurizers import (
+    AutoFeaturizer,
+    CategoryStrings,
+    DatetimeFeatures,
+    FrequencyEncoder,
+    TextEncoder,
+    ToNumeric,
+    profile_columns,
+)
+from tests.conftest import awkward_classification
+
+
+@parametrize_with_checks(
+    [ToNumeric(), FrequencyEncoder(), DatetimeFeatures(), AutoFeaturizer(),
+     AutoFeaturizer(scale=True)],
+)
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def test_string_transformers_are_outside_the_generic_checks():
+    # The generic checks compare numeric outputs of 2-D numeric inputs. TextEncoder takes one text
+    # column and CategoryStrings returns strings, so they are tested by behaviour below instead.
+    tags = TextEncoder().__sklearn_tags__()
+    assert tags.input_tags.string and not tags.input_tags.two_d_array
+    out = CategoryStrings().fit_transform(pd.DataFrame({"c": ["a", None, 3.0, True]}))
+    assert out.ravel().tolist() == ["a", "__missing__", "3", "True"]
+
+
+def test_frequency_encoder_matches_reference():
+    values = pd.DataFrame({"c": list("aabbbcd")})
+    encoder = FrequencyEncoder().fit(values)
+    reference = values["c"].map(values["c"].value_counts(normalize=True)).to_numpy()
+    np.testing.assert_allclose(encoder.transform(values).ravel(), reference)
+    np.testing.assert_allclose(encoder.transform(pd.DataFrame({"c": ["z", "a"]})).ravel(),
+                               [0.0, 2 / 7])
+
+
+def test_datetime_features_values_and_unparseable_rows():
+    frame = pd.DataFrame({"d": ["2024-02-29 10:30", "2023-12-31 08:00", "not a date"]})
+    encoder = DatetimeFeatures().fit(frame)
+    out = encoder.transform(frame)
+    names = list(encoder.get_feature_names_out())
+    assert out[0, names.index("d_year")] == 2024 and out[0, names.index("d_day_of_year")] == 60
+    assert out[1, names.index("d_hour")] == 8
+    assert np.isnan(out[2]).all()
+
+
+def test_text_encoder_dense_components():
+    docs = pd.Series([f"word{i % 7} shared text number {i}" for i in range(60)], name="notes")
+    encoder = TextEncoder(n_components=5).fit(docs)
+    out = encoder.transform(docs)
+    assert out.shape == (60, 5)
+    assert encoder.get_feature_names_out()[0] == "notes_tfidf0"
+    assert encoder.transform(pd.Series([None, "unseen words"])).shape == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [("row id", "id"), ("température °C", "numeric"), ("city", "categorical"),
+     ("customer code", "high_cardinality"), ("is member", "numeric"),
+     ("signup date", "datetime"), ("comment", "text"), ("always empty", "empty")],
+)
+def test_profile_kinds(column, kind):
+    profiles = profile_columns(awkward_classification().drop(columns=["label"]))
+    assert profiles[column].kind == kind
+
+
+def test_auto_featurizer_on_awkward_data_and_unseen_values():
+    frame = awkward_classification().dropna(subset=["label"])
+    X, y = frame.drop(columns=["label"]), frame["label"].to_numpy()
+    featurizer = AutoFeaturizer(scale=True, random_state=3).fit(X, y)
+    out = featurizer.transform(X)
+    names = featurizer.get_feature_names_out()
+    assert out.shape == (len(X), len(names)) and np.isfinite(out).all()
+    assert not any("row id" in n or "always empty" in n for n in names)
+    new = X.head(3).copy()
+    new["city"] = ["Atlantis", None, "Oslo"]
+    new["noise"] = ["oops", None, "1.5"]  # text where numbers are expected
+    assert np.isfinite(featurizer.transform(new)).all()
+    assert clone(featurizer).get_params() == featurizer.get_params()
+
+
+def test_fit_transform_cross_fits_target_encoding():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"code": [f"k{i}" for i in rng.integers(0, 40, size=200)]})
+    y = rng.integers(0, 2, size=200)
+    featurizer = AutoFeaturizer(roles={"code": "high_cardinality"}, random_state=0)
+    assert not np.allclose(featurizer.fit_transform(X, y), featurizer.transform(X))

@@ -1,0 +1,172 @@
+"""The automl flow end to end on small data, under a Prefect test harness."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import hashlib
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from sklearn.dummy import DummyRegressor
+
+from flows.train import train
+from models import ModelFamily, registry
+from tasks.errors import AutoMLInputError
+from tasks.types import TrainResult
+from tests.conftest import awkward_classification, small_regression
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json"}
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flow")
+    data = root / "customers.csv"
+    awkward_classification().to_csv(data, index=False)
+    result = train(data=str(data), target="label", task="classification", max_trials=9,
+                   output=str(root / "out"), seed=3)
+    return root, data, result
+
+
+def test_results_folder_and_typed_result(classification_run):
+    root, _, result = classification_run
+    out = root / "out"
+    assert isinstance(result, TrainResult) and set(p.name for p in out.iterdir()) == FILES
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert len(board) == 9 and board["family"].nunique() >= 4
+    assert list(board["rank"]) == list(range(1, 10))
+    assert board.loc[0, "roc_auc"] == pytest.approx(result.score) == board["roc_auc"].max()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["metric"] == "roc_auc" and metrics["candidates"]["total"] == 9
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model_sha256"] == hashlib.sha256((out / "model.pkl").read_bytes()).hexdigest()
+    assert manifest["seed"] == 3 and len(manifest["data_fingerprint"]) == 64
+    assert "scikit-learn" in manifest["packages"] and manifest["classes"] == ["no", "yes"]
+
+
+def test_model_pkl_round_trip_in_a_fresh_interpreter(classification_run):
+    root, data, _ = classification_run
+    rows = pd.read_csv(data).drop(columns=["label"]).head(20)
+    rows["extra column"] = 1  # ignored
+    rows.to_csv(root / "new.csv", index=False)
+    script = (
+        "import joblib, pandas as pd, json, sys\n"
+        f"m = joblib.load({str(root / 'out' / 'model.pkl')!r})\n"
+        f"X = pd.read_csv({str(root / 'new.csv')!r})\n"
+        "print(json.dumps({'pred': m.predict(X).tolist(), 'proba': m.predict_proba(X).tolist(),"
+        " 'classes': m.classes_.tolist()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["classes"] == ["no", "yes"] and len(out["pred"]) == 20
+    proba = np.array(out["proba"])
+    assert np.allclose(proba.sum(axis=1), 1)
+    assert out["pred"] == [out["classes"][i] for i in proba.argmax(axis=1)]
+
+
+def test_missing_columns_are_a_clear_error(classification_run):
+    root, data, _ = classification_run
+    model = joblib.load(root / "out" / "model.pkl")
+    rows = pd.read_csv(data).drop(columns=["label", "city"]).head(3)
+    with pytest.raises(ValueError, match="missing column.*'city'"):
+        model.predict(rows)
+
+
+def test_candidates_are_named_task_runs_and_artifacts_exist(classification_run):
+    with get_client(sync_client=True) as client:
+        names = {run.name for run in client.read_task_runs(limit=200)}
+    assert {"train-linear-01", "validate", "load"} & names or any(
+        n.startswith("train-linear-01") for n in names)
+    assert any(n.startswith("train-xgboost-") for n in names)
+    for suffix in ("leaderboard", "guardrails", "summary"):
+        assert Artifact.get(f"automl-out-label-{suffix}") is not None
+
+
+def test_rerun_reuses_finished_candidates(classification_run, tmp_path):
+    root, data, first = classification_run
+    started = time.perf_counter()
+    again = train(data=str(data), target="label", task="classification", max_trials=9,
+                  output=str(tmp_path / "again"), seed=3)
+    assert all(c.cached for c in again.leaderboard)
+    assert [c.metrics for c in again.leaderboard] == [c.metrics for c in first.leaderboard]
+    assert again.best.id == first.best.id
+    assert time.perf_counter() - started < first.wall_seconds + 30
+
+
+def test_bad_input_leaves_an_earlier_model_untouched(classification_run):
+    root, data, _ = classification_run
+    before = {p.name: p.read_bytes() for p in (root / "out").iterdir()}
+    with pytest.raises(AutoMLInputError, match="target column 'lable'.*Did you mean 'label'"):
+        train(data=str(data), target="lable", task="classification", max_trials=2,
+              output=str(root / "out"))
+    assert {p.name: p.read_bytes() for p in (root / "out").iterdir()} == before
+
+
+def test_regression_from_a_dataframe_with_include(tmp_path):
+    result = train(data=small_regression(), target="y", task="regression", max_trials=4,
+                   include=["linear", "hist_gradient_boosting"], output=str(tmp_path / "reg"))
+    assert result.metric == "rmse" and {c.family for c in result.leaderboard} <= {
+        "linear", "hist_gradient_boosting"}
+    model = joblib.load(result.model_path)
+    assert model.score(small_regression().drop(columns="y"), small_regression()["y"]) > 0.9
+
+
+class _Failing(ModelFamily):
+    name = "test_failing"
+    tasks = frozenset({"regression"})
+    cost = 0.01
+
+    @classmethod
+    def search_space(cls, task, shape):
+        return {}
+
+    @classmethod
+    def initial_config(cls, task, shape):
+        return {}
+
+    @classmethod
+    def build(cls, task, config, seed):
+        return DummyRegressor(strategy="quantile")  # no quantile given: fails in fit
+
+
+class _SlowRegressor(DummyRegressor):
+    def fit(self, X, y, sample_weight=None):
+        time.sleep(0.4)
+        return super().fit(X, y, sample_weight)
+
+
+class _Slow(_Failing):
+    name = "test_slow"
+
+    @classmethod
+    def build(cls, task, config, seed):
+        return _SlowRegressor()
+
+
+def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_path):
+    reg = registry()
+    reg.add(_Failing, origin="test")
+    reg.add(_Slow, origin="test")
+    try:
+        result = train(data=small_regression(), target="y", task="regression", max_trials=3,
+                       include=["test_failing", "test_slow", "linear"], candidate_timeout=0.2,
+                       n_workers=1, output=str(tmp_path / "faults"))
+    finally:
+        registry(refresh=True)
+    status = {c.family: c for c in result.leaderboard}
+    assert status["test_failing"].status == "failed" and "quantile" in status["test_failing"].error
+    assert status["test_slow"].status == "timeout"
+    assert result.best.family == "linear"
+    board = pd.read_csv(Path(result.output) / "leaderboard.csv")
+    assert list(board["status"]) == ["ok", "failed", "timeout"] or set(board["status"]) == {
+        "ok", "failed", "timeout"}

@@ -1,0 +1,68 @@
+"""Loading: delimiters, compression, Parquet, fsspec URIs, column selection and clear errors."""
+
+from __future__ import annotations
+
+import gzip
+
+import fsspec
+import pandas as pd
+import pytest
+
+from tasks.errors import AutoMLInputError
+from tasks.load import data_fingerprint, load_table, select_columns
+
+FRAME = pd.DataFrame({"a b": [1, 2, 3], "ünï": ["x", "y", "z"], "y": [0.5, 1.5, 2.5]})
+
+
+@pytest.mark.parametrize(("name", "sep"), [("t.csv", ","), ("t.csv", ";"), ("t.tsv", "\t"),
+                                           ("t.txt", "|")])
+def test_delimiters_are_sniffed(tmp_path, name, sep):
+    path = tmp_path / name
+    FRAME.to_csv(path, sep=sep, index=False)
+    pd.testing.assert_frame_equal(load_table(str(path)), FRAME)
+
+
+def test_gzip_and_parquet(tmp_path):
+    gz = tmp_path / "t.tsv.gz"
+    with gzip.open(gz, "wt") as handle:
+        FRAME.to_csv(handle, sep="\t", index=False)
+    pd.testing.assert_frame_equal(load_table(str(gz)), FRAME)
+    pq = tmp_path / "t.parquet"
+    FRAME.to_parquet(pq)
+    pd.testing.assert_frame_equal(load_table(str(pq)), FRAME)
+
+
+def test_fsspec_uri():
+    with fsspec.open("memory://bucket/t.csv", "w") as handle:
+        FRAME.to_csv(handle, index=False)
+    pd.testing.assert_frame_equal(load_table("memory://bucket/t.csv"), FRAME)
+
+
+@pytest.mark.parametrize(("content", "match"), [(None, "does not exist"), ("", "is empty")])
+def test_missing_and_empty_files(tmp_path, content, match):
+    path = tmp_path / "t.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(AutoMLInputError, match=match):
+        load_table(str(path))
+
+
+def test_folder_is_refused(tmp_path):
+    with pytest.raises(AutoMLInputError, match="is a folder"):
+        load_table(str(tmp_path))
+
+
+def test_select_columns_include_exclude_and_nearest_names():
+    assert list(select_columns(FRAME, "y", include=["a b"])) == ["a b", "y"]
+    assert list(select_columns(FRAME, "y", exclude=["a b"])) == ["ünï", "y"]
+    with pytest.raises(AutoMLInputError, match=r"target column 'Y ' .*Did you mean 'y'"):
+        select_columns(FRAME, "Y ")
+    with pytest.raises(AutoMLInputError, match="column 'zz' is not in the data"):
+        select_columns(FRAME, "y", exclude=["zz"])
+
+
+def test_fingerprint_changes_with_values_only():
+    assert data_fingerprint(FRAME) == data_fingerprint(FRAME.copy())
+    changed = FRAME.copy()
+    changed.loc[0, "y"] = 9.0
+    assert data_fingerprint(changed) != data_fingerprint(FRAME)

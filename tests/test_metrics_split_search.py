@@ -1,0 +1,78 @@
+"""Metrics against scikit-learn, split plans, and the search's proposals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from models import DataShape, registry
+from tasks.errors import AutoMLInputError
+from tasks.evaluate import compute_metrics, default_metric, loss_of
+from tasks.search import RandomSearch
+from tasks.split import CV_ROW_LIMIT, plan_split
+from tasks.types import CandidateResult
+
+
+def test_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    proba = rng.dirichlet(np.ones(3), 300)
+    got = compute_metrics("classification", y, proba.argmax(1), proba)
+    assert got["log_loss"] == pytest.approx(skm.log_loss(y, proba))
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    values, pred = rng.normal(size=50), rng.normal(size=50)
+    reg = compute_metrics("regression", values, pred)
+    assert reg["rmse"] == pytest.approx(np.sqrt(np.mean((values - pred) ** 2)))
+    assert reg["r2"] == pytest.approx(skm.r2_score(values, pred))
+
+
+def test_defaults_and_direction():
+    assert default_metric("classification", 2) == "roc_auc"
+    assert default_metric("classification", 5) == "log_loss"
+    assert default_metric("regression", 0) == "rmse"
+    assert loss_of("roc_auc", 0.9) < loss_of("roc_auc", 0.8)
+    assert loss_of("rmse", 1.0) < loss_of("rmse", 2.0) < loss_of("rmse", float("nan"))
+
+
+def test_split_plans():
+    y = np.array([0, 1] * 500)
+    cv = plan_split(y, "classification", seed=1)
+    assert cv.kind == "cv" and len(cv.folds) == 5
+    for train, valid in cv.folds:
+        assert set(train).isdisjoint(valid) and y[valid].mean() == pytest.approx(0.5)
+    assert plan_split(y, "classification", 1).signature == cv.signature
+    big = plan_split(np.zeros(CV_ROW_LIMIT + 10), "regression", seed=0)
+    assert big.kind == "holdout" and len(big.folds[0][1]) == pytest.approx(2001, abs=2)
+    given = plan_split(y, "classification", 0, n_validation_rows=100)
+    assert given.kind == "validation_data" and list(given.folds[0][1]) == list(range(900, 1000))
+    assert len(plan_split(y, "classification", 0, cv_folds=3).folds) == 3
+
+
+def test_folds_shrink_to_the_smallest_class_and_singletons_fail():
+    y = np.array([0] * 50 + [1] * 3)
+    assert len(plan_split(y, "classification", 0).folds) == 3
+    with pytest.raises(AutoMLInputError, match="only 1 row"):
+        plan_split(np.array([0] * 50 + [1]), "classification", 0)
+
+
+def test_search_starts_cheap_then_samples_without_repeats():
+    families = [registry().get(n) for n in registry().names("regression")]
+    search = RandomSearch(families, "regression", DataShape(500, 5), "rmse", seed=0)
+    first = search.propose(len(families))
+    assert [s.family for s in first] == registry().names("regression")
+    assert all(s.config == registry().get(s.family).initial_config("regression",
+                                                                  DataShape(500, 5))
+               for s in first)
+    search.tell([CandidateResult(s, "ok", {"rmse": 1.0 if s.family == "xgboost" else 5.0})
+                 for s in first])
+    later = search.propose(60)
+    keys = {(s.family, str(sorted(s.config.items()))) for s in first + later}
+    assert len(keys) == len(first) + len(later)
+    counts = {f: sum(s.family == f for s in later) for f in registry().names("regression")}
+    assert counts["xgboost"] == max(counts.values())
+    again = RandomSearch(families, "regression", DataShape(500, 5), "rmse", seed=0)
+    assert [s.config for s in again.propose(10)] == [s.config for s in
+                                                      RandomSearch(families, "regression",
+                                                                   DataShape(500, 5), "rmse",
+                                                                   0).propose(10)]

@@ -1,0 +1,159 @@
+"""Every registered model family keeps the plug-in contract; the registry validates plug-ins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from models import DataShape, FamilyRegistry, ModelFamily, make_model, registry
+from featurizers import AutoFeaturizer
+from tests.conftest import awkward_classification, small_regression
+
+FAMILIES = registry().names()
+SHAPE = DataShape(n_rows=200, n_features=8, n_classes=2)
+
+
+def _data(task: str):
+    if task == "classification":
+        frame = awkward_classification(n=120).dropna(subset=["label"])
+        return frame.drop(columns=["label"]), frame["label"].to_numpy()
+    frame = small_regression(n=120)
+    return frame.drop(columns=["y"]), frame["y"].to_numpy()
+
+
+def test_the_issue_families_are_registered():
+    expected = {"linear", "elastic_net", "random_forest", "extra_trees", "hist_gradient_boosting",
+                "xgboost", "knn"}
+    assert expected <= set(FAMILIES)
+    assert registry().skipped == {}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_declaration(name):
+    family = registry().get(name)
+    assert family.tasks and family.cost > 0 and isinstance(family.needs_scaling, bool)
+    for task in family.tasks:
+        space = family.search_space(task, SHAPE)
+        initial = family.initial_config(task, SHAPE)
+        assert set(initial) <= set(space) | set(initial)
+        assert set(space) <= set(initial), "the cheap start sets every searched parameter"
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_family_builds_models_that_fit_and_predict(name, task):
+    family = registry().get(name)
+    if task not in family.tasks:
+        pytest.skip(f"{name} does not declare {task}")
+    X, y = _data(task)
+    rng = np.random.default_rng(0)
+    space = family.search_space(task, DataShape(len(X), X.shape[1], 2))
+    configs = [family.initial_config(task, SHAPE),
+               {k: p.sample(rng) for k, p in space.items()}]
+    for config in configs:
+        estimator = family.build(task, config, seed=0)
+        assert clone(estimator).get_params() == estimator.get_params()
+        model = make_model(task, AutoFeaturizer(scale=family.needs_scaling, task=task),
+                           estimator).fit(X, y)
+        prediction = model.predict(X.head(7))
+        assert prediction.shape == (7,)
+        if task == "classification":
+            proba = model.predict_proba(X.head(7))
+            assert proba.shape == (7, 2) and np.allclose(proba.sum(axis=1), 1)
+            assert set(prediction) <= set(model.classes_) == {"no", "yes"}
+
+
+def test_search_spaces_shrink_or_stay_with_data_size():
+    small, large = DataShape(1_000, 10, 2), DataShape(200_000, 10, 2)
+    assert registry().get("knn").is_applicable("classification", small)
+    assert not registry().get("knn").is_applicable("classification", large)
+    forest = registry().get("random_forest")
+    assert (forest.search_space("regression", large)["n_estimators"].high
+            < forest.search_space("regression", small)["n_estimators"].high)
+
+
+class _Dummy(ModelFamily):
+    name = "linear"
+    tasks = frozenset({"regression"})
+
+    @classmethod
+    def search_space(cls, task, shape):
+        return {}
+
+    @classmethod
+    def initial_config(cls, task, shape):
+        return {}
+
+    @classmethod
+    def build(cls, task, config, seed):
+        from sklearn.dummy import DummyRegressor
+        return DummyRegressor()
+
+
+def test_registry_rejects_a_name_collision_and_says_what_to_fix():
+    reg = FamilyRegistry().discover()
+    with pytest.raises(ValueError, match="registered twice.*rename one"):
+        reg.add(_Dummy, origin="test")
+
+
+def test_registry_rejects_unknown_tasks():
+    bad = type("Bad", (_Dummy,), {"name": "bad", "tasks": frozenset({"clustering"})})
+    with pytest.raises(ValueError, match="unknown tasks"):
+        FamilyRegistry().add(bad, origin="test")
+
+
+def test_third_party_family_through_an_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "acme_models.py").write_text(textwrap.dedent("""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from models import ModelFamily
+
+        class Constant(ModelFamily):
+            name = "acme_constant"
+            tasks = frozenset({"classification", "regression"})
+
+            @classmethod
+            def search_space(cls, task, shape):
+                return {}
+
+            @classmethod
+            def initial_config(cls, task, shape):
+                return {}
+
+            @classmethod
+            def build(cls, task, config, seed):
+                return DummyClassifier() if task == "classification" else DummyRegressor()
+    """))
+    dist = tmp_path / "acme_models-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[automl.models]\nconstant = acme_models:Constant\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reg = registry(refresh=True)
+        assert "acme_constant" in reg.names("regression")
+    finally:
+        monkeypatch.undo()
+        sys.modules.pop("acme_models", None)
+        registry(refresh=True)
+    assert "acme_constant" not in registry().names()
+
+
+def test_a_family_module_with_a_missing_dependency_is_skipped_with_a_message(tmp_path,
+                                                                                monkeypatch):
+    (tmp_path / "broken_models.py").write_text("import not_a_real_package_xyz\n")
+    dist = tmp_path / "broken_models-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-models\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[automl.models]\nbroken = broken_models\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reg = FamilyRegistry().discover()
+        assert any("not_a_real_package_xyz" in why for why in reg.skipped.values())
+        assert "xgboost" in reg.names()
+    finally:
+        monkeypatch.undo()

@@ -1,0 +1,85 @@
+"""Great Expectations hard checks, guardrails and target preparation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.errors import AutoMLInputError
+from tasks.settings import TrainSettings
+from tasks.validate import prepare_data
+from tests.conftest import awkward_classification, small_regression
+
+
+def _settings(task="classification", target="label", **kw):
+    return TrainSettings(data="x", target=target, task=task, **kw)
+
+
+def test_awkward_data_is_prepared(classification_frame):
+    data = prepare_data(classification_frame, _settings())
+    assert list(data.classes) == ["no", "yes"] and data.n_rows_dropped == 5
+    assert len(data.y) == len(classification_frame) - 5
+    status = {g.name: g.status for g in data.guardrails}
+    assert status["missing_target"] == "Done" and status["unusable_columns"] == "Done"
+    assert status["high_cardinality"] == "Done" and status["target_leakage"] == "Passed"
+    kinds = {e["type"] for e in data.suite["expectations"]}
+    assert {"expect_column_to_exist", "expect_column_values_to_not_be_null"} <= kinds
+    contract = [e for e in data.suite["expectations"] if e["meta"].get("contract")]
+    assert {e["kwargs"]["column"] for e in contract} >= {"city", "température °C"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "task", "match"),
+    [
+        (lambda f: f.assign(label="yes"), "classification", "single class"),
+        (lambda f: f.assign(label=None), "classification", "has no values"),
+        (lambda f: f.head(12), "classification", "at least 20 are needed"),
+        (lambda f: f.assign(label=["rare"] + ["no", "yes"] * 119 + ["no"]), "classification",
+         "class 'rare' .* only 1 row"),
+        (lambda f: f.assign(label=np.where(np.arange(len(f)) == 3, "abc", "1.5")), "regression",
+         "non-numeric values such as 'abc'"),
+        (lambda f: f.assign(label=np.where(np.arange(len(f)) == 3, np.inf, 1.5)), "regression",
+         "infinite values"),
+    ],
+)
+def test_hard_failures_are_one_clear_line(classification_frame, mutate, task, match):
+    with pytest.raises(AutoMLInputError, match=match) as info:
+        prepare_data(mutate(classification_frame), _settings(task=task))
+    assert "\n" not in str(info.value)
+
+
+def test_no_usable_features():
+    frame = pd.DataFrame({"id": range(50), "k": 1, "label": ["a", "b"] * 25})
+    with pytest.raises(AutoMLInputError, match="no usable feature columns"):
+        prepare_data(frame, _settings())
+
+
+def test_imbalance_and_leakage_are_alerted():
+    rng = np.random.default_rng(0)
+    label = np.where(rng.random(400) < 0.1, "fraud", "ok")
+    frame = pd.DataFrame({"x": rng.normal(size=400), "leak": (label == "fraud") * 2.0 + 1,
+                          "label": label})
+    status = {g.name: g for g in prepare_data(frame, _settings()).guardrails}
+    assert status["class_imbalance"].status == "Alerted"
+    assert status["target_leakage"].status == "Alerted" and "'leak'" in status["target_leakage"].detail
+
+
+def test_regression_leakage_by_correlation():
+    frame = small_regression()
+    frame["copy"] = frame["y"] * 2 + 1
+    rails = {g.name: g for g in prepare_data(frame, _settings("regression", "y")).guardrails}
+    assert rails["target_leakage"].status == "Alerted"
+
+
+def test_validation_table_is_appended_and_counted(classification_frame):
+    valid = awkward_classification(n=60, seed=5)
+    data = prepare_data(classification_frame, _settings(), validation=valid)
+    assert data.n_validation_rows == valid["label"].notna().sum()
+    with pytest.raises(AutoMLInputError, match="validation data lacks"):
+        prepare_data(classification_frame, _settings(), validation=valid.drop(columns="city"))
+
+
+def test_forecasting_is_refused_clearly_until_it_exists(classification_frame):
+    with pytest.raises(AutoMLInputError, match="forecasting' is not available"):
+        prepare_data(classification_frame, _settings(task="forecasting", metric="mase"))
