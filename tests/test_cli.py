@@ -1,0 +1,113 @@
+"""``python -m flows.train``: exit codes, one-line errors, nothing written on bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import awkward_classification, small_regression
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    awkward_classification().to_csv(root / "customers.csv", index=False)
+    small_regression().to_csv(root / "numbers.csv", index=False)
+    awkward_classification().assign(label="yes").to_csv(root / "one_class.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server_env(prefect_harness) -> dict[str, str]:
+    """Environment pointing subprocesses at the harness's API (no embedded server start-up)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+
+
+def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        (["--metric", "rmse"], "metric 'rmse' does not apply to classification"),
+        (["--include", "xgbost"], "unknown model family 'xgbost'. Did you mean 'xgboost'"),
+        (["--time-budget", "-5"], "setting 'time_budget'"),
+        (["--cv-folds", "3", "--validation-fraction", "0.2"], "cv_folds cannot be combined"),
+    ],
+)
+def test_bad_settings_fail_fast(data_dir, tmp_path, extra, pattern):
+    out = tmp_path / "out"
+    done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
+                 "classification", "--output", str(out), *extra], dict(os.environ), timeout=120)
+    _assert_one_line_error(done, pattern)
+    assert not out.exists()
+
+
+def test_output_that_is_a_file(data_dir, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
+                 "classification", "--output", str(target)], dict(os.environ), timeout=120)
+    _assert_one_line_error(done, "is a file")
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("data", "target", "task", "pattern"),
+    [
+        ("customers.csv", "Label", "classification", "target column 'Label'.*Did you mean 'label'"),
+        ("missing.csv", "label", "classification", "does not exist"),
+        ("one_class.csv", "label", "classification", "single class"),
+        ("customers.csv", "city", "regression", "non-numeric values such as"),
+    ],
+)
+def test_bad_data_fails_before_training_and_writes_nothing(data_dir, tmp_path, server_env, data,
+                                                          target, task, pattern):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.pkl").write_bytes(b"earlier model")
+    done = _run(["--data", str(data_dir / data), "--target", target, "--task", task,
+                 "--output", str(out)], server_env)
+    _assert_one_line_error(done, pattern)
+    assert [p.name for p in out.iterdir()] == ["model.pkl"]
+    assert (out / "model.pkl").read_bytes() == b"earlier model"
+
+
+def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path):
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(home)
+    out = tmp_path / "out"
+    done = _run(["--data", str(data_dir / "numbers.csv"), "--target", "y", "--task",
+                 "regression", "--max-trials", "6", "--output", str(out)], env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert done.stderr == ""
+    assert "Traceback" not in done.stdout and "Error flushing" not in done.stdout
+    assert "best:" in done.stdout and (out / "model.pkl").exists()
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 6
+    with sqlite3.connect(home / "prefect.db") as db:
+        runs = dict(db.execute("select name, state_type from task_run").fetchall())
+    trained = [n for n in runs if n.startswith("train-")]
+    assert len(trained) == 6 and all(runs[n] == "COMPLETED" for n in trained)
+    assert any(n.startswith("refit-") for n in runs)
