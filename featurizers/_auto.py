@@ -6,7 +6,6 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -14,6 +13,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from featurizers._base import TableTransformer
 from featurizers._cleaning import CategoryStrings, ToNumeric
 from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
@@ -27,7 +27,7 @@ def _scaled(steps: list, scale: bool) -> Pipeline:
     return Pipeline([*steps, ("scale", StandardScaler())] if scale else steps)
 
 
-class AutoFeaturizer(TransformerMixin, BaseEstimator):
+class AutoFeaturizer(TableTransformer):
     """Turn a raw table into a numeric matrix, choosing a transformer per column.
 
     numeric -> parse, median imputation with missing indicators (scaled when ``scale``);
@@ -145,12 +145,7 @@ class AutoFeaturizer(TransformerMixin, BaseEstimator):
         return self._fit(X, y)
 
     def _fit(self, X, y) -> np.ndarray:
-        frame = as_frame(X)
-        if len(frame) == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        self.n_features_in_ = frame.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        frame = self._start_fit(X)
         roles = dict(self.roles) if self.roles is not None else kinds(
             profile_columns(frame, max_onehot=self.max_onehot)
         )
@@ -187,7 +182,5 @@ class AutoFeaturizer(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
-        tags.input_tags.string = True
         return tags

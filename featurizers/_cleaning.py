@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from featurizers._profile import as_frame
+from featurizers._base import TableTransformer
 
 __all__ = ["CategoryStrings", "ToNumeric"]
 
 MISSING = "__missing__"
 
 
-class _ColumnwiseMixin(TransformerMixin, BaseEstimator):
+class _SameColumns(TableTransformer):
     def fit(self, X, y=None):
         """Record the input columns.
 
@@ -27,33 +26,16 @@ class _ColumnwiseMixin(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        frame = as_frame(X)
-        self.n_features_in_ = frame.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self._start_fit(X)
         return self
-
-    def _frame(self, X) -> pd.DataFrame:
-        check_is_fitted(self, "n_features_in_")
-        frame = as_frame(X)
-        if frame.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return frame
 
     def get_feature_names_out(self, input_features=None):
         """Output names equal input names."""
         check_is_fitted(self, "n_features_in_")
-        if input_features is not None:
-            return np.asarray(input_features, dtype=object)
-        if hasattr(self, "feature_names_in_"):
-            return self.feature_names_in_.copy()
-        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        return np.asarray(self._input_names(input_features), dtype=object)
 
 
-class ToNumeric(_ColumnwiseMixin):
+class ToNumeric(_SameColumns):
     """Parse every column as float: numbers stay, booleans become 0/1, unparseable text becomes NaN.
 
     Needed because a model is scored on whatever arrives (CSV text, JSON rows), not only on the
@@ -79,7 +61,7 @@ class ToNumeric(_ColumnwiseMixin):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        frame = self._frame(X)
+        frame = self._checked_frame(X, "n_features_in_")
         columns = [self._to_float(frame.iloc[:, i]) for i in range(frame.shape[1])]
         if not columns:
             return np.empty((len(frame), 0))
@@ -96,14 +78,8 @@ class ToNumeric(_ColumnwiseMixin):
         parsed[values.isna().to_numpy()] = np.nan
         return parsed.astype("float64").to_numpy()
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        return tags
 
-
-class CategoryStrings(_ColumnwiseMixin):
+class CategoryStrings(_SameColumns):
     """Turn every value into a string category, with missing values as their own category.
 
     Examples
@@ -126,7 +102,7 @@ class CategoryStrings(_ColumnwiseMixin):
         -------
         ndarray of shape (n_samples, n_features), dtype object
         """
-        frame = self._frame(X)
+        frame = self._checked_frame(X, "n_features_in_")
         out = np.empty(frame.shape, dtype=object)
         for i in range(frame.shape[1]):
             values = frame.iloc[:, i]
@@ -136,9 +112,7 @@ class CategoryStrings(_ColumnwiseMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
-        tags.input_tags.string = True
         return tags
 
 

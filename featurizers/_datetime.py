@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from featurizers._profile import as_frame
+from featurizers._base import TableTransformer
 
 __all__ = ["DatetimeFeatures"]
 
 _PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
 
-class DatetimeFeatures(TransformerMixin, BaseEstimator):
+class DatetimeFeatures(TableTransformer):
     """Expand each date/time column into calendar parts; unparseable values become NaN.
 
     Parts that are constant in training (e.g. ``hour`` for dates without a time) are left out.
@@ -72,12 +71,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        frame = as_frame(X)
-        if len(frame) == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        self.n_features_in_ = frame.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        frame = self._start_fit(X)
         self.parts_ = []
         for i in range(frame.shape[1]):
             table = self._table(frame.iloc[:, i], list(self.parts))
@@ -100,30 +94,15 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_parts_kept)
         """
-        check_is_fitted(self, "parts_")
-        frame = as_frame(X)
-        if frame.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {frame.shape[1]} features, but DatetimeFeatures is expecting "
-                f"{self.n_features_in_} features as input."
-            )
+        frame = self._checked_frame(X, "parts_")
         tables = [self._table(frame.iloc[:, i], parts) for i, parts in enumerate(self.parts_)]
         return np.hstack(tables) if tables else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features=None):
         """``<column>_<part>`` for each kept part."""
         check_is_fitted(self, "parts_")
-        if input_features is None:
-            input_features = getattr(
-                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
-            )
+        names = self._input_names(input_features)
         return np.asarray(
-            [f"{name}_{part}" for name, parts in zip(input_features, self.parts_) for part in parts],
+            [f"{name}_{part}" for name, parts in zip(names, self.parts_) for part in parts],
             dtype=object,
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        return tags

@@ -6,15 +6,14 @@ from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from featurizers._profile import as_frame
+from featurizers._base import TableTransformer
 
 __all__ = ["FrequencyEncoder"]
 
 
-class FrequencyEncoder(TransformerMixin, BaseEstimator):
+class FrequencyEncoder(TableTransformer):
     """Replace each category by the fraction of training rows that hold it.
 
     Unseen categories (and missing values, when none were seen in training) encode as 0.
@@ -52,12 +51,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        frame = as_frame(X)
-        if len(frame) == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        self.n_features_in_ = frame.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        frame = self._start_fit(X)
         self.frequencies_ = [
             _hashable(frame.iloc[:, i]).value_counts(normalize=self.normalize, dropna=False)
             .to_dict()
@@ -76,13 +70,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self, "frequencies_")
-        frame = as_frame(X)
-        if frame.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {frame.shape[1]} features, but FrequencyEncoder is expecting "
-                f"{self.n_features_in_} features as input."
-            )
+        frame = self._checked_frame(X, "frequencies_")
         out = np.zeros(frame.shape, dtype=float)
         for i, table in enumerate(self.frequencies_):
             mapped = _hashable(frame.iloc[:, i]).map(table)
@@ -92,17 +80,12 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """``<column>_frequency`` for each input column."""
         check_is_fitted(self, "frequencies_")
-        if input_features is None:
-            input_features = getattr(
-                self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]
-            )
-        return np.asarray([f"{name}_frequency" for name in input_features], dtype=object)
+        names = self._input_names(input_features)
+        return np.asarray([f"{name}_frequency" for name in names], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
-        tags.input_tags.string = True
         return tags
 
 

@@ -34,8 +34,8 @@ from tasks.featurize import featurize_task  # noqa: E402
 from tasks.load import load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
 from tasks.search import RandomSearch  # noqa: E402
-from tasks.settings import settings_from_kwargs  # noqa: E402
-from tasks.split import plan_split  # noqa: E402
+from tasks.settings import TrainSettings, settings_from_kwargs  # noqa: E402
+from tasks.split import split_task  # noqa: E402
 from tasks.train import refit_task  # noqa: E402
 from tasks.types import CandidateSummary, TrainResult  # noqa: E402
 from tasks.validate import validate_task  # noqa: E402
@@ -107,7 +107,7 @@ def train(
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
 
 
-def run_training(settings: Any, frame: Optional[pd.DataFrame], budget: Budget) -> TrainResult:
+def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame], budget: Budget) -> TrainResult:
     """The body of the flow, step by step (called inside a flow run)."""
     logger = get_run_logger()
     check_output_folder(settings.output)
@@ -119,7 +119,7 @@ def run_training(settings: Any, frame: Optional[pd.DataFrame], budget: Budget) -
     shape = DataShape(len(prepared.y), prepared.X.shape[1], prepared.n_classes)
     families = choose_families(settings, shape)
     metric = settings.metric or default_metric(settings.task, prepared.n_classes)
-    plan = plan_split(prepared.y, settings.task, settings.seed, settings.cv_folds,
+    plan = split_task(prepared.y, settings.task, settings.seed, settings.cv_folds,
                       settings.validation_fraction, prepared.n_validation_rows)
     features = featurize_task(prepared, settings.seed)
     logger.info("%d rows, %d columns -> %d features; validating with %s; families: %s",
@@ -138,13 +138,14 @@ def run_training(settings: Any, frame: Optional[pd.DataFrame], budget: Budget) -
     facts, manifest = summarize_run(settings, prepared, plan, metric, best, results,
                                     stop_reason, budget, features)
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
-                              prepared.suite)
+                              prepared.suite, features)
     progress.update(1.0)
+    by_id = {r.spec.id: r for r in results}
     publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
         metric=metric, score=best.metrics[metric], best=CandidateSummary.of(best),
-        leaderboard=[CandidateSummary.of(r) for r in results],
+        leaderboard=[CandidateSummary.of(by_id[i]) for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
         wall_seconds=round(time.time() - budget.started, 2))
 

@@ -93,6 +93,7 @@ def publish_results(
     metrics: dict[str, Any],
     manifest: dict[str, Any],
     data_contract: dict[str, Any],
+    featurization: pd.DataFrame | None = None,
 ) -> Path:
     """Write the results folder; an earlier model there stays whole until the new one is complete.
 
@@ -113,13 +114,15 @@ def publish_results(
         leaderboard.to_csv(staging / "leaderboard.csv", index=False)
         _write_json(staging / "metrics.json", metrics)
         _write_json(staging / "data_contract.json", data_contract)
+        order = ["model.pkl", "leaderboard.csv", "metrics.json", "data_contract.json"]
+        if featurization is not None:
+            featurization.to_csv(staging / "featurization.csv", index=False)
+            order.append("featurization.csv")
         manifest = {**manifest, "model_sha256": _sha256(staging / "model.pkl"),
                     "packages": package_versions(),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_json(staging / "manifest.json", manifest)
-        order = ["model.pkl", "leaderboard.csv", "metrics.json", "data_contract.json",
-                 "manifest.json"]
-        for name in order:
+        for name in [*order, "manifest.json"]:
             os.replace(staging / name, target / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -128,6 +131,8 @@ def publish_results(
 
 @task(name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
 def publish_task(output: str, model: Any, leaderboard: pd.DataFrame, metrics: dict[str, Any],
-                 manifest: dict[str, Any], data_contract: dict[str, Any]) -> str:
+                 manifest: dict[str, Any], data_contract: dict[str, Any],
+                 featurization: pd.DataFrame | None = None) -> str:
     """Write the results folder."""
-    return str(publish_results(output, model, leaderboard, metrics, manifest, data_contract))
+    return str(publish_results(output, model, leaderboard, metrics, manifest, data_contract,
+                               featurization))

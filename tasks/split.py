@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["CV_ROW_LIMIT", "SplitPlan", "plan_split"]
+__all__ = ["CV_ROW_LIMIT", "SplitPlan", "plan_split", "split_task"]
 
 # Below this many rows a single holdout is too small to rank candidates reliably (the standard
 # error of a holdout score shrinks with its size), so k-fold CV is worth its k-fold cost; above it
@@ -107,3 +109,12 @@ def plan_split(
         splitter = KFold(k, shuffle=True, random_state=seed)
     folds = tuple((train, valid) for train, valid in splitter.split(index, y))
     return SplitPlan("cv", folds, seed)
+
+
+@task(name="split", cache_policy=NO_CACHE)
+def split_task(
+    y: np.ndarray, task: str, seed: int, cv_folds: Optional[int] = None,
+    validation_fraction: Optional[float] = None, n_validation_rows: int = 0,
+) -> SplitPlan:
+    """Seeded, stratified (classification) validation folds."""
+    return plan_split(y, task, seed, cv_folds, validation_fraction, n_validation_rows)

@@ -146,7 +146,10 @@ def _coerce_regression_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
     if task == "regression":
         return y.to_numpy(dtype=float), None
-    labels = y.to_numpy(dtype=object) if y.dtype == object or str(y.dtype) == "str" else y.to_numpy()
+    if pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        labels = y.to_numpy()
+    else:  # text labels, possibly of mixed types: compare them as text
+        labels = y.astype(str).to_numpy(dtype=object)
     classes, encoded = np.unique(labels, return_inverse=True)
     counts = np.bincount(encoded)
     if counts.min() < 2:

@@ -24,7 +24,8 @@ from tasks.types import TrainResult
 from tests.conftest import awkward_classification, small_regression
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json"}
+FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json",
+         "featurization.csv"}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,10 @@ def test_results_folder_and_typed_result(classification_run):
     assert manifest["model_sha256"] == hashlib.sha256((out / "model.pkl").read_bytes()).hexdigest()
     assert manifest["seed"] == 3 and len(manifest["data_fingerprint"]) == 64
     assert "scikit-learn" in manifest["packages"] and manifest["classes"] == ["no", "yes"]
+    features = pd.read_csv(out / "featurization.csv")
+    assert {"city", "comment", "signup date", "customer code"} <= set(features["raw_column"])
+    assert "row id" not in set(features["raw_column"])
+    assert [c.id for c in result.leaderboard] == list(board["id"])
 
 
 def test_model_pkl_round_trip_in_a_fresh_interpreter(classification_run):
@@ -164,9 +169,33 @@ def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_pa
     finally:
         registry(refresh=True)
     status = {c.family: c for c in result.leaderboard}
+    assert [c.status for c in result.leaderboard][0] == "ok"
     assert status["test_failing"].status == "failed" and "quantile" in status["test_failing"].error
     assert status["test_slow"].status == "timeout"
     assert result.best.family == "linear"
     board = pd.read_csv(Path(result.output) / "leaderboard.csv")
-    assert list(board["status"]) == ["ok", "failed", "timeout"] or set(board["status"]) == {
-        "ok", "failed", "timeout"}
+    assert board.loc[0, "status"] == "ok" and set(board["status"]) == {"ok", "failed", "timeout"}
+
+
+def test_exit_score_and_a_separate_validation_file(tmp_path):
+    train_file, valid_file = tmp_path / "train.parquet", tmp_path / "valid.csv"
+    awkward_classification(n=200, seed=1).to_parquet(train_file)
+    awkward_classification(n=80, seed=2).to_csv(valid_file, index=False)
+    result = train(data=str(train_file), target="label", task="classification",
+                   validation_data=str(valid_file), max_trials=20, exit_score=0.5,
+                   output=str(tmp_path / "early"))
+    assert len(result.leaderboard) == 2  # the first batch already reaches 0.5 ROC AUC
+    metrics = json.loads((tmp_path / "early" / "metrics.json").read_text())
+    assert metrics["stop_reason"] == "reached exit_score=0.5"
+    n_valid = awkward_classification(n=80, seed=2)["label"].notna().sum()
+    assert result.validation == f"the given validation data of {n_valid} rows"
+
+
+def test_time_budget_ends_the_search(tmp_path):
+    result = train(data=small_regression(), target="y", task="regression", time_budget=20,
+                   output=str(tmp_path / "budget"))
+    metrics = json.loads((tmp_path / "budget" / "metrics.json").read_text())
+    assert metrics["stop_reason"] in {"time budget used",
+                                      "no candidate can finish within the time left"}
+    assert len(result.leaderboard) > 7  # every family's start, then samples
+    assert result.wall_seconds < 20 * 1.05 + 5
