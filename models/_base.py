@@ -60,11 +60,16 @@ Param = Union[Float, Int, Choice]
 
 @dataclass(frozen=True)
 class DataShape:
-    """What a family may look at when sizing its space: rows, features, classes (0 = regression)."""
+    """What a family may look at when sizing its space.
+
+    ``n_classes`` is 0 for regression; ``imbalanced`` is set when the class-imbalance guardrail
+    fires, and families then put class weighting into their space.
+    """
 
     n_rows: int
     n_features: int
     n_classes: int = 0
+    imbalanced: bool = False
 
 
 class ModelFamily(ABC):
@@ -95,6 +100,15 @@ class ModelFamily(ABC):
     def is_applicable(cls, task: str, shape: DataShape) -> bool:
         """Whether to search this family for ``task`` on data of this shape."""
         return task in cls.tasks
+
+    @classmethod
+    def cost_units(cls, config: dict[str, Any]) -> float:
+        """How the cost of ``config`` scales within the family (1 for the initial config).
+
+        The default is 1; families whose fit time grows with a size parameter (trees, rounds)
+        return e.g. ``n_estimators / 100`` so that the scheduler can predict a candidate's time.
+        """
+        return 1.0
 
     @classmethod
     @abstractmethod

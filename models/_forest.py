@@ -17,7 +17,8 @@ def forest_space(task: str, shape: DataShape) -> dict[str, Param]:
     }
     if task == "classification":
         space["criterion"] = Choice(("gini", "entropy"))
-        space["class_weight"] = Choice((None, "balanced"))
+        if shape.imbalanced:
+            space["class_weight"] = Choice((None, "balanced", "balanced_subsample"))
     return space
 
 
@@ -25,14 +26,16 @@ def forest_initial(task: str, shape: DataShape) -> dict[str, Any]:
     """100 fully grown trees over sqrt (classification) or all (regression) features."""
     config: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 1}
     if task == "classification":
-        config.update(max_features="sqrt", criterion="gini", class_weight=None)
+        config.update(max_features="sqrt", criterion="gini")
+        if shape.imbalanced:
+            config["class_weight"] = None
     else:
         config["max_features"] = 1.0
     return config
 
 
 def forest_kwargs(task: str, config: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Constructor arguments common to both forests."""
+    """Constructor arguments common to both forests (``max_features`` may be "sqrt" or a share)."""
     kwargs = dict(
         n_estimators=int(config["n_estimators"]),
         min_samples_leaf=int(config["min_samples_leaf"]),
@@ -44,3 +47,9 @@ def forest_kwargs(task: str, config: dict[str, Any], seed: int) -> dict[str, Any
         kwargs.update(criterion=config.get("criterion", "gini"),
                       class_weight=config.get("class_weight"))
     return kwargs
+
+
+def forest_units(config: dict[str, Any]) -> float:
+    """Cost scales with the number of trees and the share of features tried per split."""
+    share = config["max_features"] if isinstance(config["max_features"], float) else 0.3
+    return config["n_estimators"] / 100 * max(share, 0.1) / 0.3

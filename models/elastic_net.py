@@ -6,7 +6,7 @@ from typing import Any
 
 from sklearn.linear_model import ElasticNet, LogisticRegression
 
-from models._base import DataShape, Float, ModelFamily, Param
+from models._base import Choice, DataShape, Float, ModelFamily, Param
 
 
 class ElasticNetFamily(ModelFamily):
@@ -25,13 +25,18 @@ class ElasticNetFamily(ModelFamily):
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
         if task == "classification":
-            return {"C": Float(1e-2, 1e2, log=True), "l1_ratio": Float(0.05, 1.0)}
+            space: dict[str, Param] = {"C": Float(1e-2, 1e2, log=True),
+                                       "l1_ratio": Float(0.05, 1.0)}
+            if shape.imbalanced:
+                space["class_weight"] = Choice((None, "balanced"))
+            return space
         return {"alpha": Float(1e-4, 10.0, log=True), "l1_ratio": Float(0.05, 1.0)}
 
     @classmethod
     def initial_config(cls, task: str, shape: DataShape) -> dict[str, Any]:
         if task == "classification":
-            return {"C": 1.0, "l1_ratio": 0.5}
+            config: dict[str, Any] = {"C": 1.0, "l1_ratio": 0.5}
+            return {**config, "class_weight": None} if shape.imbalanced else config
         return {"alpha": 0.01, "l1_ratio": 0.5}
 
     @classmethod
@@ -39,7 +44,7 @@ class ElasticNetFamily(ModelFamily):
         if task == "classification":
             return LogisticRegression(
                 C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", max_iter=3000,
-                tol=1e-3, random_state=seed,
+                tol=1e-3, class_weight=config.get("class_weight"), random_state=seed,
             )
         return ElasticNet(
             alpha=config["alpha"], l1_ratio=config["l1_ratio"], max_iter=5000, tol=1e-3,

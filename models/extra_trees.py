@@ -7,7 +7,7 @@ from typing import Any
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
 from models._base import DataShape, ModelFamily, Param
-from models._forest import forest_initial, forest_kwargs, forest_space
+from models._forest import forest_initial, forest_kwargs, forest_space, forest_units
 
 
 class ExtraTrees(ModelFamily):
@@ -16,6 +16,10 @@ class ExtraTrees(ModelFamily):
     name = "extra_trees"
     tasks = frozenset({"classification", "regression"})
     cost = 0.8
+
+    @classmethod
+    def cost_units(cls, config: dict[str, Any]) -> float:
+        return forest_units(config)
 
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:

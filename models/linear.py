@@ -20,12 +20,17 @@ class Linear(ModelFamily):
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
         if task == "classification":
-            return {"C": Float(1e-3, 1e2, log=True), "class_weight": Choice((None, "balanced"))}
+            space: dict[str, Param] = {"C": Float(1e-3, 1e2, log=True)}
+            if shape.imbalanced:
+                space["class_weight"] = Choice((None, "balanced"))
+            return space
         return {"alpha": Float(1e-3, 1e3, log=True)}
 
     @classmethod
     def initial_config(cls, task: str, shape: DataShape) -> dict[str, Any]:
-        return {"C": 1.0, "class_weight": None} if task == "classification" else {"alpha": 1.0}
+        if task == "classification":
+            return {"C": 1.0, "class_weight": None} if shape.imbalanced else {"C": 1.0}
+        return {"alpha": 1.0}
 
     @classmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> Any:

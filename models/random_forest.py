@@ -7,7 +7,7 @@ from typing import Any
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from models._base import DataShape, ModelFamily, Param
-from models._forest import forest_initial, forest_kwargs, forest_space
+from models._forest import forest_initial, forest_kwargs, forest_space, forest_units
 
 
 class RandomForest(ModelFamily):
@@ -16,6 +16,10 @@ class RandomForest(ModelFamily):
     name = "random_forest"
     tasks = frozenset({"classification", "regression"})
     cost = 1.0
+
+    @classmethod
+    def cost_units(cls, config: dict[str, Any]) -> float:
+        return forest_units(config)
 
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
