@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-columns", nargs="+", default=[], metavar="COLUMN")
     p.add_argument("--n-workers", type=int, default=2, help="candidates trained at once")
     p.add_argument("--candidate-timeout", type=float, help="seconds per candidate")
+    p.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                   help="publish the best single candidate, never a blend")
+    p.add_argument("--predict-time-limit", type=float, metavar="SECONDS",
+                   help="drop candidates slower than this to predict 1,000 rows")
     p.add_argument("--time-column")
     p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
     p.add_argument("--horizon", type=int)

@@ -1,25 +1,34 @@
-"""The candidate loop: propose a batch, train it as mapped tasks, learn, until budget or trials end."""
+"""The candidate loop: keep every worker busy with mapped candidate tasks until trials, budget or
+exit score end it.
+
+With a time budget a worker gets a new candidate as soon as it is free, and a candidate is only
+started when its predicted seconds fit the time left (less what refit and publishing need). With
+only ``max_trials`` the loop runs in fixed rounds of ``n_workers`` and learns from results in
+candidate order, so the same data and seed give the same leaderboard.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from prefect import unmapped
 from prefect.logging import get_run_logger
 
+from tasks.costs import CostModel
 from tasks.evaluate import METRICS, loss_of
-from tasks.search import RandomSearch
+from tasks.search import Searcher
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.train import train_candidate_task
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["Budget", "refit_reserve", "run_candidates"]
+__all__ = ["Budget", "Halving", "refit_reserve", "run_candidates"]
 
 PUBLISH_SECONDS = 3.0
 
@@ -42,92 +51,179 @@ class Budget:
         return 0.0 if self.seconds is None else (time.time() - self.started) / self.seconds
 
 
-def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan) -> float:
-    """Seconds to keep for refitting the current best on all rows and publishing."""
-    ok = [r for r in results if r.status == "ok"]
+@dataclass
+class Halving:
+    """Asynchronous successive halving with two rungs: a subsample, then all rows.
+
+    New candidates are first trained on ``fraction`` of the training rows; one that ranks in the
+    best ``1/eta`` of the subsample results so far is promoted to all rows. Only candidates trained
+    on all rows can be selected. Off (``fraction=1``) unless the training rows are many.
+    """
+
+    fraction: float = 1.0
+    eta: int = 3
+    losses: list[float] = field(default_factory=list)
+
+    @classmethod
+    def for_rows(cls, n_train_rows: int, min_rows: int = 20_000) -> "Halving":
+        """Halving at a quarter of the rows once the training folds exceed ``min_rows``."""
+        return cls(0.25 if n_train_rows > min_rows else 1.0)
+
+    def promote(self, result: CandidateResult, metric: str) -> bool:
+        """Record a subsample result; whether its configuration earns a run on all rows."""
+        if result.spec.fraction >= 1.0 or result.status != "ok":
+            return False
+        loss = loss_of(metric, result.metrics.get(metric, math.nan))
+        self.losses.append(loss)
+        ranked = sorted(self.losses)
+        cut = ranked[max(0, math.ceil(len(ranked) / self.eta) - 1)]
+        return loss <= cut
+
+
+def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
+                  n_workers: int) -> float:
+    """Seconds to keep for refitting the best few (an ensemble) on all rows and publishing."""
+    ok = sorted((r for r in results if r.status == "ok" and r.spec.fraction >= 1.0),
+                key=lambda r: loss_of(metric, r.metrics.get(metric, math.nan)))
     if not ok:
         return PUBLISH_SECONDS
-    best = min(ok, key=lambda r: loss_of(metric, r.metrics.get(metric, math.nan)))
-    per_fold = best.fit_seconds / max(1, len(plan.folds))
-    train_share = len(plan.folds[0][0]) / max(1, len(plan.folds[0][0]) + len(plan.folds[0][1]))
-    return PUBLISH_SECONDS + 1.5 * per_fold / max(train_share, 0.5)
+    train_rows = len(plan.folds[0][0])
+    scale = (train_rows + len(plan.folds[0][1])) / max(1, train_rows)
+    per_fit = [r.fit_seconds / max(1, len(plan.folds)) * scale for r in ok[:3]]
+    return PUBLISH_SECONDS + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
 
 
-def _collect(specs: list[CandidateSpec], futures: list) -> list[CandidateResult]:
-    results = []
-    for spec, future in zip(specs, futures):
-        future.wait()
-        state = future.state
-        if state.is_completed():
-            result = dataclasses.replace(future.result(), spec=spec,
-                                         cached=state.name == "Cached")
-        else:
-            error = future.result(raise_on_failure=False)
-            timed_out = state.name == "TimedOut" or isinstance(error, TimeoutError)
-            results.append(CandidateResult(
-                spec, "timeout" if timed_out else "failed",
-                error=f"{type(error).__name__}: {error}".splitlines()[0][:300]))
-            continue
-        results.append(result)
-    return results
+def _finish(spec: CandidateSpec, future) -> CandidateResult:
+    state = future.state
+    if state.is_completed():
+        return dataclasses.replace(future.result(), spec=spec, cached=state.name == "Cached")
+    error = future.result(raise_on_failure=False)
+    timed_out = state.name == "TimedOut" or isinstance(error, TimeoutError)
+    return CandidateResult(spec, "timeout" if timed_out else "failed",
+                           error=f"{type(error).__name__}: {error}".splitlines()[0][:300])
 
 
-def _affordable(specs: list[CandidateSpec], cost: dict[str, float], left: float) -> list:
-    return [s for s in specs if cost.get(s.family, 0.0) < left]
+def _wait(running: dict, first_only: bool) -> list:
+    """Futures of ``running`` that are done: at least one (``first_only``) or all."""
+    wrapped = [f.wrapped_future for f in running if hasattr(f, "wrapped_future")]
+    if len(wrapped) == len(running) and all(
+            isinstance(w, concurrent.futures.Future) for w in wrapped):
+        mode = concurrent.futures.FIRST_COMPLETED if first_only else concurrent.futures.ALL_COMPLETED
+        concurrent.futures.wait(wrapped, return_when=mode)
+    else:  # other task runners: poll the states
+        while not (any if first_only else all)(f.state.is_final() for f in running):
+            time.sleep(0.05)
+    return sorted((f for f in running if f.state.is_final()), key=lambda f: running[f].id)
+
+
+@dataclass
+class _Loop:
+    searcher: Searcher
+    data: PreparedData
+    plan: SplitPlan
+    settings: TrainSettings
+    metric: str
+    budget: Budget
+    costs: CostModel
+    halving: Halving
+    on_progress: Callable[[float], None]
+    results: list[CandidateResult] = field(default_factory=list)
+    running: dict = field(default_factory=dict)
+    promotions: list[CandidateSpec] = field(default_factory=list)
+    started: int = 0
+    stop: Optional[str] = None
+
+    @property
+    def max_trials(self) -> float:
+        return self.settings.max_trials or math.inf
+
+    def _next_spec(self, left: float) -> Optional[CandidateSpec]:
+        if self.promotions:
+            return self.promotions.pop(0)
+        return self.searcher.propose(left, self.costs.predict, self.halving.fraction)
+
+    def launch(self) -> None:
+        """Fill the free workers."""
+        specs: list[CandidateSpec] = []
+        left = self.budget.remaining() - refit_reserve(self.results, self.metric, self.plan,
+                                                       self.settings.n_workers)
+        while self.stop is None and len(self.running) + len(specs) < self.settings.n_workers:
+            if self.started + len(specs) >= self.max_trials:
+                self.stop = f"reached max_trials={self.settings.max_trials}"
+            elif left <= 1.0:
+                self.stop = "time budget used"
+            elif (spec := self._next_spec(left)) is None:
+                self.stop = "no candidate can finish within the time left"
+            else:
+                specs.append(spec)
+        if not specs:
+            return
+        # Threads cannot interrupt a running fit, so the timeout is a deadline that each candidate
+        # checks before every fold: past it, the candidate stops and is recorded as a timeout.
+        timeout = min(self.settings.candidate_timeout or math.inf, left)
+        deadline = None if math.isinf(timeout) else time.time() + timeout
+        futures = train_candidate_task.map(
+            specs, data=unmapped(self.data), plan=unmapped(self.plan),
+            seed=unmapped(self.settings.seed), deadline=unmapped(deadline))
+        self.running.update(zip(futures, specs))
+        self.started += len(specs)
+
+    def _latency_checked(self, result: CandidateResult) -> CandidateResult:
+        limit = self.settings.predict_time_limit
+        if limit is None or result.status != "ok" or result.predict_seconds_per_1000 <= limit:
+            return result
+        return dataclasses.replace(
+            result, status="too_slow",
+            error=f"predicts 1,000 rows in {result.predict_seconds_per_1000:.3g}s, over the "
+                  f"limit of {limit:g}s")
+
+    def collect(self, logger) -> None:
+        """Wait for finished candidates and learn from them."""
+        done = _wait(self.running, first_only=self.budget.seconds is not None)
+        batch = [self._latency_checked(_finish(self.running.pop(f), f)) for f in done]
+        self.searcher.tell(batch)
+        sign = 1 if METRICS[self.metric].greater_is_better else -1
+        for result in batch:
+            seconds = result.fit_seconds + result.predict_seconds
+            if result.status == "ok" and not result.cached:
+                self.costs.observe(result.spec, seconds)
+            if self.halving.promote(result, self.metric):
+                self.promotions.append(self.searcher.promote(result.spec))
+            score = result.metrics.get(self.metric, math.nan)
+            logger.info("%s: %s %s=%.5g in %.1fs%s%s", result.spec.run_name, result.status,
+                        self.metric, score, seconds, " (cached)" if result.cached else "",
+                        f" - {result.error}" if result.error else "")
+            if (self.settings.exit_score is not None and result.spec.fraction >= 1.0
+                    and not math.isnan(score)
+                    and sign * (score - self.settings.exit_score) >= 0):
+                self.stop = f"reached exit_score={self.settings.exit_score}"
+        self.results.extend(batch)
+        self.on_progress(max(self.budget.elapsed_fraction(), len(self.results) / self.max_trials))
 
 
 def run_candidates(
-    search: RandomSearch,
+    searcher: Searcher,
     data: PreparedData,
     plan: SplitPlan,
     settings: TrainSettings,
     metric: str,
     budget: Budget,
+    costs: CostModel,
     on_progress: Callable[[float], None] = lambda fraction: None,
 ) -> tuple[list[CandidateResult], str]:
-    """Train batches of candidates (one mapped task each) until trials, budget or exit score end.
+    """Train candidates (mapped Prefect tasks) until trials, budget or exit score end the search.
 
     Returns
     -------
     results : list of CandidateResult
+        In the order they finished (candidate order when there is no time budget).
     stop_reason : str
     """
     logger = get_run_logger()
-    results: list[CandidateResult] = []
-    cost: dict[str, float] = {}
-    max_trials = settings.max_trials or math.inf
-    sign = 1 if METRICS[metric].greater_is_better else -1
+    halving = Halving.for_rows(len(plan.folds[0][0]))
+    loop = _Loop(searcher, data, plan, settings, metric, budget, costs, halving, on_progress)
     while True:
-        if len(results) >= max_trials:
-            return results, f"reached max_trials={settings.max_trials}"
-        left = budget.remaining() - refit_reserve(results, metric, plan)
-        if left <= 1.0:
-            return results, "time budget used"
-        n = int(min(settings.n_workers, max_trials - len(results)))
-        specs = _affordable(search.propose(n), cost, left)
-        if not specs:
-            return results, "no candidate can finish within the time left"
-        # Threads cannot interrupt a running fit, so the timeout is a deadline that each candidate
-        # checks before every fold: past it, the candidate stops and is recorded as a timeout.
-        timeout = min(settings.candidate_timeout or math.inf, left)
-        deadline = None if math.isinf(timeout) else time.time() + timeout
-        futures = train_candidate_task.map(
-            specs, data=unmapped(data), plan=unmapped(plan), seed=unmapped(settings.seed),
-            deadline=unmapped(deadline))
-        batch = _collect(specs, futures)
-        search.tell(batch)
-        for result in batch:
-            seconds = result.fit_seconds + result.predict_seconds
-            if not result.cached:
-                cost[result.spec.family] = max(cost.get(result.spec.family, 0.0), seconds)
-            score = result.metrics.get(metric, math.nan)
-            logger.info("%s: %s %s=%.5g in %.1fs%s%s", result.spec.run_name, result.status,
-                        metric, score, seconds, " (cached)" if result.cached else "",
-                        f" - {result.error}" if result.error else "")
-        results.extend(batch)
-        on_progress(max(budget.elapsed_fraction(), len(results) / max_trials))
-        scores = [r.metrics.get(metric, math.nan) for r in batch if r.status == "ok"]
-        if settings.exit_score is not None and any(
-            sign * (s - settings.exit_score) >= 0 for s in scores if not math.isnan(s)
-        ):
-            return results, f"reached exit_score={settings.exit_score}"
+        loop.launch()
+        if not loop.running:
+            return loop.results, loop.stop or "search space exhausted"
+        loop.collect(logger)

@@ -45,7 +45,8 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
 
 def select_best(results: list[CandidateResult], metric: str) -> CandidateResult:
     """The candidate with the best primary metric on validation (lowest id breaks ties)."""
-    ok = [r for r in results if r.status == "ok" and not math.isnan(r.metrics.get(metric, math.nan))]
+    ok = [r for r in results if r.status == "ok" and r.spec.fraction >= 1.0
+          and not math.isnan(r.metrics.get(metric, math.nan))]
     if not ok:
         errors = "; ".join(sorted({r.error for r in results if r.error})[:3]) or "none was trained"
         raise RuntimeError(
@@ -60,12 +61,13 @@ def summarize_run(
     features: pd.DataFrame,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``metrics.json`` and ``manifest.json`` contents (model sha256 and versions added later)."""
-    counts = pd.Series([r.status for r in results]).value_counts().to_dict()
+    trained = [r for r in results if r.spec.family != "ensemble"]
+    counts = pd.Series([r.status for r in trained]).value_counts().to_dict()
     summary = {
         "task": settings.task, "target": settings.target, "metric": metric,
         "best": f"{best.spec.run_name} ({metric}={best.metrics[metric]:.5g})",
         "validation": plan.describe(), "rows": len(data.y), "raw_columns": data.X.shape[1],
-        "features": len(features), "candidates": len(results),
+        "features": len(features), "candidates": len(trained),
         "stopped": stop_reason,
     }
     metrics = {
@@ -73,7 +75,7 @@ def summarize_run(
         "validation": plan.describe(),
         "best": {"id": best.spec.id, "family": best.spec.family, "config": best.spec.config,
                  "fit_seconds": best.fit_seconds},
-        "candidates": {"total": len(results), **{str(k): int(v) for k, v in counts.items()}},
+        "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
         "time_budget": budget.seconds,
         "elapsed_before_publish_seconds": round(budget.seconds - budget.remaining(), 2)

@@ -24,21 +24,26 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 from flows import _env  # noqa: E402
-from flows._loop import Budget, run_candidates  # noqa: E402
+from flows._ensemble import plan_ensemble  # noqa: E402
+from flows._loop import PUBLISH_SECONDS, Budget, run_candidates  # noqa: E402
 from flows._select import choose_families, select_best, summarize_run  # noqa: E402
 from models import DataShape  # noqa: E402
+from models._ensemble import make_ensemble  # noqa: E402
+from prefect import unmapped  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
 from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
 from tasks.load import load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
-from tasks.search import RandomSearch  # noqa: E402
+from tasks.costs import CostModel  # noqa: E402
+from tasks.portfolio import load_portfolio  # noqa: E402
+from tasks.search import Searcher  # noqa: E402
 from tasks.settings import TrainSettings, settings_from_kwargs  # noqa: E402
-from tasks.split import split_task  # noqa: E402
+from tasks.split import SplitPlan, split_task  # noqa: E402
 from tasks.train import refit_task  # noqa: E402
-from tasks.types import CandidateSummary, TrainResult  # noqa: E402
-from tasks.validate import validate_task  # noqa: E402
+from tasks.types import CandidateResult, CandidateSummary, TrainResult  # noqa: E402
+from tasks.validate import PreparedData, validate_task  # noqa: E402
 
 __all__ = ["train"]
 
@@ -87,6 +92,11 @@ def train(
     n_workers: int = Field(2, description="Candidates trained at once (threads)."),
     candidate_timeout: Optional[float] = Field(
         None, description="Seconds after which one candidate is stopped and recorded as timeout."),
+    ensemble: bool = Field(True, description="Blend the best candidates when that validates "
+                           "better than the best one alone."),
+    predict_time_limit: Optional[float] = Field(
+        None, description="Drop candidates that need more than this many seconds to predict "
+        "1,000 rows."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
@@ -101,13 +111,15 @@ def train(
         include=include or [], exclude=exclude or [], exit_score=exit_score, cv_folds=cv_folds,
         validation_fraction=validation_fraction, validation_data=validation_data,
         include_columns=include_columns or [], exclude_columns=exclude_columns or [],
-        n_workers=n_workers, candidate_timeout=candidate_timeout, time_column=time_column,
+        n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
+        predict_time_limit=predict_time_limit, time_column=time_column,
         series_id=series_id or [],
         horizon=horizon, frequency=frequency)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
 
 
-def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame], budget: Budget) -> TrainResult:
+def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
+                 budget: Budget) -> TrainResult:
     """The body of the flow, step by step (called inside a flow run)."""
     logger = get_run_logger()
     check_output_folder(settings.output)
@@ -116,7 +128,9 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame], budget:
         frame = load_table_task(settings.data)
     validation = load_table_task(settings.validation_data) if settings.validation_data else None
     prepared = validate_task(frame, settings, validation)
-    shape = DataShape(len(prepared.y), prepared.X.shape[1], prepared.n_classes)
+    imbalanced = any(g.name == "class_imbalance" and g.status == "Alerted"
+                     for g in prepared.guardrails)
+    shape = DataShape(len(prepared.y), prepared.X.shape[1], prepared.n_classes, imbalanced)
     families = choose_families(settings, shape)
     metric = settings.metric or default_metric(settings.task, prepared.n_classes)
     plan = split_task(prepared.y, settings.task, settings.seed, settings.cv_folds,
@@ -127,15 +141,18 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame], budget:
                 ", ".join(f.name for f in families))
     key = experiment_key(settings.target, settings.output)
     progress = Progress(key, f"Candidates trained for {settings.target}")
-    search = RandomSearch(families, settings.task, shape, metric, settings.seed)
-    results, stop_reason = run_candidates(search, prepared, plan, settings, metric, budget,
-                                          progress.update)
+    searcher = Searcher(families, settings.task, shape, metric, settings.seed,
+                        warm_start=load_portfolio(settings.task))
+    costs = CostModel({f.name: f for f in families})
+    results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric, budget,
+                                          costs, progress.update)
     best = select_best(results, metric)
-    logger.info("stopped: %s; best %s %s=%.5g", stop_reason, best.spec.run_name, metric,
+    logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])
-    model = refit_task(best.spec, prepared, settings.seed)
+    chosen, model = fit_final(settings, prepared, plan, metric, results, best, budget)
+    results = [*results, chosen] if chosen is not best else results
     leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
-    facts, manifest = summarize_run(settings, prepared, plan, metric, best, results,
+    facts, manifest = summarize_run(settings, prepared, plan, metric, chosen, results,
                                     stop_reason, budget, features)
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
                               prepared.suite, features)
@@ -144,10 +161,35 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame], budget:
     publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
-        metric=metric, score=best.metrics[metric], best=CandidateSummary.of(best),
+        metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
         leaderboard=[CandidateSummary.of(by_id[i]) for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
-        wall_seconds=round(time.time() - budget.started, 2))
+        wall_seconds=round(time.time() - budget.started, 2),
+        ensemble=None if chosen is best else {
+            int(k): v for k, v in chosen.spec.config["members"].items()})
+
+
+def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
+              results: list[CandidateResult], best: CandidateResult,
+              budget: Budget) -> tuple[CandidateResult, Any]:
+    """Refit the ensemble's members (when it wins and its refits fit the budget) or the best one.
+
+    Returns the leaderboard entry of what was chosen and the fitted model.
+    """
+    logger = get_run_logger()
+    ensemble = plan_ensemble(results, data, metric, best) if settings.ensemble else None
+    if ensemble is not None:
+        scale = 1.0 / max(1, len(plan.folds)) * len(data.y) / max(1, len(plan.folds[0][0]))
+        seconds = sum(m.fit_seconds * scale for m in ensemble.members) / settings.n_workers
+        if seconds * 1.5 + PUBLISH_SECONDS < budget.remaining():
+            futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
+                                     seed=unmapped(settings.seed))
+            members = [f.result() for f in futures]
+            logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
+                        metric, ensemble.result.metrics[metric], best.metrics[metric])
+            return ensemble.result, make_ensemble(data.task, members, ensemble.weights)
+        logger.info("ensemble skipped: refitting its members would not fit the time left")
+    return best, refit_task(best.spec, data, settings.seed)
 
 
 if __name__ == "__main__":

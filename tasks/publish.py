@@ -41,7 +41,7 @@ def check_output_folder(output: str) -> Path:
 
 def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
                       greater_is_better: bool) -> pd.DataFrame:
-    """One row per candidate, best first; failed and timed-out candidates last."""
+    """One row per candidate, best first; subsample-only, failed and timed-out candidates last."""
     rows = []
     for r in results:
         rows.append({
@@ -49,14 +49,16 @@ def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
             "config": json.dumps(r.spec.config, sort_keys=True, default=str),
             "status": r.status, metric: r.metrics.get(metric, float("nan")),
             **{f"valid_{k}": v for k, v in r.metrics.items()},
+            "fraction": r.spec.fraction,
             "fit_seconds": round(r.fit_seconds, 3),
-            "predict_seconds": round(r.predict_seconds, 3),
+            "predict_seconds_per_1000": round(r.predict_seconds_per_1000, 5),
+            "model_bytes": r.model_bytes,
             "cached": r.cached, "error": r.error,
         })
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["_ok"] = frame["status"] == "ok"
+    frame["_ok"] = (frame["status"] == "ok") & (frame["fraction"] >= 1.0)
     frame = frame.sort_values(["_ok", metric, "id"], ascending=[False, not greater_is_better, True],
                               na_position="last").drop(columns="_ok")
     frame.insert(0, "rank", range(1, len(frame) + 1))

@@ -1,26 +1,47 @@
-"""Candidate proposals: every family's cheap start first, then samples of the spaces."""
+"""Candidate proposals: a warm-start portfolio, then model-based search in the families that pay.
+
+The searcher sees families' spaces and scores, never estimators. It proposes one candidate at a
+time so that a free worker never waits for a batch:
+
+1. the warm start: the portfolio's configurations for this task (measured across many datasets,
+   see ``benchmarks/build_portfolio.py``), then the cheap ``initial_config`` of every family the
+   portfolio leaves out;
+2. afterwards a family is chosen by its *estimated cost for improvement* (after FLAML's ECI): the
+   seconds it has been taking to improve, plus, for a family behind the best, the time its rate
+   of improvement needs to close the gap; cheap, improving families are drawn most often;
+3. within the family an optuna TPE study proposes the configuration (:class:`FamilyTuner`).
+"""
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from models import DataShape, ModelFamily
+from tasks._tuner import FamilyTuner
 from tasks.evaluate import loss_of
 from tasks.types import CandidateResult, CandidateSpec
 
-__all__ = ["RandomSearch"]
+__all__ = ["Searcher"]
+
+_GREEDY = 0.7
 
 
-class RandomSearch:
-    """A sound first search; it sees families' spaces and scores, never estimators.
+@dataclass
+class _FamilyRecord:
+    trials: int = 0
+    seconds: float = 0.0
+    first_loss: float = math.inf
+    best_loss: float = math.inf
+    since_improvement: float = 0.0
 
-    Round one proposes each family's ``initial_config`` (cheapest family first). Afterwards each
-    proposal samples a family's space, drawing better-scoring families more often (weights fall
-    with the family's rank), and never repeats a configuration.
+
+class Searcher:
+    """Proposes candidates one at a time and learns from their results.
 
     Parameters
     ----------
@@ -28,64 +49,109 @@ class RandomSearch:
     task : str
     shape : DataShape
     metric : str
-        The primary metric, to rank families.
+        The primary metric (its direction decides what a better score is).
     seed : int
+    warm_start : sequence of (family, config)
+        Configurations to try first, in order; those of families not searched are left out.
     """
 
     def __init__(self, families: Sequence[type[ModelFamily]], task: str, shape: DataShape,
-                 metric: str, seed: int) -> None:
-        self.families = {f.name: f for f in sorted(families, key=lambda f: (f.cost, f.name))}
-        self.task = task
-        self.shape = shape
+                 metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = ()) -> None:
+        ordered = sorted(families, key=lambda f: (f.cost, f.name))
+        self.families = {f.name: f for f in ordered}
         self.metric = metric
         self.rng = np.random.default_rng(seed)
-        self.next_id = 1
+        self.tuners = {f.name: FamilyTuner(f, task, shape, seed + i)
+                       for i, f in enumerate(ordered)}
+        self.records = {name: _FamilyRecord() for name in self.families}
+        self.queue: list[tuple[str, dict[str, Any]]] = [
+            (family, dict(config)) for family, config in warm_start if family in self.families]
+        covered = {family for family, _ in self.queue}
+        self.queue += [(f.name, f.initial_config(task, shape)) for f in ordered
+                       if f.name not in covered]
         self.seen: set[str] = set()
-        self.best_loss: dict[str, float] = {name: float("inf") for name in self.families}
-        self.pending_initial = list(self.families)
+        self.next_id = 1
 
-    def _key(self, family: str, config: dict[str, Any]) -> str:
-        return json.dumps([family, config], sort_keys=True, default=str)
-
-    def _spec(self, family: str, config: dict[str, Any]) -> CandidateSpec:
-        self.seen.add(self._key(family, config))
-        spec = CandidateSpec(self.next_id, family, config)
+    def _spec(self, family: str, config: dict[str, Any], fraction: float = 1.0) -> CandidateSpec:
+        self.seen.add(family + FamilyTuner.key(config))
+        spec = CandidateSpec(self.next_id, family, config, fraction)
         self.next_id += 1
         return spec
 
-    def _family_weights(self) -> np.ndarray:
-        ranked = sorted(self.families, key=lambda n: self.best_loss[n])
-        weights = np.array([1.0 / (1 + ranked.index(n)) for n in self.families])
-        return weights / weights.sum()
+    def _eci(self, family: str) -> float:
+        record = self.records[family]
+        if record.trials == 0:
+            return 0.0
+        per_trial = record.seconds / record.trials
+        best = min(r.best_loss for r in self.records.values())
+        eci = max(record.since_improvement, per_trial, 1e-3)
+        if record.best_loss > best and math.isfinite(best):
+            gap = record.best_loss - best
+            gained = record.first_loss - record.best_loss
+            speed = gained / record.seconds if gained > 0 and record.seconds > 0 else 0.0
+            eci += min(gap / speed, 100 * eci) if speed > 0 else 100 * eci
+        return eci
 
-    def _sample(self) -> CandidateSpec | None:
-        names = list(self.families)
-        for _ in range(50):
-            family = names[int(self.rng.choice(len(names), p=self._family_weights()))]
-            space = self.families[family].search_space(self.task, self.shape)
-            config = {name: param.sample(self.rng) for name, param in space.items()}
-            if self._key(family, config) not in self.seen:
-                return self._spec(family, config)
+    def _pick_family(self, allowed: list[str]) -> str:
+        ecis = np.array([self._eci(name) for name in allowed])
+        if self.rng.random() < _GREEDY:
+            return allowed[int(np.argmin(ecis))]
+        weights = 1.0 / np.maximum(ecis, 1e-6)
+        return allowed[int(self.rng.choice(len(allowed), p=weights / weights.sum()))]
+
+    def propose(self, time_left: float = math.inf,
+                predict: Optional[Callable[[CandidateSpec], float]] = None,
+                fraction: float = 1.0) -> Optional[CandidateSpec]:
+        """The next candidate whose predicted seconds fit ``time_left`` (None: none does).
+
+        Parameters
+        ----------
+        time_left : float, default=inf
+        predict : callable, optional
+            Seconds a spec is expected to take; without it every spec fits.
+        fraction : float, default=1.0
+            Share of the training rows the candidate is first evaluated on (successive halving).
+        """
+        fits = (lambda spec: predict(spec) <= time_left) if predict else (lambda spec: True)
+        while self.queue:
+            family, config = self.queue.pop(0)
+            if family + FamilyTuner.key(config) in self.seen:
+                continue
+            spec = CandidateSpec(self.next_id, family, config, fraction)
+            if fits(spec):
+                return self._spec(family, config, fraction)
+        allowed = list(self.families)
+        while allowed:
+            family = self._pick_family(allowed)
+            config = self.tuners[family].ask()
+            if config is not None:
+                spec = CandidateSpec(self.next_id, family, config, fraction)
+                if fits(spec):
+                    return self._spec(family, config, fraction)
+                self.tuners[family].tell(config, None)
+            allowed.remove(family)
         return None
 
-    def propose(self, n: int) -> list[CandidateSpec]:
-        """Up to ``n`` new candidates (fewer only when the spaces are exhausted)."""
-        batch: list[CandidateSpec] = []
-        while self.pending_initial and len(batch) < n:
-            family = self.pending_initial.pop(0)
-            batch.append(self._spec(
-                family, self.families[family].initial_config(self.task, self.shape)))
-        while len(batch) < n:
-            spec = self._sample()
-            if spec is None:
-                break
-            batch.append(spec)
-        return batch
+    def promote(self, spec: CandidateSpec) -> CandidateSpec:
+        """The same configuration on all rows (after it did well on a subsample)."""
+        return self._spec(spec.family, spec.config, 1.0)
 
     def tell(self, results: Sequence[CandidateResult]) -> None:
-        """Record finished candidates' scores."""
+        """Record finished candidates (in the order given)."""
         for result in results:
-            if result.status == "ok":
-                loss = loss_of(self.metric, result.metrics.get(self.metric, float("nan")))
-                family = result.spec.family
-                self.best_loss[family] = min(self.best_loss[family], loss)
+            family = result.spec.family
+            if family not in self.families:
+                continue
+            record = self.records[family]
+            seconds = result.fit_seconds + result.predict_seconds
+            loss = (loss_of(self.metric, result.metrics.get(self.metric, math.nan))
+                    if result.status == "ok" else math.inf)
+            record.trials += 1
+            record.seconds += seconds
+            record.first_loss = loss if record.trials == 1 else record.first_loss
+            if loss < record.best_loss:
+                record.best_loss, record.since_improvement = loss, 0.0
+            else:
+                record.since_improvement += seconds
+            self.tuners[family].tell(result.spec.config,
+                                     loss if math.isfinite(loss) else None)

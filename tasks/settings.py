@@ -64,6 +64,8 @@ class TrainSettings(BaseModel):
     exclude_columns: list[str] = Field(default_factory=list)
     n_workers: int = Field(default=2, ge=1, le=64)
     candidate_timeout: Optional[float] = Field(default=None, gt=0)
+    ensemble: bool = True
+    predict_time_limit: Optional[float] = Field(default=None, gt=0)
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)
     horizon: Optional[int] = Field(default=None, ge=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import time
 from datetime import timedelta
 from typing import Any, Optional
@@ -29,7 +30,7 @@ __all__ = [
     "train_candidate_task",
 ]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def build_model(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
@@ -49,6 +50,13 @@ def _predict_fold(model: Any, data: PreparedData, rows: np.ndarray) -> np.ndarra
     return proba
 
 
+def _training_rows(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    if fraction >= 1.0:
+        return rows
+    size = max(2, int(round(fraction * len(rows))))
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
 def evaluate_candidate(
     spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
     deadline: Optional[float] = None,
@@ -58,6 +66,7 @@ def evaluate_candidate(
     Parameters
     ----------
     spec : CandidateSpec
+        ``spec.fraction`` < 1 trains on that share of each fold's training rows (halving).
     data : PreparedData
     plan : SplitPlan
     seed : int
@@ -67,24 +76,28 @@ def evaluate_candidate(
     Returns
     -------
     CandidateResult
-        ``status="failed"`` with the error when the family cannot fit this data or config.
+        ``status="failed"`` with the error when the family cannot fit this data or config. Also
+        records prediction seconds per 1,000 rows and the pickled size of a fold's model.
     """
     width = data.n_classes if data.task == "classification" else 1
     oof = np.full((len(data.y), width), np.nan)
     fit_seconds = predict_seconds = 0.0
+    model_bytes = 0
     try:
         for train_rows, valid_rows in plan.folds:
             if deadline is not None and time.time() > deadline:
-                raise TimeoutError(f"{spec.run_name} ran out of time budget between folds")
+                raise TimeoutError(f"{spec.run_name} ran out of time before a fold")
+            rows = _training_rows(train_rows, spec.fraction, seed)
             model = build_model(spec, data, seed)
             started = time.perf_counter()
             with threadpool_limits(limits=1):
-                model.fit(data.X.iloc[train_rows], data.y[train_rows])
+                model.fit(data.X.iloc[rows], data.y[rows])
                 fitted = time.perf_counter()
                 prediction = _predict_fold(model, data, valid_rows)
             fit_seconds += fitted - started
             predict_seconds += time.perf_counter() - fitted
             oof[valid_rows] = prediction.reshape(len(valid_rows), width)
+        model_bytes = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     except TimeoutError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
@@ -100,7 +113,9 @@ def evaluate_candidate(
         proba /= proba.sum(axis=1, keepdims=True)
         metrics = compute_metrics("classification", y, proba.argmax(axis=1), proba)
         stored = oof
-    return CandidateResult(spec, "ok", metrics, fit_seconds, predict_seconds, stored)
+    per_1000 = 1000 * predict_seconds / max(1, int(validated.sum()))
+    return CandidateResult(spec, "ok", metrics, fit_seconds, predict_seconds, stored,
+                           predict_seconds_per_1000=per_1000, model_bytes=model_bytes)
 
 
 def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -109,7 +124,7 @@ def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     data: PreparedData = parameters["data"]
     plan: SplitPlan = parameters["plan"]
     payload = [CACHE_VERSION, data.fingerprint, data.roles, spec.family, spec.config,
-               parameters["seed"], plan.signature]
+               spec.fraction, parameters["seed"], plan.signature]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
     return f"automl-candidate-{digest.hexdigest()}"
 
@@ -138,6 +153,6 @@ def refit(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
 
 @task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)
 def refit_task(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
-    """Refit the winner on all training rows."""
-    with threadpool_limits(limits=2):
+    """Refit a chosen candidate on all training rows."""
+    with threadpool_limits(limits=1):
         return refit(spec, data, seed)

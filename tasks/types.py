@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 
 __all__ = ["CandidateResult", "CandidateSpec", "CandidateSummary", "TrainResult"]
 
-Status = Literal["ok", "failed", "timeout"]
+Status = Literal["ok", "failed", "timeout", "too_slow"]
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,13 @@ class CandidateSpec:
     id: int
     family: str
     config: dict[str, Any]
+    fraction: float = 1.0
 
     @property
     def run_name(self) -> str:
         """The name of its task run in the Prefect UI, e.g. ``train-xgboost-07``."""
-        return f"train-{self.family}-{self.id:02d}"
+        suffix = "" if self.fraction >= 1.0 else f"-{round(100 * self.fraction)}pct"
+        return f"train-{self.family}-{self.id:02d}{suffix}"
 
 
 @dataclass
@@ -43,6 +46,8 @@ class CandidateResult:
     oof: Optional[np.ndarray] = None
     error: str = ""
     cached: bool = False
+    predict_seconds_per_1000: float = math.nan
+    model_bytes: int = 0
 
 
 class CandidateSummary(BaseModel):
@@ -54,16 +59,21 @@ class CandidateSummary(BaseModel):
     status: Status
     metrics: dict[str, float]
     fit_seconds: float
+    fraction: float = 1.0
+    predict_seconds_per_1000: Optional[float] = None
+    model_bytes: int = 0
     cached: bool = False
     error: str = ""
 
     @classmethod
     def of(cls, result: CandidateResult) -> "CandidateSummary":
         """Summarize a :class:`CandidateResult` (dropping its predictions)."""
+        latency = result.predict_seconds_per_1000
         return cls(id=result.spec.id, family=result.spec.family, config=result.spec.config,
                    status=result.status, metrics=result.metrics,
-                   fit_seconds=round(result.fit_seconds, 3), cached=result.cached,
-                   error=result.error)
+                   fit_seconds=round(result.fit_seconds, 3), fraction=result.spec.fraction,
+                   predict_seconds_per_1000=None if math.isnan(latency) else round(latency, 5),
+                   model_bytes=result.model_bytes, cached=result.cached, error=result.error)
 
 
 class TrainResult(BaseModel):
@@ -79,3 +89,4 @@ class TrainResult(BaseModel):
     guardrails: list[dict[str, str]]
     validation: str
     wall_seconds: float
+    ensemble: Optional[dict[int, float]] = None

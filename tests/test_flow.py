@@ -43,9 +43,13 @@ def test_results_folder_and_typed_result(classification_run):
     out = root / "out"
     assert isinstance(result, TrainResult) and set(p.name for p in out.iterdir()) == FILES
     board = pd.read_csv(out / "leaderboard.csv")
-    assert len(board) == 9 and board["family"].nunique() >= 4
-    assert list(board["rank"]) == list(range(1, 10))
+    candidates = board[board["family"] != "ensemble"]
+    assert len(candidates) == 9 and candidates["family"].nunique() >= 4
+    assert len(board) == 9 + (result.ensemble is not None)
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
     assert board.loc[0, "roc_auc"] == pytest.approx(result.score) == board["roc_auc"].max()
+    assert {"fit_seconds", "predict_seconds_per_1000", "model_bytes"} <= set(board.columns)
+    assert (candidates["model_bytes"] > 0).all()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "roc_auc" and metrics["candidates"]["total"] == 9
     manifest = json.loads((out / "manifest.json").read_text())
@@ -102,7 +106,7 @@ def test_rerun_reuses_finished_candidates(classification_run, tmp_path):
     started = time.perf_counter()
     again = train(data=str(data), target="label", task="classification", max_trials=9,
                   output=str(tmp_path / "again"), seed=3)
-    assert all(c.cached for c in again.leaderboard)
+    assert all(c.cached for c in again.leaderboard if c.family != "ensemble")
     assert [c.metrics for c in again.leaderboard] == [c.metrics for c in first.leaderboard]
     assert again.best.id == first.best.id
     assert time.perf_counter() - started < first.wall_seconds + 30
@@ -184,7 +188,8 @@ def test_exit_score_and_a_separate_validation_file(tmp_path):
     result = train(data=str(train_file), target="label", task="classification",
                    validation_data=str(valid_file), max_trials=20, exit_score=0.5,
                    output=str(tmp_path / "early"))
-    assert len(result.leaderboard) == 2  # the first batch already reaches 0.5 ROC AUC
+    # the first round of two candidates already reaches 0.5 ROC AUC
+    assert len([c for c in result.leaderboard if c.family != "ensemble"]) == 2
     metrics = json.loads((tmp_path / "early" / "metrics.json").read_text())
     assert metrics["stop_reason"] == "reached exit_score=0.5"
     n_valid = awkward_classification(n=80, seed=2)["label"].notna().sum()
@@ -199,3 +204,35 @@ def test_time_budget_ends_the_search(tmp_path):
                                       "no candidate can finish within the time left"}
     assert len(result.leaderboard) > 7  # every family's start, then samples
     assert result.wall_seconds < 20 * 1.05 + 5
+
+
+def test_same_data_and_seed_give_the_same_leaderboard_and_predictions(tmp_path):
+    from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
+
+    frame = awkward_classification(n=200, seed=4)
+    runs = []
+    with temporary_settings(updates={PREFECT_TASKS_REFRESH_CACHE: True}):  # really retrain
+        for name in ("first", "second"):
+            result = train(data=frame, target="label", task="classification", max_trials=12,
+                           seed=11, output=str(tmp_path / name))
+            assert not any(c.cached for c in result.leaderboard)
+            board = pd.read_csv(tmp_path / name / "leaderboard.csv")
+            model = joblib.load(result.model_path)
+            runs.append((board.drop(columns=["fit_seconds", "predict_seconds_per_1000"]),
+                         model.predict_proba(frame.drop(columns="label"))))
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_without_ensemble_the_best_single_candidate_is_published(tmp_path):
+    result = train(data=small_regression(), target="y", task="regression", max_trials=6,
+                   ensemble=False, output=str(tmp_path / "single"))
+    assert result.ensemble is None and result.best.family != "ensemble"
+    assert "ensemble" not in set(pd.read_csv(tmp_path / "single" / "leaderboard.csv")["family"])
+
+
+def test_a_predict_time_limit_drops_slow_candidates(tmp_path):
+    with pytest.raises(RuntimeError, match="no candidate finished successfully.*over the limit"):
+        train(data=small_regression(), target="y", task="regression", max_trials=2,
+              include=["linear"], predict_time_limit=1e-9, output=str(tmp_path / "slow"))
+    assert not (tmp_path / "slow").exists()

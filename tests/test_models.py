@@ -157,3 +157,19 @@ def test_a_family_module_with_a_missing_dependency_is_skipped_with_a_message(tmp
         assert "xgboost" in reg.names()
     finally:
         monkeypatch.undo()
+
+
+def test_ensemble_keeps_the_model_contract():
+    from models._ensemble import make_ensemble
+
+    X, y = _data("classification")
+    members = [make_model("classification", AutoFeaturizer(scale=True), registry().get(name).build(
+        "classification", registry().get(name).initial_config("classification", SHAPE), 0)
+    ).fit(X, y) for name in ("linear", "random_forest")]
+    blend = make_ensemble("classification", members, [0.25, 0.75])
+    expected = 0.25 * members[0].predict_proba(X) + 0.75 * members[1].predict_proba(X)
+    np.testing.assert_allclose(blend.predict_proba(X), expected)
+    assert list(blend.classes_) == ["no", "yes"]
+    assert set(blend.predict(X.head(5))) <= {"no", "yes"}
+    with pytest.raises(ValueError, match="missing column"):
+        blend.predict(X.drop(columns="city"))

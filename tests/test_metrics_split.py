@@ -1,4 +1,4 @@
-"""Metrics against scikit-learn, split plans, and the search's proposals."""
+"""Metrics against scikit-learn, and split plans."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from models import DataShape, registry
 from tasks.errors import AutoMLInputError
 from tasks.evaluate import compute_metrics, default_metric, loss_of
-from tasks.search import RandomSearch
 from tasks.split import CV_ROW_LIMIT, plan_split
-from tasks.types import CandidateResult
 
 
 def test_metrics_match_sklearn():
@@ -54,25 +51,3 @@ def test_folds_shrink_to_the_smallest_class_and_singletons_fail():
     assert len(plan_split(y, "classification", 0).folds) == 3
     with pytest.raises(AutoMLInputError, match="only 1 row"):
         plan_split(np.array([0] * 50 + [1]), "classification", 0)
-
-
-def test_search_starts_cheap_then_samples_without_repeats():
-    families = [registry().get(n) for n in registry().names("regression")]
-    search = RandomSearch(families, "regression", DataShape(500, 5), "rmse", seed=0)
-    first = search.propose(len(families))
-    assert [s.family for s in first] == registry().names("regression")
-    assert all(s.config == registry().get(s.family).initial_config("regression",
-                                                                  DataShape(500, 5))
-               for s in first)
-    search.tell([CandidateResult(s, "ok", {"rmse": 1.0 if s.family == "xgboost" else 5.0})
-                 for s in first])
-    later = search.propose(60)
-    keys = {(s.family, str(sorted(s.config.items()))) for s in first + later}
-    assert len(keys) == len(first) + len(later)
-    counts = {f: sum(s.family == f for s in later) for f in registry().names("regression")}
-    assert counts["xgboost"] == max(counts.values())
-    again = RandomSearch(families, "regression", DataShape(500, 5), "rmse", seed=0)
-    assert [s.config for s in again.propose(10)] == [s.config for s in
-                                                      RandomSearch(families, "regression",
-                                                                   DataShape(500, 5), "rmse",
-                                                                   0).propose(10)]

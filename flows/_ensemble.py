@@ -1,0 +1,64 @@
+"""After the search: a greedy ensemble of the best candidates, kept only when it beats the best one."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from tasks.ensemble import EnsembleChoice, greedy_ensemble
+from tasks.evaluate import loss_of
+from tasks.types import CandidateResult, CandidateSpec
+from tasks.validate import PreparedData
+
+__all__ = ["EnsemblePlan", "plan_ensemble"]
+
+MAX_MEMBERS_CONSIDERED = 15
+
+
+class EnsemblePlan:
+    """The members chosen (best first), their weights, and the blend as a leaderboard entry."""
+
+    def __init__(self, members: list[CandidateResult], choice: EnsembleChoice, next_id: int):
+        self.members = members
+        self.weights = [choice.weights[i] for i in sorted(choice.counts)]
+        config = {"members": {str(m.spec.id): round(w, 4)
+                              for m, w in zip(members, self.weights)}}
+        self.result = CandidateResult(
+            CandidateSpec(next_id, "ensemble", config), "ok", choice.metrics,
+            fit_seconds=sum(m.fit_seconds for m in members),
+            predict_seconds=sum(m.predict_seconds for m in members),
+            predict_seconds_per_1000=sum(m.predict_seconds_per_1000 for m in members),
+            model_bytes=sum(m.model_bytes for m in members))
+
+
+def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
+                  best: CandidateResult) -> Optional[EnsemblePlan]:
+    """Greedy selection over the best candidates' out-of-fold predictions.
+
+    Returns None when fewer than two candidates are usable or the blend does not beat ``best``
+    on the validation rows.
+    """
+    usable = sorted(
+        (r for r in results if r.status == "ok" and r.spec.fraction >= 1.0 and r.oof is not None
+         and not math.isnan(r.metrics.get(metric, math.nan))),
+        key=lambda r: (loss_of(metric, r.metrics[metric]), r.spec.id),
+    )[:MAX_MEMBERS_CONSIDERED]
+    if len(usable) < 2:
+        return None
+    stacked = [np.asarray(r.oof, dtype=float) for r in usable]
+    rows = np.ones(len(data.y), dtype=bool)
+    for oof in stacked:
+        rows &= ~np.isnan(oof.reshape(len(data.y), -1)).any(axis=1)
+    predictions = [oof[rows] for oof in stacked]
+    if data.task == "classification":
+        predictions = [p / p.sum(axis=1, keepdims=True) for p in predictions]
+    choice = greedy_ensemble(predictions, data.y[rows], data.task, metric)
+    if len(choice.counts) < 2:
+        return None
+    if not loss_of(metric, choice.metrics[metric]) < loss_of(metric, best.metrics[metric]):
+        return None
+    members = [usable[i] for i in sorted(choice.counts)]
+    next_id = max(r.spec.id for r in results) + 1
+    return EnsemblePlan(members, choice, next_id)

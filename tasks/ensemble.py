@@ -1,0 +1,101 @@
+"""Greedy ensemble selection with replacement (Caruana et al., 2004) over out-of-fold predictions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.evaluate import METRICS, compute_metrics, loss_of
+
+__all__ = ["EnsembleChoice", "greedy_ensemble"]
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """Member index -> how many times it was picked; the ensemble's validation metrics."""
+
+    counts: dict[int, int]
+    metrics: dict[str, float]
+
+    @property
+    def weights(self) -> dict[int, float]:
+        """Normalized weights of the members."""
+        total = sum(self.counts.values())
+        return {i: c / total for i, c in self.counts.items()}
+
+
+def _combine(predictions: list[np.ndarray], counts: Counter) -> np.ndarray:
+    total = sum(counts.values())
+    return sum(predictions[i] * c for i, c in counts.items()) / total
+
+
+def _score(task: str, y: np.ndarray, blend: np.ndarray) -> dict[str, float]:
+    if task == "regression":
+        return compute_metrics(task, y, blend)
+    return compute_metrics(task, y, blend.argmax(axis=1), blend)
+
+
+def _loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
+    scorer = METRICS[metric].fn
+    try:
+        value = scorer(y, blend, None) if task == "regression" else scorer(
+            y, blend.argmax(axis=1), blend)
+    except ValueError:
+        return float("inf")
+    return loss_of(metric, value)
+
+
+def greedy_ensemble(
+    predictions: list[np.ndarray], y: np.ndarray, task: str, metric: str,
+    max_rounds: int = 50, patience: int = 10,
+) -> EnsembleChoice:
+    """Pick members with replacement, one per round, each time the one that most improves ``metric``.
+
+    Parameters
+    ----------
+    predictions : list of ndarray
+        Validation predictions of the candidates on the same rows (probabilities of shape
+        ``(n, k)`` for classification, values of shape ``(n,)`` for regression), best first.
+    y : ndarray
+        True values (encoded labels) of those rows.
+    task : {"classification", "regression"}
+    metric : str
+        The metric to optimize.
+    max_rounds : int, default=50
+        Members picked at most (with repetition).
+    patience : int, default=10
+        Stop after this many rounds without improvement.
+
+    Returns
+    -------
+    EnsembleChoice
+        The best blend seen (it starts from the best single candidate, so it is never worse on
+        these rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> low, high = y - 1.0, y + 1.0
+    >>> greedy_ensemble([low, high], y, "regression", "rmse").weights
+    {0: 0.5, 1: 0.5}
+    """
+    counts: Counter = Counter({0: 1})
+    best_loss, best_counts, stale = _loss(task, metric, y, predictions[0]), Counter(counts), 0
+    total = predictions[0].copy()
+    for _ in range(max_rounds - 1):
+        n = sum(counts.values()) + 1
+        trials = [(_loss(task, metric, y, (total + p) / n), i) for i, p in enumerate(predictions)]
+        loss, pick = min(trials)
+        counts[pick] += 1
+        total += predictions[pick]
+        if loss < best_loss - 1e-12:
+            best_loss, best_counts, stale = loss, Counter(counts), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    blend = _combine(predictions, best_counts)
+    return EnsembleChoice(dict(sorted(best_counts.items())), _score(task, y, blend))

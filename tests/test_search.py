@@ -1,0 +1,122 @@
+"""The searcher (warm start, family choice, TPE inside a family), costs, halving and ensembling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from flows._loop import Halving
+from models import DataShape, registry
+from tasks._tuner import FamilyTuner
+from tasks.costs import CostModel
+from tasks.ensemble import greedy_ensemble
+from tasks.evaluate import compute_metrics
+from tasks.search import Searcher
+from tasks.types import CandidateResult, CandidateSpec
+
+SHAPE = DataShape(500, 5)
+
+
+def _families(task="regression"):
+    return [registry().get(n) for n in registry().names(task)]
+
+
+def _drain(searcher: Searcher, n: int) -> list[CandidateSpec]:
+    return [searcher.propose() for _ in range(n)]
+
+
+def test_warm_start_first_then_every_family_start_then_no_repeats():
+    warm = [("xgboost", {"n_estimators": 120, "learning_rate": 0.05, "max_depth": 4,
+                         "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8,
+                         "reg_lambda": 1.0, "reg_alpha": 0.001}),
+            ("not_searched_here", {})]
+    searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=0, warm_start=warm)
+    first = _drain(searcher, len(_families()))
+    assert first[0].family == "xgboost" and first[0].config == warm[0][1]
+    assert sorted(s.family for s in first[1:]) == sorted(
+        n for n in registry().names("regression") if n != "xgboost")
+    searcher.tell([CandidateResult(s, "ok", {"rmse": 1.0 if s.family == "xgboost" else 5.0},
+                                   fit_seconds=0.5) for s in first])
+    later = _drain(searcher, 40)
+    keys = [(s.family, FamilyTuner.key(s.config)) for s in first + later]
+    assert len(set(keys)) == len(keys)
+    counts = {f: sum(s.family == f for s in later) for f in registry().names("regression")}
+    assert counts["xgboost"] == max(counts.values())
+
+
+def test_same_seed_same_proposals():
+    runs = []
+    for _ in range(2):
+        searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=7)
+        specs = []
+        for _ in range(4):
+            batch = _drain(searcher, 3)
+            searcher.tell([CandidateResult(s, "ok", {"rmse": float(s.id % 5)}, fit_seconds=0.1)
+                           for s in batch])
+            specs += batch
+        runs.append([(s.family, FamilyTuner.key(s.config)) for s in specs])
+    assert runs[0] == runs[1]
+
+
+def test_proposals_respect_the_time_left():
+    searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=0)
+    slow = {"random_forest", "extra_trees"}
+    predict = lambda spec: 100.0 if spec.family in slow else 1.0  # noqa: E731
+    specs = [searcher.propose(time_left=10.0, predict=predict) for _ in range(12)]
+    assert all(s is not None and s.family not in slow for s in specs)
+    assert searcher.propose(time_left=0.5, predict=predict) is None
+
+
+def test_tuner_learns_towards_low_loss():
+    family = registry().get("linear")
+    tuner = FamilyTuner(family, "regression", SHAPE, seed=0, n_startup=4)
+    losses = []
+    for _ in range(40):
+        config = tuner.ask()
+        losses.append(abs(math.log10(config["alpha"]) - 1.0))  # best at alpha = 10
+        tuner.tell(config, losses[-1])
+    # Uniform sampling of log10(alpha) in [-3, 3] gives a median loss of 1.5.
+    assert np.median(losses[-15:]) < 1.1
+
+
+def test_cost_model_scales_by_units_and_cost_hints():
+    families = {f.name: f for f in _families()}
+    costs = CostModel(families)
+    xgb = CandidateSpec(1, "xgboost", {"n_estimators": 100})
+    assert costs.predict(xgb) == 0.0
+    costs.observe(xgb, 2.0)
+    assert costs.predict(CandidateSpec(2, "xgboost", {"n_estimators": 400})) == pytest.approx(8.0)
+    hgb = CandidateSpec(3, "hist_gradient_boosting", {"max_iter": 100})
+    ratio = families["hist_gradient_boosting"].cost / families["xgboost"].cost
+    assert costs.predict(hgb) == pytest.approx(2.0 * ratio)
+    half = CandidateSpec(4, "xgboost", {"n_estimators": 100}, fraction=0.25)
+    assert costs.predict(half) == pytest.approx(0.5)
+
+
+def test_halving_promotes_the_best_third():
+    halving = Halving.for_rows(40_000)
+    assert halving.fraction == 0.25 and Halving.for_rows(5_000).fraction == 1.0
+    promoted = []
+    for i, loss in enumerate([5.0, 4.0, 3.0, 6.0, 1.0, 7.0]):
+        result = CandidateResult(CandidateSpec(i, "linear", {}, 0.25), "ok", {"rmse": loss})
+        promoted.append(halving.promote(result, "rmse"))
+    assert promoted == [True, True, True, False, True, False]
+    full = CandidateResult(CandidateSpec(9, "linear", {}, 1.0), "ok", {"rmse": 0.1})
+    assert not halving.promote(full, "rmse")
+
+
+def test_greedy_ensemble_beats_or_equals_the_best_member():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    members = []
+    for noise in (1.0, 1.1, 1.2):
+        logit = (2 * y - 1) * 1.0 + rng.normal(scale=noise, size=400)
+        p = 1 / (1 + np.exp(-logit))
+        members.append(np.column_stack([1 - p, p]))
+    single = [compute_metrics("classification", y, m.argmax(1), m)["log_loss"] for m in members]
+    order = np.argsort(single)
+    choice = greedy_ensemble([members[i] for i in order], y, "classification", "log_loss")
+    assert choice.metrics["log_loss"] < min(single)
+    assert len(choice.counts) >= 2 and sum(choice.weights.values()) == pytest.approx(1.0)
