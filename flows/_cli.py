@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="publish the best single candidate, never a blend")
     p.add_argument("--predict-time-limit", type=float, metavar="SECONDS",
                    help="drop candidates slower than this to predict 1,000 rows")
+    p.add_argument("--portfolio", metavar="FILE",
+                   help="warm-start portfolio file, or 'none' (default: the packaged one)")
     p.add_argument("--time-column")
     p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
     p.add_argument("--horizon", type=int)
@@ -86,6 +88,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         check_output_folder(settings.output)  # the flow checks again; here it fails in a second
         choose_families(settings, DataShape(0, 0))
         _env.RUN_STARTED = _process_started()
+        _env.wait_for_local_api()
         runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
         result = flow.with_options(task_runner=runner)(**args)
     except AutoMLInputError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -31,3 +32,36 @@ def use_cli_logging() -> None:
     os.environ.setdefault(
         "PREFECT_LOGGING_SETTINGS_PATH", str(Path(__file__).with_name("logging.yml"))
     )
+
+
+_LOCAL_API: Optional[threading.Thread] = None
+
+
+def _start_local_api() -> None:
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    SubprocessASGIServer().start()
+
+
+def start_local_api_early() -> None:
+    """Start Prefect's temporary local API in the background while the CLI imports the rest.
+
+    Without a configured API a local run starts one on first use, which takes seconds; started
+    here, that overlaps the imports. :func:`wait_for_local_api` joins it before the flow runs (if
+    it failed, Prefect simply tries again on first use).
+    """
+    global _LOCAL_API
+    if os.environ.get("PREFECT_API_URL") or _LOCAL_API is not None:
+        return
+    _LOCAL_API = threading.Thread(target=_start_local_api, name="prefect-local-api", daemon=True)
+    _LOCAL_API.start()
+
+
+def wait_for_local_api() -> None:
+    """Wait until the early start of the local API (if any) has finished."""
+    if _LOCAL_API is not None:
+        _LOCAL_API.join()

@@ -104,16 +104,23 @@ def _finish(spec: CandidateSpec, future) -> CandidateResult:
 
 
 def _wait(running: dict, first_only: bool) -> list:
-    """Futures of ``running`` that are done: at least one (``first_only``) or all."""
-    wrapped = [f.wrapped_future for f in running if hasattr(f, "wrapped_future")]
-    if len(wrapped) == len(running) and all(
-            isinstance(w, concurrent.futures.Future) for w in wrapped):
+    """Futures of ``running`` that are done: at least one (``first_only``) or all, by id.
+
+    Done means the task returned: its final state is then taken from the future itself, not
+    read back from the API, whose record of it may still lag behind.
+    """
+    wrapped = {f: getattr(f, "wrapped_future", None) for f in running}
+    if all(isinstance(w, concurrent.futures.Future) for w in wrapped.values()):
         mode = concurrent.futures.FIRST_COMPLETED if first_only else concurrent.futures.ALL_COMPLETED
-        concurrent.futures.wait(wrapped, return_when=mode)
+        concurrent.futures.wait(list(wrapped.values()), return_when=mode)
+        done = [f for f, w in wrapped.items() if w.done()]
     else:  # other task runners: poll the states
         while not (any if first_only else all)(f.state.is_final() for f in running):
             time.sleep(0.05)
-    return sorted((f for f in running if f.state.is_final()), key=lambda f: running[f].id)
+        done = [f for f in running if f.state.is_final()]
+    for future in done:
+        future.wait()
+    return sorted(done, key=lambda f: running[f].id)
 
 
 @dataclass

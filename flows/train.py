@@ -8,9 +8,10 @@ another flow.
 from __future__ import annotations
 
 if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-line error
-    from flows._env import use_cli_logging
+    from flows._env import start_local_api_early, use_cli_logging
 
     use_cli_logging()
+    start_local_api_early()
 
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -97,6 +98,9 @@ def train(
     predict_time_limit: Optional[float] = Field(
         None, description="Drop candidates that need more than this many seconds to predict "
         "1,000 rows."),
+    portfolio: Optional[str] = Field(
+        None, description="Warm-start portfolio file (default: the packaged one; 'none': "
+        "start from each family's cheap configuration)."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
@@ -112,7 +116,7 @@ def train(
         validation_fraction=validation_fraction, validation_data=validation_data,
         include_columns=include_columns or [], exclude_columns=exclude_columns or [],
         n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
-        predict_time_limit=predict_time_limit, time_column=time_column,
+        predict_time_limit=predict_time_limit, portfolio=portfolio, time_column=time_column,
         series_id=series_id or [],
         horizon=horizon, frequency=frequency)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
@@ -142,7 +146,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     key = experiment_key(settings.target, settings.output)
     progress = Progress(key, f"Candidates trained for {settings.target}")
     searcher = Searcher(families, settings.task, shape, metric, settings.seed,
-                        warm_start=load_portfolio(settings.task))
+                        warm_start=load_portfolio(settings.task, settings.portfolio),
+                        measured_time=budget.seconds is not None)
     costs = CostModel({f.name: f for f in families})
     results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric, budget,
                                           costs, progress.update)

@@ -22,7 +22,8 @@ class XGBoost(ModelFamily):
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
         space: dict[str, Param] = {
-            "n_estimators": Int(50, 2000 if shape.n_rows <= 50_000 else 1000, log=True),
+            # Early stopping trims the rounds on large data; small data is fitted with all of them.
+            "n_estimators": Int(50, 2000 if shape.n_rows >= 5_000 else 1000, log=True),
             "learning_rate": Float(0.01, 0.3, log=True),
             "max_depth": Int(2, 10),
             "min_child_weight": Float(0.5, 20.0, log=True),
@@ -37,7 +38,7 @@ class XGBoost(ModelFamily):
 
     @classmethod
     def initial_config(cls, task: str, shape: DataShape) -> dict[str, Any]:
-        config = {"n_estimators": 300, "learning_rate": 0.1, "max_depth": 6,
+        config = {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 6,
                   "min_child_weight": 1.0, "subsample": 1.0, "colsample_bytree": 1.0,
                   "reg_lambda": 1.0, "reg_alpha": 1e-4}
         if task == "classification" and shape.imbalanced:

@@ -53,10 +53,16 @@ class Searcher:
     seed : int
     warm_start : sequence of (family, config)
         Configurations to try first, in order; those of families not searched are left out.
+    measured_time : bool, default=True
+        Judge families by the seconds their candidates took. When False, by the declared cost
+        hints instead, so that the same results always lead to the same proposals (runs bounded
+        by trials, not time, are then reproducible).
     """
 
     def __init__(self, families: Sequence[type[ModelFamily]], task: str, shape: DataShape,
-                 metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = ()) -> None:
+                 metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = (),
+                 measured_time: bool = True) -> None:
+        self.measured_time = measured_time
         ordered = sorted(families, key=lambda f: (f.cost, f.name))
         self.families = {f.name: f for f in ordered}
         self.metric = metric
@@ -143,7 +149,12 @@ class Searcher:
             if family not in self.families:
                 continue
             record = self.records[family]
-            seconds = result.fit_seconds + result.predict_seconds
+            if self.measured_time:
+                seconds = result.fit_seconds + result.predict_seconds
+            else:
+                spec = result.spec
+                seconds = self.families[family].cost * self.families[family].cost_units(
+                    spec.config) * spec.fraction
             loss = (loss_of(self.metric, result.metrics.get(self.metric, math.nan))
                     if result.status == "ok" else math.inf)
             record.trials += 1

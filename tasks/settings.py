@@ -65,6 +65,7 @@ class TrainSettings(BaseModel):
     n_workers: int = Field(default=2, ge=1, le=64)
     candidate_timeout: Optional[float] = Field(default=None, gt=0)
     ensemble: bool = True
+    portfolio: Optional[str] = None
     predict_time_limit: Optional[float] = Field(default=None, gt=0)
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)

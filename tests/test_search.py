@@ -120,3 +120,26 @@ def test_greedy_ensemble_beats_or_equals_the_best_member():
     choice = greedy_ensemble([members[i] for i in order], y, "classification", "log_loss")
     assert choice.metrics["log_loss"] < min(single)
     assert len(choice.counts) >= 2 and sum(choice.weights.values()) == pytest.approx(1.0)
+
+
+def test_portfolio_files(tmp_path):
+    from tasks.errors import AutoMLInputError
+    from tasks.portfolio import load_portfolio
+
+    assert load_portfolio("regression", "none") == []
+    with pytest.raises(AutoMLInputError, match="portfolio file .* does not exist"):
+        load_portfolio("regression", str(tmp_path / "missing.json"))
+    path = tmp_path / "p.json"
+    path.write_text('{"regression": {"portfolio": [{"family": "linear", "config": {"alpha": 3.0}}]}}')
+    assert load_portfolio("regression", str(path)) == [("linear", {"alpha": 3.0})]
+    assert load_portfolio("classification", str(path)) == []
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_packaged_portfolio_entries_build(task):
+    from tasks.portfolio import load_portfolio
+
+    entries = load_portfolio(task)
+    for family, config in entries:
+        estimator = registry().get(family).build(task, config, seed=0)
+        assert estimator.get_params()

@@ -1,0 +1,140 @@
+"""Measure the warm-start portfolio (``models/portfolio.json``) on the benchmark datasets.
+
+How it is measured, per task (classification, regression):
+
+1. Pool: on the 80% training split of every dataset (the split ``benchmarks/tabular.py`` uses;
+   its 20% test part is never read), run the project's search without a portfolio for
+   ``--trials`` candidates, and keep the ``--keep`` best configurations, plus every family's
+   ``initial_config``.
+2. Matrix: evaluate every pool configuration on every dataset of the task (3-fold CV on at most
+   ``--max-rows`` rows of the training split), recording the validation loss.
+3. Portfolio: greedy forward selection (``tasks.portfolio.select_portfolio``) of ``--size``
+   configurations minimizing the mean over datasets of the best normalized regret.
+
+The JSON keeps the pool, the datasets, the loss matrix and the chosen order, so a benchmark can
+re-select the portfolio without the dataset it is scored on (leave-one-dataset-out).
+
+    python benchmarks/build_portfolio.py [--trials 40] [--keep 3] [--size 12] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.tabular import BENCHDATA, METRIC, split  # noqa: E402
+from models import DataShape, registry  # noqa: E402
+from tasks.evaluate import default_metric, loss_of  # noqa: E402
+from tasks.portfolio import select_portfolio  # noqa: E402
+from tasks.search import Searcher  # noqa: E402
+from tasks.settings import TrainSettings  # noqa: E402
+from tasks.split import plan_split  # noqa: E402
+from tasks.train import evaluate_candidate  # noqa: E402
+from tasks.types import CandidateSpec  # noqa: E402
+from tasks.validate import prepare_data  # noqa: E402
+
+OUTPUT = Path(__file__).resolve().parents[1] / "models" / "portfolio.json"
+
+
+def _prepared(name: str, kind: str, max_rows: int):
+    frame = pd.read_csv(BENCHDATA / f"{name}.tsv.gz", sep="\t")
+    train, _ = split(frame, kind)
+    if len(train) > max_rows:
+        train = train.sample(max_rows, random_state=0)
+    task = "regression" if kind == "regression" else "classification"
+    data = prepare_data(train.reset_index(drop=True),
+                        TrainSettings(data=name, target="target", task=task, metric=METRIC[kind]))
+    return data, task, METRIC[kind]
+
+
+def search_pool(name: str, kind: str, trials: int, keep: int, max_rows: int) -> list[dict]:
+    """The best configurations the search finds on one dataset's training split."""
+    data, task, metric = _prepared(name, kind, max_rows)
+    plan = plan_split(data.y, task, seed=0, cv_folds=3)
+    shape = DataShape(len(data.y), data.X.shape[1], data.n_classes)
+    families = [registry().get(n) for n in registry().names(task)
+                if registry().get(n).is_applicable(task, shape)]
+    searcher = Searcher(families, task, shape, metric, seed=0)
+    found = []
+    for _ in range(trials):
+        spec = searcher.propose()
+        if spec is None:
+            break
+        result = evaluate_candidate(spec, data, plan, seed=0)
+        searcher.tell([result])
+        if result.status == "ok":
+            found.append((loss_of(metric, result.metrics[metric]), spec))
+    found.sort(key=lambda item: item[0])
+    return [{"family": s.family, "config": s.config, "source": name} for _, s in found[:keep]]
+
+
+def evaluate_pool(name: str, kind: str, pool: list[dict], max_rows: int) -> list[float]:
+    """Validation loss of every pool configuration on one dataset."""
+    data, task, metric = _prepared(name, kind, max_rows)
+    plan = plan_split(data.y, task, seed=0, cv_folds=3)
+    losses = []
+    for i, entry in enumerate(pool):
+        spec = CandidateSpec(i, entry["family"], entry["config"])
+        result = evaluate_candidate(spec, data, plan, seed=0)
+        losses.append(loss_of(metric, result.metrics[metric]) if result.status == "ok"
+                      else math.inf)
+    return losses
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--keep", type=int, default=3)
+    parser.add_argument("--size", type=int, default=12)
+    parser.add_argument("--max-rows", type=int, default=5_000)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
+    started = time.time()
+    output: dict = {"how": __doc__.split("How it is measured, per task")[1].split("The JSON")[0]
+                    .strip(), "settings": vars(args)}
+    for task, kinds in (("classification", ("binary", "multiclass")), ("regression",
+                                                                       ("regression",))):
+        sets = manifest[manifest["task"].isin(kinds)][["name", "task"]].values.tolist()
+        pools = Parallel(n_jobs=args.jobs)(
+            delayed(search_pool)(n, k, args.trials, args.keep, args.max_rows) for n, k in sets)
+        shape = DataShape(1000, 10, 2 if task == "classification" else 0)
+        pool = [{"family": f, "config": registry().get(f).initial_config(task, shape),
+                 "source": "initial_config"} for f in registry().names(task)]
+        seen = {json.dumps([e["family"], e["config"]], sort_keys=True) for e in pool}
+        for entry in (e for found in pools for e in found):
+            key = json.dumps([entry["family"], entry["config"]], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                pool.append(entry)
+        columns = Parallel(n_jobs=args.jobs)(
+            delayed(evaluate_pool)(n, k, pool, args.max_rows) for n, k in sets)
+        losses = np.array(columns, dtype=float).T  # (configs, datasets)
+        chosen = select_portfolio(losses, args.size)
+        output[task] = {
+            "datasets": [n for n, _ in sets],
+            "pool": pool,
+            "losses": [[None if not math.isfinite(v) else round(float(v), 6) for v in row]
+                       for row in losses],
+            "portfolio": [pool[i] for i in chosen],
+        }
+        print(f"{task}: pool {len(pool)} x {len(sets)} datasets; portfolio "
+              + ", ".join(pool[i]["family"] for i in chosen)
+              + f" ({time.time() - started:.0f}s)", flush=True)
+    OUTPUT.write_text(json.dumps(output, indent=1, default=str) + "\n")
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
