@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import ElasticNet, LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from models._base import Choice, DataShape, Float, ModelFamily, Param
 
@@ -46,7 +48,9 @@ class ElasticNetFamily(ModelFamily):
                 C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", max_iter=3000,
                 tol=1e-3, class_weight=config.get("class_weight"), random_state=seed,
             )
-        return ElasticNet(
-            alpha=config["alpha"], l1_ratio=config["l1_ratio"], max_iter=5000, tol=1e-3,
-            random_state=seed,
+        # A standardized target keeps alpha's meaning (and convergence) independent of its units.
+        return TransformedTargetRegressor(
+            regressor=ElasticNet(alpha=config["alpha"], l1_ratio=config["l1_ratio"],
+                                 max_iter=5000, tol=1e-3, random_state=seed),
+            transformer=StandardScaler(),
         )

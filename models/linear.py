@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
 
 from models._base import Choice, DataShape, Float, ModelFamily, Param
 
@@ -39,4 +41,6 @@ class Linear(ModelFamily):
                 C=config["C"], class_weight=config.get("class_weight"), max_iter=2000,
                 random_state=seed,
             )
-        return Ridge(alpha=config["alpha"], random_state=seed)
+        # A standardized target keeps alpha's meaning independent of the target's units.
+        return TransformedTargetRegressor(regressor=Ridge(alpha=config["alpha"], random_state=seed),
+                                          transformer=StandardScaler())
