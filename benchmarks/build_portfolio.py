@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.tabular import BENCHDATA, METRIC, split  # noqa: E402
 from models import DataShape, registry  # noqa: E402
-from tasks.evaluate import default_metric, loss_of  # noqa: E402
+from tasks.evaluate import loss_of  # noqa: E402
 from tasks.portfolio import select_portfolio  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
 from tasks.settings import TrainSettings  # noqa: E402

@@ -6,7 +6,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 

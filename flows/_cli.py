@@ -79,6 +79,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     from flows import _env
     from flows._select import choose_families
     from models import DataShape
+    from tasks.portfolio import load_portfolio
     from tasks.publish import check_output_folder
 
     args = vars(build_parser().parse_args(argv))
@@ -87,6 +88,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         settings = settings_from_kwargs(**args)
         check_output_folder(settings.output)  # the flow checks again; here it fails in a second
         choose_families(settings, DataShape(0, 0))
+        load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()
         _env.wait_for_local_api()
         runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)

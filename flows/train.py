@@ -32,7 +32,6 @@ from models import DataShape  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
-from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
 from tasks.load import load_table_task  # noqa: E402

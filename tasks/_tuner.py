@@ -15,7 +15,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState, create_trial
 
-from models import Choice, DataShape, Float, Int, ModelFamily, Param
+from models import DataShape, Float, Int, ModelFamily, Param
 
 __all__ = ["FamilyTuner"]
 

@@ -62,6 +62,18 @@ def small_regression(n: int = 200, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "y": y})
 
 
+def fixed_family(name: str, tasks: set, make_estimator, cost: float = 1.0) -> type:
+    """A test model family with an empty search space whose estimator ``make_estimator()`` makes."""
+    from models import ModelFamily
+
+    return type(name, (ModelFamily,), {
+        "name": name, "tasks": frozenset(tasks), "cost": cost,
+        "search_space": classmethod(lambda cls, task, shape: {}),
+        "initial_config": classmethod(lambda cls, task, shape: {}),
+        "build": classmethod(lambda cls, task, config, seed: make_estimator()),
+    })
+
+
 @pytest.fixture
 def classification_frame() -> pd.DataFrame:
     return awkward_classification()

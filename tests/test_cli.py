@@ -54,6 +54,7 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> N
         (["--include", "xgbost"], "unknown model family 'xgbost'. Did you mean 'xgboost'"),
         (["--time-budget", "-5"], "setting 'time_budget'"),
         (["--cv-folds", "3", "--validation-fraction", "0.2"], "cv_folds cannot be combined"),
+        (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
     ],
 )
 def test_bad_settings_fail_fast(data_dir, tmp_path, extra, pattern):

@@ -19,10 +19,10 @@ from prefect.client.orchestration import get_client
 from sklearn.dummy import DummyRegressor
 
 from flows.train import train
-from models import ModelFamily, registry
+from models import registry
 from tasks.errors import AutoMLInputError
 from tasks.types import TrainResult
-from tests.conftest import awkward_classification, small_regression
+from tests.conftest import awkward_classification, fixed_family, small_regression
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json",
@@ -131,36 +131,16 @@ def test_regression_from_a_dataframe_with_include(tmp_path):
     assert model.score(small_regression().drop(columns="y"), small_regression()["y"]) > 0.9
 
 
-class _Failing(ModelFamily):
-    name = "test_failing"
-    tasks = frozenset({"regression"})
-    cost = 0.01
-
-    @classmethod
-    def search_space(cls, task, shape):
-        return {}
-
-    @classmethod
-    def initial_config(cls, task, shape):
-        return {}
-
-    @classmethod
-    def build(cls, task, config, seed):
-        return DummyRegressor(strategy="quantile")  # no quantile given: fails in fit
-
-
 class _SlowRegressor(DummyRegressor):
     def fit(self, X, y, sample_weight=None):
         time.sleep(0.4)
         return super().fit(X, y, sample_weight)
 
 
-class _Slow(_Failing):
-    name = "test_slow"
-
-    @classmethod
-    def build(cls, task, config, seed):
-        return _SlowRegressor()
+# DummyRegressor(strategy="quantile") without a quantile fails in fit.
+_Failing = fixed_family("test_failing", {"regression"},
+                        lambda: DummyRegressor(strategy="quantile"), cost=0.01)
+_Slow = fixed_family("test_slow", {"regression"}, _SlowRegressor, cost=0.01)
 
 
 def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_path):

@@ -8,10 +8,11 @@ import textwrap
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.dummy import DummyRegressor
 
-from models import DataShape, FamilyRegistry, ModelFamily, make_model, registry
+from models import DataShape, FamilyRegistry, make_model, registry
 from featurizers import AutoFeaturizer
-from tests.conftest import awkward_classification, small_regression
+from tests.conftest import awkward_classification, fixed_family, small_regression
 
 FAMILIES = registry().names()
 SHAPE = DataShape(n_rows=200, n_features=8, n_classes=2)
@@ -76,22 +77,7 @@ def test_search_spaces_shrink_or_stay_with_data_size():
             < forest.search_space("regression", small)["n_estimators"].high)
 
 
-class _Dummy(ModelFamily):
-    name = "linear"
-    tasks = frozenset({"regression"})
-
-    @classmethod
-    def search_space(cls, task, shape):
-        return {}
-
-    @classmethod
-    def initial_config(cls, task, shape):
-        return {}
-
-    @classmethod
-    def build(cls, task, config, seed):
-        from sklearn.dummy import DummyRegressor
-        return DummyRegressor()
+_Dummy = fixed_family("linear", {"regression"}, DummyRegressor)
 
 
 def test_registry_rejects_a_name_collision_and_says_what_to_fix():
