@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop candidates slower than this to predict 1,000 rows")
     p.add_argument("--portfolio", metavar="FILE",
                    help="warm-start portfolio file, or 'none' (default: the packaged one)")
+    p.add_argument("--search", choices=["tpe", "random"], default="tpe",
+                   help="within a family after the warm start: TPE (default) or random")
+    p.add_argument("--no-halving", dest="halving", action="store_false",
+                   help="train every candidate on all rows, even on large data")
     p.add_argument("--time-column")
     p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
     p.add_argument("--horizon", type=int)

@@ -28,9 +28,16 @@ from tasks.train import train_candidate_task
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["Budget", "Halving", "refit_reserve", "run_candidates"]
+__all__ = ["Budget", "Halving", "publish_seconds", "refit_reserve", "run_candidates"]
 
 PUBLISH_SECONDS = 3.0
+# Pickling, hashing and writing the model: a 500 MB forest takes seconds, not a constant.
+PUBLISH_BYTES_PER_SECOND = 50e6
+
+
+def publish_seconds(model_bytes: float) -> float:
+    """Seconds to keep for publishing a model of ``model_bytes``."""
+    return PUBLISH_SECONDS + model_bytes / PUBLISH_BYTES_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,8 @@ def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
     train_rows = len(plan.folds[0][0])
     scale = (train_rows + len(plan.folds[0][1])) / max(1, train_rows)
     per_fit = [r.fit_seconds / max(1, len(plan.folds)) * scale for r in ok[:3]]
-    return PUBLISH_SECONDS + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
+    publish = publish_seconds(scale * sum(r.model_bytes for r in ok[:3]))
+    return publish + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
 
 
 def _finish(spec: CandidateSpec, future) -> CandidateResult:
@@ -227,7 +235,7 @@ def run_candidates(
     stop_reason : str
     """
     logger = get_run_logger()
-    halving = Halving.for_rows(len(plan.folds[0][0]))
+    halving = Halving.for_rows(len(plan.folds[0][0])) if settings.halving else Halving()
     loop = _Loop(searcher, data, plan, settings, metric, budget, costs, halving, on_progress)
     while True:
         loop.launch()

@@ -26,7 +26,7 @@ from pydantic import Field  # noqa: E402
 
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
-from flows._loop import PUBLISH_SECONDS, Budget, run_candidates  # noqa: E402
+from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
 from flows._select import choose_families, select_best, summarize_run  # noqa: E402
 from models import DataShape  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
@@ -100,6 +100,11 @@ def train(
     portfolio: Optional[str] = Field(
         None, description="Warm-start portfolio file (default: the packaged one; 'none': "
         "start from each family's cheap configuration)."),
+    search: Literal["tpe", "random"] = Field(
+        "tpe", description="How configurations are drawn within a family after the warm start: "
+        "optuna's TPE model, or uniformly at random."),
+    halving: bool = Field(True, description="On large data, try candidates on a subsample first "
+                          "and train only the promising ones on all rows."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
@@ -115,7 +120,8 @@ def train(
         validation_fraction=validation_fraction, validation_data=validation_data,
         include_columns=include_columns or [], exclude_columns=exclude_columns or [],
         n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
-        predict_time_limit=predict_time_limit, portfolio=portfolio, time_column=time_column,
+        predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
+        halving=halving, time_column=time_column,
         series_id=series_id or [],
         horizon=horizon, frequency=frequency)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
@@ -137,7 +143,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     families = choose_families(settings, shape)
     metric = settings.metric or default_metric(settings.task, prepared.n_classes)
     plan = split_task(prepared.y, settings.task, settings.seed, settings.cv_folds,
-                      settings.validation_fraction, prepared.n_validation_rows)
+                      settings.validation_fraction, prepared.n_validation_rows,
+                      time_budget=budget.seconds, n_features=prepared.X.shape[1])
     features = featurize_task(prepared, settings.seed)
     logger.info("%d rows, %d columns -> %d features; validating with %s; families: %s",
                 len(prepared.y), prepared.X.shape[1], len(features), plan.describe(),
@@ -146,7 +153,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     progress = Progress(key, f"Candidates trained for {settings.target}")
     searcher = Searcher(families, settings.task, shape, metric, settings.seed,
                         warm_start=load_portfolio(settings.task, settings.portfolio),
-                        measured_time=budget.seconds is not None)
+                        measured_time=budget.seconds is not None, sampler=settings.search)
     costs = CostModel({f.name: f for f in families})
     results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric, budget,
                                           costs, progress.update)
@@ -185,7 +192,8 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if ensemble is not None:
         scale = 1.0 / max(1, len(plan.folds)) * len(data.y) / max(1, len(plan.folds[0][0]))
         seconds = sum(m.fit_seconds * scale for m in ensemble.members) / settings.n_workers
-        if seconds * 1.5 + PUBLISH_SECONDS < budget.remaining():
+        publish = publish_seconds(scale * len(plan.folds) * ensemble.result.model_bytes)
+        if seconds * 1.5 + publish < budget.remaining():
             futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
                                      seed=unmapped(settings.seed))
             members = [f.result() for f in futures]

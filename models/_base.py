@@ -89,12 +89,16 @@ class ModelFamily(ABC):
         Whether the featurizer should standardize numeric features in front of it.
     cost : float
         Relative cost hint (1 = a small random forest); cheap families are tried first.
+    baseline : bool
+        Whether :meth:`initial_config` is a strong, cheap default that every search should
+        evaluate first, before the portfolio (a floor the chosen model is compared against).
     """
 
     name: ClassVar[str]
     tasks: ClassVar[frozenset[str]]
     needs_scaling: ClassVar[bool] = False
     cost: ClassVar[float] = 1.0
+    baseline: ClassVar[bool] = False
 
     @classmethod
     def is_applicable(cls, task: str, shape: DataShape) -> bool:

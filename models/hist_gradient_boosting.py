@@ -15,6 +15,7 @@ class HistGradientBoosting(ModelFamily):
     name = "hist_gradient_boosting"
     tasks = frozenset({"classification", "regression"})
     cost = 0.6
+    baseline = True
 
     @classmethod
     def cost_units(cls, config: dict[str, Any]) -> float:

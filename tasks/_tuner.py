@@ -41,16 +41,19 @@ class FamilyTuner:
     seed : int
     n_startup : int, default=4
         Random configurations before the sampler starts modelling.
+    sampler : {"tpe", "random"}, default="tpe"
+        ``"random"`` samples the space uniformly (a baseline for the model-based search).
     """
 
     def __init__(self, family: type[ModelFamily], task: str, shape: DataShape, seed: int,
-                 n_startup: int = 4) -> None:
+                 n_startup: int = 4, sampler: str = "tpe") -> None:
         self.family = family
         self.space = family.search_space(task, shape)
         self.distributions = {name: _distribution(p) for name, p in self.space.items()}
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup,
-                                             multivariate=True)
-        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+        chosen = (optuna.samplers.RandomSampler(seed=seed) if sampler == "random" else
+                  optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup,
+                                             multivariate=True))
+        self.study = optuna.create_study(direction="minimize", sampler=chosen)
         self.asked: dict[str, Any] = {}
         self.known: dict[str, Optional[float]] = {}
 

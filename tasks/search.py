@@ -3,9 +3,11 @@
 The searcher sees families' spaces and scores, never estimators. It proposes one candidate at a
 time so that a free worker never waits for a batch:
 
-1. the warm start: the portfolio's configurations for this task (measured across many datasets,
-   see ``benchmarks/build_portfolio.py``), then the cheap ``initial_config`` of every family the
-   portfolio leaves out;
+1. the warm start: the ``initial_config`` of every *baseline* family (scikit-learn's
+   HistGradientBoosting defaults, a strong floor that every run evaluates), then the portfolio's
+   configurations for this task (measured across many datasets, see
+   ``benchmarks/build_portfolio.py``), then the ``initial_config`` of every family the portfolio
+   leaves out;
 2. afterwards a family is chosen by its *estimated cost for improvement* (after FLAML's ECI): the
    seconds it has been taking to improve, plus, for a family behind the best, the time its rate
    of improvement needs to close the gap; cheap, improving families are drawn most often;
@@ -57,20 +59,24 @@ class Searcher:
         Judge families by the seconds their candidates took. When False, by the declared cost
         hints instead, so that the same results always lead to the same proposals (runs bounded
         by trials, not time, are then reproducible).
+    sampler : {"tpe", "random"}, default="tpe"
+        How configurations are drawn within a family after the warm start.
     """
 
     def __init__(self, families: Sequence[type[ModelFamily]], task: str, shape: DataShape,
                  metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = (),
-                 measured_time: bool = True) -> None:
+                 measured_time: bool = True, sampler: str = "tpe") -> None:
         self.measured_time = measured_time
         ordered = sorted(families, key=lambda f: (f.cost, f.name))
         self.families = {f.name: f for f in ordered}
         self.metric = metric
         self.rng = np.random.default_rng(seed)
-        self.tuners = {f.name: FamilyTuner(f, task, shape, seed + i)
+        self.tuners = {f.name: FamilyTuner(f, task, shape, seed + i, sampler=sampler)
                        for i, f in enumerate(ordered)}
         self.records = {name: _FamilyRecord() for name in self.families}
         self.queue: list[tuple[str, dict[str, Any]]] = [
+            (f.name, f.initial_config(task, shape)) for f in ordered if f.baseline]
+        self.queue += [
             (family, dict(config)) for family, config in warm_start if family in self.families]
         covered = {family for family, _ in self.queue}
         self.queue += [(f.name, f.initial_config(task, shape)) for f in ordered

@@ -66,6 +66,8 @@ class TrainSettings(BaseModel):
     candidate_timeout: Optional[float] = Field(default=None, gt=0)
     ensemble: bool = True
     portfolio: Optional[str] = None
+    search: Literal["tpe", "random"] = "tpe"
+    halving: bool = True
     predict_time_limit: Optional[float] = Field(default=None, gt=0)
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)

@@ -12,12 +12,17 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["CV_ROW_LIMIT", "SplitPlan", "plan_split", "split_task"]
+__all__ = ["CV_ROW_LIMIT", "WORK_PER_BUDGET_SECOND", "SplitPlan", "plan_split", "split_task"]
 
 # Below this many rows a single holdout is too small to rank candidates reliably (the standard
 # error of a holdout score shrinks with its size), so k-fold CV is worth its k-fold cost; above it
 # a 10% holdout has 2,000+ rows and CV mostly multiplies the cost. Azure AutoML uses the same line.
 CV_ROW_LIMIT = 20_000
+# k-fold CV multiplies every candidate's cost by k. When one fit's work (rows x features, times the
+# classes for multiclass, since boosting grows a tree per class) exceeds this many units per second
+# of budget, too few candidates would finish (letter, 16,000 rows x 16 features x 26 classes,
+# finished 5 at 60 s), so a holdout is used instead; satimage (1.1M units) still gets CV at 60 s.
+WORK_PER_BUDGET_SECOND = 30_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ def _check_class_counts(y: np.ndarray, needed: int) -> int:
     return min(needed, smallest)
 
 
+def _fit_work(y: np.ndarray, task: str, n_features: int) -> float:
+    n_classes = len(np.unique(y)) if task == "classification" else 1
+    return len(y) * max(1, n_features) * (n_classes if n_classes > 2 else 1)
+
+
 def plan_split(
     y: np.ndarray,
     task: str,
@@ -62,6 +72,8 @@ def plan_split(
     cv_folds: Optional[int] = None,
     validation_fraction: Optional[float] = None,
     n_validation_rows: int = 0,
+    time_budget: Optional[float] = None,
+    n_features: int = 1,
 ) -> SplitPlan:
     """Choose and make the validation split.
 
@@ -78,12 +90,17 @@ def plan_split(
         Force a holdout of this fraction.
     n_validation_rows : int, default=0
         Rows at the end of ``y`` that came from a separate validation file.
+    time_budget : float, optional
+        Seconds of the run; with it, data too costly for CV in that time gets a holdout.
+    n_features : int, default=1
+        Raw feature columns (for the cost of one fit).
 
     Returns
     -------
     SplitPlan
         Stratified for classification; 5 folds below 5,000 rows, 3 up to ``CV_ROW_LIMIT``, a 10%
-        holdout above it.
+        holdout above it. A holdout of 10-20% (at least 2,000 rows where possible) also when
+        one fit's work exceeds ``WORK_PER_BUDGET_SECOND`` per second of ``time_budget``.
     """
     n = len(y)
     index = np.arange(n)
@@ -91,8 +108,12 @@ def plan_split(
     if n_validation_rows:
         cut = n - n_validation_rows
         return SplitPlan("validation_data", ((index[:cut], index[cut:]),), seed)
-    if cv_folds is None and validation_fraction is None and n > CV_ROW_LIMIT:
-        validation_fraction = 0.1
+    if cv_folds is None and validation_fraction is None:
+        if n > CV_ROW_LIMIT:
+            validation_fraction = 0.1
+        elif time_budget is not None and _fit_work(y, task, n_features) > (
+                WORK_PER_BUDGET_SECOND * time_budget):
+            validation_fraction = min(0.2, max(0.1, 2_000 / n))
     if validation_fraction is not None:
         if stratify:
             _check_class_counts(y, 2)
@@ -115,6 +136,8 @@ def plan_split(
 def split_task(
     y: np.ndarray, task: str, seed: int, cv_folds: Optional[int] = None,
     validation_fraction: Optional[float] = None, n_validation_rows: int = 0,
+    time_budget: Optional[float] = None, n_features: int = 1,
 ) -> SplitPlan:
     """Seeded, stratified (classification) validation folds."""
-    return plan_split(y, task, seed, cv_folds, validation_fraction, n_validation_rows)
+    return plan_split(y, task, seed, cv_folds, validation_fraction, n_validation_rows,
+                      time_budget, n_features)

@@ -219,11 +219,12 @@ def test_a_predict_time_limit_drops_slow_candidates(tmp_path):
     assert not (tmp_path / "slow").exists()
 
 
-def test_a_portfolio_file_is_tried_first(tmp_path):
+def test_a_portfolio_file_is_tried_right_after_the_baseline(tmp_path):
     portfolio = tmp_path / "portfolio.json"
     portfolio.write_text(json.dumps({"regression": {"portfolio": [
         {"family": "linear", "config": {"alpha": 123.0}}]}}))
     result = train(data=small_regression(), target="y", task="regression", max_trials=2,
                    portfolio=str(portfolio), ensemble=False, output=str(tmp_path / "warm"))
-    first = min(result.leaderboard, key=lambda c: c.id)
+    baseline, first = sorted(result.leaderboard, key=lambda c: c.id)
+    assert baseline.family == "hist_gradient_boosting"
     assert (first.family, first.config) == ("linear", {"alpha": 123.0})

@@ -51,3 +51,13 @@ def test_folds_shrink_to_the_smallest_class_and_singletons_fail():
     assert len(plan_split(y, "classification", 0).folds) == 3
     with pytest.raises(AutoMLInputError, match="only 1 row"):
         plan_split(np.array([0] * 50 + [1]), "classification", 0)
+
+
+def test_costly_data_gets_a_holdout_when_the_budget_is_short():
+    y = np.repeat(np.arange(26), 16_000 // 26 + 1)[:16_000]
+    short = plan_split(y, "classification", seed=0, time_budget=60, n_features=16)
+    assert short.kind == "holdout" and len(short.folds[0][1]) >= 2_000
+    assert plan_split(y, "classification", seed=0, time_budget=3_600, n_features=16).kind == "cv"
+    assert plan_split(y, "classification", seed=0, n_features=16).kind == "cv"
+    binary = np.arange(16_000) % 2
+    assert plan_split(binary, "classification", seed=0, time_budget=60, n_features=16).kind == "cv"

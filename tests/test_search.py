@@ -27,16 +27,20 @@ def _drain(searcher: Searcher, n: int) -> list[CandidateSpec]:
     return [searcher.propose() for _ in range(n)]
 
 
-def test_warm_start_first_then_every_family_start_then_no_repeats():
+def test_baseline_then_warm_start_then_every_family_start_then_no_repeats():
     warm = [("xgboost", {"n_estimators": 120, "learning_rate": 0.05, "max_depth": 4,
                          "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8,
                          "reg_lambda": 1.0, "reg_alpha": 0.001}),
             ("not_searched_here", {})]
     searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=0, warm_start=warm)
     first = _drain(searcher, len(_families()))
-    assert first[0].family == "xgboost" and first[0].config == warm[0][1]
-    assert sorted(s.family for s in first[1:]) == sorted(
-        n for n in registry().names("regression") if n != "xgboost")
+    hgb = registry().get("hist_gradient_boosting")
+    assert hgb.baseline
+    assert first[0].family == hgb.name and first[0].config == hgb.initial_config("regression",
+                                                                                  SHAPE)
+    assert first[1].family == "xgboost" and first[1].config == warm[0][1]
+    assert sorted(s.family for s in first[2:]) == sorted(
+        n for n in registry().names("regression") if n not in ("xgboost", hgb.name))
     searcher.tell([CandidateResult(s, "ok", {"rmse": 1.0 if s.family == "xgboost" else 5.0},
                                    fit_seconds=0.5) for s in first])
     later = _drain(searcher, 40)
