@@ -8,6 +8,13 @@ after another, and is scored on the 20% as the AutoML Benchmark does: ROC AUC (b
     python benchmarks/tabular.py --budget 60 [--datasets credit_g wdbc ...]
         [--systems project flaml autogluon hgb] [--peer-python PATH] [--results FILE]
 
+Ablations: the systems ``project-no-portfolio``, ``project-random-search``, ``project-no-halving``
+and ``project-no-ensemble`` run the project with one part switched off (``--portfolio none``,
+``--search random``, ``--no-halving``, ``--no-ensemble``); compare them with ``project``, e.g.
+
+    python benchmarks/tabular.py --systems project project-no-portfolio project-random-search \
+        project-no-halving project-no-ensemble
+
 FLAML and AutoGluon are optional: they run with ``--peer-python`` (an interpreter where they are
 installed, e.g. a separate virtual environment) and are skipped when they cannot be imported
 there. They are never dependencies of the project.
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = ROOT.parent / "shared" / "benchdata" / "tabular"
 PEERS = Path(__file__).resolve().parent / "peers"
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+ABLATIONS = {
+    "project": [],
+    "project-no-portfolio": ["--portfolio", "none"],
+    "project-random-search": ["--search", "random"],
+    "project-no-halving": ["--no-halving"],
+    "project-no-ensemble": ["--no-ensemble"],
+}
 GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
 
 
@@ -86,15 +101,22 @@ def lodo_portfolio(task: str, name: str, work: Path) -> str:
 
 
 def run_project(name: str, train: Path, test: pd.DataFrame, task: str, metric: str,
-                budget: float, work: Path, home: Path) -> tuple[np.ndarray, list | None]:
-    """``python -m flows.train`` on the training file (Prefect home shared across the run)."""
-    env = {**os.environ, "PREFECT_HOME": str(home)}
+                budget: float, work: Path, home: Path,
+                extra: list[str] = ()) -> tuple[np.ndarray, list | None]:
+    """``python -m flows.train`` on the training file (Prefect home shared across the run).
+
+    ``extra`` arguments come last, so they override the defaults here (an ablation).
+    """
+    # Every run trains afresh: an ablation must not reuse the full run's cached candidates.
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_TASKS_REFRESH_CACHE": "true"}
     env.pop("PREFECT_API_URL", None)
     out = work / "project"
+    if out.exists():
+        shutil.rmtree(out)
     done = subprocess.run(
         [sys.executable, "-m", "flows.train", "--data", str(train), "--target", "target",
          "--task", task, "--metric", metric, "--time-budget", str(budget), "--seed", "0",
-         "--portfolio", lodo_portfolio(task, name, work), "--output", str(out)],
+         "--portfolio", lodo_portfolio(task, name, work), "--output", str(out), *extra],
         cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip() or done.stdout[-500:])
@@ -161,9 +183,9 @@ def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
         for system in systems:
             started = time.perf_counter()
             try:
-                if system == "project":
+                if system in ABLATIONS:
                     prediction, classes = run_project(name, train_path, test, task, metric,
-                                                      budget, work, home)
+                                                      budget, work, home, ABLATIONS[system])
                 elif system == "hgb":
                     prediction, classes = run_hgb(train, test, task)
                 else:
@@ -223,7 +245,7 @@ def main() -> int:
         print(f"skipped (not importable with {args.peer_python}): {', '.join(skipped)}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-prefect-home-") as home:
-        if "project" in systems:
+        if set(systems) & set(ABLATIONS):
             warm_up(Path(home))
         for entry in manifest.itertuples():
             rows += benchmark_dataset(entry.name, entry.task, systems, args.budget,
