@@ -1,0 +1,99 @@
+"""Raw-column permutation importance of any candidate of a finished run, on demand.
+
+    python -m flows.explain --results DIR --data PATH [--candidate ID] [--repeats N]
+
+The run's settings come from ``DIR/manifest.json`` and the candidate (default: the published
+one) from ``DIR/leaderboard.csv``. The candidate is trained again on the first validation fold's
+training rows of the same split, and its columns are shuffled on that fold's validation rows.
+Writes ``DIR/feature_importance_candidate_<ID>.csv`` and prints the top columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.errors import AutoMLInputError
+from tasks.explain import explain_model
+from tasks.load import load_table
+from tasks.settings import TrainSettings
+from tasks.split import plan_split
+from tasks.types import CandidateSpec
+from tasks.validate import prepare_data
+
+__all__ = ["explain_candidate", "main"]
+
+
+def _candidate(leaderboard: pd.DataFrame, candidate: int | None,
+               chosen_id: int) -> tuple[list[CandidateSpec], list[float], int]:
+    wanted = chosen_id if candidate is None else candidate
+    rows = leaderboard.set_index("id")
+    if wanted not in rows.index:
+        raise AutoMLInputError(f"candidate {wanted} is not in leaderboard.csv; give one of its ids")
+    row = rows.loc[wanted]
+    if row["status"] != "ok":
+        raise AutoMLInputError(f"candidate {wanted} did not finish ({row['status']}); choose one "
+                               "with status ok")
+    config = json.loads(row["config"])
+    if row["family"] != "ensemble":
+        return [CandidateSpec(int(wanted), row["family"], config)], [1.0], int(wanted)
+    specs = [CandidateSpec(int(i), rows.loc[int(i), "family"], json.loads(rows.loc[int(i), "config"]))
+             for i in config["members"]]
+    return specs, [float(w) for w in config["members"].values()], int(wanted)
+
+
+def explain_candidate(results: str, data: str, candidate: int | None = None,
+                      repeats: int = 5) -> Path:
+    """Compute and write one candidate's raw-column importance; return the file written."""
+    folder = Path(results)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        leaderboard = pd.read_csv(folder / "leaderboard.csv")
+    except FileNotFoundError as exc:
+        raise AutoMLInputError(f"{results!r} is not a results folder ({Path(exc.filename).name} "
+                               "missing); give the --output folder of a training run") from None
+    settings = TrainSettings(**{**manifest["settings"], "data": data})
+    prepared = prepare_data(load_table(data), settings)
+    if prepared.fingerprint != manifest["data_fingerprint"]:
+        raise AutoMLInputError(f"{data!r} is not the table this run trained on (its fingerprint "
+                               "differs); pass the same --data as the training run")
+    plan = plan_split(prepared.y, settings.task, settings.seed, settings.cv_folds,
+                      settings.validation_fraction, prepared.n_validation_rows,
+                      time_budget=settings.effective_time_budget,
+                      n_features=prepared.X.shape[1])
+    chosen_id = int(metrics["best"]["id"])
+    specs, weights, wanted = _candidate(leaderboard, candidate, chosen_id)
+    explanation = explain_model(specs, weights, prepared, plan, metrics["metric"], settings.seed,
+                                final_model=None, n_repeats=repeats)
+    path = folder / f"feature_importance_candidate_{wanted}.csv"
+    explanation.table.to_csv(path, index=False)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: exit 0 with the file written, 2 with one ``error:`` line on bad input."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True, help="results folder of a training run")
+    parser.add_argument("--data", required=True, help="the training table of that run")
+    parser.add_argument("--candidate", type=int, help="leaderboard id (default: the published)")
+    parser.add_argument("--repeats", type=int, default=5, help="shuffles per column")
+    args = parser.parse_args(argv)
+    try:
+        path = explain_candidate(args.results, args.data, args.candidate, args.repeats)
+    except AutoMLInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table = pd.read_csv(path)
+    print(table[["feature", "importance", "std"]].head(10).to_string(index=False))
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""PNG charts of a run, drawn with matplotlib's object API (no pyplot state, safe in threads).
+
+Every chart function returns a :class:`Chart`: the PNG bytes, a caption, and the numbers the
+chart shows, so that reports and tests can check them against ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn import metrics as skm
+
+from tasks.evaluate import METRICS, compute_metrics
+
+__all__ = ["Chart", "classification_charts", "family_chart", "importance_chart",
+           "regression_charts", "run_chart"]
+
+MAX_CLASSES_DRAWN = 10
+
+
+@dataclass
+class Chart:
+    """One PNG and what it shows."""
+
+    name: str
+    caption: str
+    png: bytes
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, object]:
+    figure = Figure(figsize=(width, height))
+    return figure, figure.add_subplot()
+
+
+def _drawn_classes(classes: Sequence, y: np.ndarray) -> list[int]:
+    counts = np.bincount(y, minlength=len(classes))
+    return [int(i) for i in np.argsort(-counts, kind="stable")[:MAX_CLASSES_DRAWN]]
+
+
+def _roc(y: np.ndarray, proba: np.ndarray, classes: Sequence, auc: float) -> Chart:
+    figure, ax = _figure()
+    if proba.shape[1] == 2:
+        fpr, tpr, _ = skm.roc_curve(y, proba[:, 1])
+        ax.plot(fpr, tpr, label=f"positive class {classes[1]}")
+    else:
+        for i in _drawn_classes(classes, y):
+            fpr, tpr, _ = skm.roc_curve(y == i, proba[:, i])
+            ax.plot(fpr, tpr, linewidth=1, label=f"{classes[i]} vs rest")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+           title=f"ROC curve (validation), ROC AUC = {auc:.4f}")
+    ax.legend(loc="lower right", fontsize="small")
+    return Chart("roc.png", "ROC curve of the chosen model on validation rows", _png(figure),
+                 {"roc_auc": auc})
+
+
+def _precision_recall(y: np.ndarray, proba: np.ndarray, classes: Sequence,
+                      ap: float) -> Chart:
+    figure, ax = _figure()
+    drawn = [1] if proba.shape[1] == 2 else _drawn_classes(classes, y)
+    for i in drawn:
+        precision, recall, _ = skm.precision_recall_curve(y == i, proba[:, i])
+        ax.plot(recall, precision, linewidth=1.5 if len(drawn) == 1 else 1,
+                label=f"class {classes[i]}")
+    ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02),
+           title=f"Precision-recall (validation), average precision = {ap:.4f}")
+    ax.legend(loc="lower left", fontsize="small")
+    return Chart("precision_recall.png", "Precision against recall on validation rows",
+                 _png(figure), {"average_precision": ap})
+
+
+def _confusion(y: np.ndarray, predicted: np.ndarray, classes: Sequence,
+               accuracy: float) -> Chart:
+    matrix = skm.confusion_matrix(y, predicted, labels=np.arange(len(classes)))
+    size = min(12.0, 3.0 + 0.45 * len(classes))
+    figure, ax = _figure(size, size * 0.85)
+    ax.imshow(matrix, cmap="Blues")
+    names = [str(c) for c in classes]
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 4 else 0, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    if len(names) <= 20:
+        high = matrix.max() / 2 if matrix.size else 0
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize="small",
+                    color="white" if count > high else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix, accuracy = {accuracy:.4f}")
+    return Chart("confusion_matrix.png", "Validation rows by true and predicted class",
+                 _png(figure), {"accuracy": accuracy, "rows": float(matrix.sum())})
+
+
+def _reliability(hit: np.ndarray, confidence: np.ndarray,
+                 n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Mean confidence and observed frequency in bins of equal counts."""
+    order = np.argsort(confidence, kind="stable")
+    bins = [b for b in np.array_split(order, min(n_bins, len(order))) if len(b)]
+    return (np.array([confidence[b].mean() for b in bins]),
+            np.array([hit[b].mean() for b in bins]))
+
+
+def _calibration(y: np.ndarray, proba: np.ndarray) -> Chart:
+    figure, ax = _figure()
+    if proba.shape[1] == 2:
+        hit, confidence, label = y == 1, proba[:, 1], "positive class"
+    else:
+        top = proba.argmax(axis=1)
+        hit, confidence, label = top == y, proba.max(axis=1), "predicted class"
+    hit = hit.astype(float)
+    predicted_rate, true_rate = _reliability(hit, confidence)
+    brier = float(np.mean((confidence - hit) ** 2))
+    ax.plot(predicted_rate, true_rate, marker="o", label=label)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency",
+           title=f"Calibration (validation), Brier score = {brier:.4f}")
+    ax.legend(loc="upper left", fontsize="small")
+    return Chart("calibration.png", "Predicted probabilities against observed frequencies",
+                 _png(figure), {"brier": brier})
+
+
+def classification_charts(y: np.ndarray, proba: np.ndarray, classes: Sequence) -> list[Chart]:
+    """ROC, precision-recall, confusion matrix and calibration of validation predictions.
+
+    Parameters
+    ----------
+    y : ndarray
+        Encoded labels ``0..k-1`` of the validation rows.
+    proba : ndarray of shape (n, k)
+        The chosen model's out-of-fold probabilities for those rows.
+    classes : sequence
+        Original labels, index = encoded label.
+    """
+    predicted = proba.argmax(axis=1)
+    scores = compute_metrics("classification", y, predicted, proba)
+    charts = [_confusion(y, predicted, classes, scores["accuracy"]), _calibration(y, proba)]
+    if not math.isnan(scores["roc_auc"]):
+        charts.insert(0, _roc(y, proba, classes, scores["roc_auc"]))
+    if not math.isnan(scores["average_precision"]):
+        charts.insert(1, _precision_recall(y, proba, classes, scores["average_precision"]))
+    return charts
+
+
+def regression_charts(y: np.ndarray, prediction: np.ndarray) -> list[Chart]:
+    """Residuals and predicted-against-true of validation predictions."""
+    scores = compute_metrics("regression", y, prediction)
+    residual = y - prediction
+    figure, ax = _figure()
+    ax.scatter(prediction, residual, s=8, alpha=0.5)
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set(xlabel="predicted", ylabel="true - predicted",
+           title=f"Residuals (validation), MAE = {scores['mae']:.4g}")
+    residuals = Chart("residuals.png", "Validation residuals against predictions", _png(figure),
+                      {"mae": scores["mae"]})
+    figure, ax = _figure()
+    ax.scatter(y, prediction, s=8, alpha=0.5)
+    low, high = float(min(y.min(), prediction.min())), float(max(y.max(), prediction.max()))
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+    ax.set(xlabel="true", ylabel="predicted",
+           title=f"Predicted vs true (validation), RMSE = {scores['rmse']:.4g}, "
+                 f"R² = {scores['r2']:.3f}")
+    truth = Chart("predicted_vs_true.png", "Validation predictions against true values",
+                  _png(figure), {"rmse": scores["rmse"], "r2": scores["r2"]})
+    return [residuals, truth]
+
+
+def run_chart(leaderboard: pd.DataFrame, metric: str) -> Chart:
+    """The primary metric of every candidate by the time it finished, and the best so far."""
+    done = leaderboard[(leaderboard["status"] == "ok") & (leaderboard["family"] != "ensemble")
+                       & (leaderboard["fraction"] >= 1.0)].sort_values("finished_seconds")
+    figure, ax = _figure(7.0, 4.5)
+    for family, group in done.groupby("family"):
+        ax.scatter(group["finished_seconds"], group[metric], s=14, label=family)
+    better = np.fmax if METRICS[metric].greater_is_better else np.fmin
+    best = better.accumulate(done[metric].to_numpy()) if len(done) else np.array([])
+    ax.step(done["finished_seconds"], best, where="post", color="black", linewidth=1,
+            label="best so far")
+    ax.set(xlabel="seconds since the run started", ylabel=f"{metric} (validation)",
+           title=f"{metric} of each candidate as the search went on")
+    ax.legend(fontsize="small", ncol=2)
+    final = float(best[-1]) if len(best) else math.nan
+    return Chart("run_chart.png", "The search over time: each candidate's validation score",
+                 _png(figure), {"best_single": final, "candidates": float(len(done))})
+
+
+def family_chart(leaderboard: pd.DataFrame, metric: str) -> Chart:
+    """Every candidate's score by model family, best family on top."""
+    done = leaderboard[(leaderboard["status"] == "ok") & (leaderboard["fraction"] >= 1.0)]
+    greater = METRICS[metric].greater_is_better
+    best = done.groupby("family")[metric].agg("max" if greater else "min")
+    order = best.sort_values(ascending=not greater).index.tolist()
+    figure, ax = _figure(7.0, 1.2 + 0.45 * max(1, len(order)))
+    for row, family in enumerate(reversed(order)):
+        values = done.loc[done["family"] == family, metric]
+        ax.scatter(values, np.full(len(values), row), s=14, alpha=0.6)
+        ax.scatter([best[family]], [row], marker="D", color="black", s=28)
+    ax.set_yticks(range(len(order)), list(reversed(order)))
+    ax.set(xlabel=f"{metric} (validation)", title="Leaderboard by family (best: diamond)")
+    return Chart("leaderboard_by_family.png", "Validation score of every candidate by family",
+                 _png(figure), {f"best_{f}": float(best[f]) for f in order})
+
+
+def importance_chart(table: pd.DataFrame, top: int = 20) -> Chart:
+    """The most important raw columns with their spread over the shuffles."""
+    shown = table.head(top).iloc[::-1]
+    figure, ax = _figure(7.0, 1.2 + 0.32 * max(1, len(shown)))
+    ax.barh(shown["feature"].astype(str), shown["importance"], xerr=shown["std"], color="#4c72b0")
+    metric = table["metric"].iloc[0] if len(table) else ""
+    ax.set(xlabel=f"loss increase in {metric} when the column is shuffled",
+           title="Permutation importance of the raw columns")
+    return Chart("feature_importance.png", "Raw-column permutation importance (mean ± std)",
+                 _png(figure), {str(r.feature): float(r.importance)
+                                for r in table.head(top).itertuples()})

@@ -1,0 +1,163 @@
+"""Permutation importance of a model on its raw input columns, measured on validation rows."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models._ensemble import make_ensemble
+from tasks.evaluate import METRICS, loss_of
+from tasks.split import SplitPlan
+from tasks.train import build_model
+from tasks.types import CandidateSpec
+from tasks.validate import PreparedData
+
+__all__ = ["Explanation", "explain_model", "explain_task", "fit_on_rows", "model_loss",
+           "permutation_importance_table"]
+
+MIN_ROWS = 200
+IMPORTANCE_COLUMNS = ["feature", "importance", "std", "min", "max", "repeats", "metric",
+                      "baseline_score", "rows", "source"]
+
+
+@dataclass
+class Explanation:
+    """Raw-column importance of one model and how it was measured."""
+
+    table: pd.DataFrame
+    source: str
+
+
+def model_loss(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,
+               metric: str) -> float:
+    """``model``'s loss (lower is better) on rows ``X`` with encoded targets ``y``."""
+    scorer = METRICS[metric]
+    if data.task == "regression":
+        prediction = np.asarray(model.predict(X), dtype=float)
+        return loss_of(metric, scorer.fn(y, prediction, None))
+    position = {label: i for i, label in enumerate(data.classes)}
+    proba = np.zeros((len(X), data.n_classes))
+    proba[:, [position[c] for c in model.classes_]] = model.predict_proba(X)
+    proba = np.clip(proba, 1e-15, 1.0)
+    proba /= proba.sum(axis=1, keepdims=True)
+    return loss_of(metric, scorer.fn(y, proba.argmax(axis=1), proba))
+
+
+def permutation_importance_table(
+    model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData, metric: str,
+    n_repeats: int = 5, seed: int = 0, max_seconds: float = math.inf, source: str = "",
+) -> pd.DataFrame:
+    """How much the primary metric worsens when one raw column's values are shuffled.
+
+    Parameters
+    ----------
+    model : fitted AutoML model
+        Takes the raw columns (its featurization is inside), so each raw column is permuted as a
+        whole, whatever features it became.
+    X : DataFrame
+        Rows the model did not train on.
+    y : ndarray
+        Their targets (encoded labels for classification).
+    data : PreparedData
+        For the task and the classes.
+    metric : str
+    n_repeats : int, default=5
+        Shuffles per column; fewer when ``max_seconds`` runs out (never fewer than one; when
+        even one would not fit, fewer rows, down to ``MIN_ROWS``).
+    seed : int, default=0
+    max_seconds : float, default=inf
+    source : str, default=""
+        How the rows were chosen, recorded in every row.
+
+    Returns
+    -------
+    DataFrame
+        One row per raw column, most important first: ``importance`` (mean loss increase, in the
+        metric's units), ``std``, ``min``, ``max`` over the repeats, ``repeats``, ``metric``,
+        ``baseline_score``, ``rows`` and ``source``.
+    """
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    base = model_loss(model, X, y, data, metric)
+    needed = (time.perf_counter() - started) * X.shape[1]
+    if needed > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must fit: fewer rows
+        keep = max(MIN_ROWS, int(len(X) * max_seconds / needed))
+        chosen = np.sort(rng.choice(len(X), size=keep, replace=False))
+        X, y = X.iloc[chosen], y[chosen]
+        base = model_loss(model, X, y, data, metric)
+    shuffled = X.copy()
+    drops: dict[str, list[float]] = {str(c): [] for c in X.columns}
+    started = time.perf_counter()
+    for repeat in range(n_repeats):
+        if repeat and time.perf_counter() - started > max_seconds:
+            break
+        for column in X.columns:
+            original = shuffled[column]
+            shuffled[column] = original.to_numpy()[rng.permutation(len(X))]
+            drops[str(column)].append(model_loss(model, shuffled, y, data, metric) - base)
+            shuffled[column] = original
+    baseline = -base if METRICS[metric].greater_is_better else base
+    rows = [{"feature": name, "importance": float(np.mean(d)), "std": float(np.std(d)),
+             "min": float(np.min(d)), "max": float(np.max(d)), "repeats": len(d),
+             "metric": metric, "baseline_score": baseline, "rows": len(X), "source": source}
+            for name, d in drops.items()]
+    table = pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
+    return table.sort_values(["importance", "feature"], ascending=[False, True],
+                             ignore_index=True)
+
+
+def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
+                rows: np.ndarray, seed: int) -> Any:
+    """The candidate (one spec) or blend (several) trained on ``rows`` only."""
+    labels = data.y if data.classes is None else data.classes[data.y]
+    members = [build_model(spec, data, seed).fit(data.X.iloc[rows], labels[rows])
+               for spec in specs]
+    return members[0] if len(members) == 1 else make_ensemble(data.task, members, list(weights))
+
+
+def explain_model(
+    specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
+    plan: SplitPlan, metric: str, seed: int, final_model: Any,
+    fit_seconds: float = 0.0, seconds_left: float = math.inf, n_repeats: int = 5,
+    max_rows: int = 2_000,
+) -> Explanation:
+    """Permutation importance on the first validation fold, by a model that never saw it.
+
+    The candidate is trained again on the fold's training rows (``fit_seconds`` estimates it).
+    When that would not fit in ``seconds_left``, the published model is measured on the same
+    rows instead, which it trained on; ``source`` says so.
+    """
+    train_rows, valid_rows = plan.folds[0]
+    if len(valid_rows) > max_rows:
+        valid_rows = np.sort(np.random.default_rng(seed).choice(valid_rows, max_rows,
+                                                                replace=False))
+    X, y = data.X.iloc[valid_rows], data.y[valid_rows]
+    if 2.0 * fit_seconds < seconds_left:
+        started = time.perf_counter()
+        model = fit_on_rows(specs, weights, data, train_rows, seed)
+        seconds_left -= time.perf_counter() - started
+        source = f"validation rows ({plan.describe()}, first fold), model trained without them"
+    else:
+        model = final_model
+        source = ("training rows seen by the published model (no time left in the budget to "
+                  "train a model without them): an upper bound")
+    table = permutation_importance_table(model, X, y, data, metric, n_repeats, seed,
+                                         max_seconds=max(0.0, 0.5 * seconds_left), source=source)
+    return Explanation(table, source)
+
+
+@task(name="explain", cache_policy=NO_CACHE)
+def explain_task(specs: list[CandidateSpec], weights: list[float], data: PreparedData,
+                 plan: SplitPlan, metric: str, seed: int, final_model: Any,
+                 fit_seconds: float = 0.0, seconds_left: float = math.inf) -> Explanation:
+    """Raw-column permutation importance of the chosen model."""
+    return explain_model(specs, weights, data, plan, metric, seed, final_model, fit_seconds,
+                         seconds_left)

@@ -1,0 +1,157 @@
+"""Explanations and the report: raw-column importance, charts that match metrics.json, a
+self-contained report.html that renders in headless Chromium, and the Prefect UI artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from prefect.artifacts import Artifact
+
+from flows.explain import main as explain_main
+from flows.train import train
+from tests.conftest import small_regression
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+CLASSIFICATION_CHARTS = {"roc.png", "precision_recall.png", "confusion_matrix.png",
+                         "calibration.png", "run_chart.png", "leaderboard_by_family.png",
+                         "feature_importance.png"}
+
+
+def single_signal(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A label that depends on the column ``signal`` only; the other columns are noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    return pd.DataFrame({
+        "noise a": rng.normal(size=n),
+        "signal": signal,
+        "noise b": rng.uniform(size=n),
+        "colour": rng.choice(["red", "green", "blue"], size=n),
+        "label": np.where(signal + rng.normal(scale=0.3, size=n) > 0, "pos", "neg"),
+    })
+
+
+@pytest.fixture(scope="module")
+def signal_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    data = root / "signal.csv"
+    single_signal().to_csv(data, index=False)
+    result = train(data=str(data), target="label", task="classification", max_trials=6,
+                   output=str(root / "out"), seed=0)
+    return root / "out", data, result
+
+
+def _not_blank(path: Path) -> float:
+    """Standard deviation of the image's pixels (0 for a blank image)."""
+    return float(np.asarray(imread(path), dtype=float)[..., :3].std())
+
+
+def test_the_only_informative_column_ranks_first(signal_run):
+    out, _, _ = signal_run
+    table = pd.read_csv(out / "feature_importance.csv")
+    assert set(table["feature"]) == {"noise a", "signal", "noise b", "colour"}
+    assert table.loc[0, "feature"] == "signal"
+    assert table.loc[0, "importance"] > 5 * table.loc[1:, "importance"].abs().max()
+    assert {"importance", "std", "min", "max", "repeats", "source"} <= set(table.columns)
+    assert (table["repeats"] == 5).all() and table["source"].str.contains("validation rows").all()
+
+
+def test_classification_charts_match_metrics_json(signal_run):
+    out, _, _ = signal_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    charts, valid = metrics["charts"], metrics["validation_metrics"]
+    assert set(charts) == CLASSIFICATION_CHARTS
+    assert charts["roc.png"]["roc_auc"] == pytest.approx(valid["roc_auc"], abs=1e-9)
+    assert charts["precision_recall.png"]["average_precision"] == pytest.approx(
+        valid["average_precision"], abs=1e-9)
+    assert charts["confusion_matrix.png"]["accuracy"] == pytest.approx(valid["accuracy"], abs=1e-9)
+    assert charts["confusion_matrix.png"]["rows"] == metrics["rows"]["train"]  # CV: all rows
+    board = pd.read_csv(out / "leaderboard.csv")
+    singles = board[(board["family"] != "ensemble") & (board["status"] == "ok")]
+    assert charts["run_chart.png"]["best_single"] == pytest.approx(singles["roc_auc"].max())
+    assert charts["feature_importance.png"]["signal"] == pytest.approx(
+        pd.read_csv(out / "feature_importance.csv").set_index("feature").loc["signal",
+                                                                             "importance"])
+    for name in CLASSIFICATION_CHARTS:
+        assert _not_blank(out / name) > 0.05, name
+
+
+def test_regression_charts_and_importance(tmp_path):
+    out = tmp_path / "reg"
+    train(data=small_regression(n=300), target="y", task="regression", max_trials=4,
+          include=["linear", "hist_gradient_boosting"], output=str(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    charts = metrics["charts"]
+    assert {"residuals.png", "predicted_vs_true.png", "run_chart.png",
+            "leaderboard_by_family.png", "feature_importance.png"} == set(charts)
+    assert charts["predicted_vs_true.png"]["rmse"] == pytest.approx(
+        metrics["validation_metrics"]["rmse"], rel=1e-9)
+    assert charts["residuals.png"]["mae"] == pytest.approx(metrics["validation_metrics"]["mae"],
+                                                           rel=1e-9)
+    table = pd.read_csv(out / "feature_importance.csv")
+    assert list(table["feature"][:2]) == ["x1", "x2"]  # y = 3 x1 - 2 x2 + 1.5 [group a] + noise
+
+
+def test_report_is_self_contained_and_complete(signal_run):
+    out, _, _ = signal_run
+    text = (out / "report.html").read_text()
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    for name in CLASSIFICATION_CHARTS:
+        assert f'data-chart="{name}"' in text
+    for heading in ("Data and guardrails", "Settings", "Leaderboard", "The chosen model",
+                    "Feature importance", "Featurization", "How to use the model"):
+        assert f"<h2>{heading}</h2>" in text
+    assert "joblib.load(&quot;model.pkl&quot;)" in text
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Chromium is not installed; `make test` and .ci/run install Debian's chromium")
+    return path
+
+
+def test_report_renders_in_headless_chromium(signal_run, tmp_path):
+    out, _, _ = signal_run
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (out / "report.html").resolve().as_uri()
+    subprocess.run([_chromium(), *flags, "--window-size=1200,5000", f"--screenshot={shot}", url],
+                   check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(imread(shot), dtype=float)[..., :3]
+    assert pixels.std() > 0.05
+    spread = pixels.max(axis=2) - pixels.min(axis=2)  # colour, as only the charts have it
+    assert (spread > 0.3).mean() > 0.005
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", url], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('data-chart="') == len(CLASSIFICATION_CHARTS)
+
+
+def test_report_and_charts_reach_the_prefect_ui(signal_run):
+    key = "automl-out-label"
+    assert "feature importance" in Artifact.get(f"{key}-report").data.lower()
+    for name in ("roc", "run-chart", "feature-importance"):
+        artifact = Artifact.get(f"{key}-{name}")
+        assert artifact is not None and artifact.type == "image"
+
+
+def test_importance_on_demand_for_another_candidate(signal_run, capsys):
+    out, data, result = signal_run
+    other = next(c.id for c in result.leaderboard
+                 if c.status == "ok" and c.id != result.best.id and c.family != "ensemble")
+    assert explain_main(["--results", str(out), "--data", str(data), "--candidate",
+                         str(other), "--repeats", "2"]) == 0
+    table = pd.read_csv(out / f"feature_importance_candidate_{other}.csv")
+    assert table.loc[0, "feature"] == "signal" and (table["repeats"] == 2).all()
+    assert explain_main(["--results", str(out), "--data", str(data), "--candidate",
+                         "999"]) == 2
+    assert "candidate 999 is not in leaderboard.csv" in capsys.readouterr().err
