@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="within a family after the warm start: TPE (default) or random")
     p.add_argument("--no-halving", dest="halving", action="store_false",
                    help="train every candidate on all rows, even on large data")
+    p.add_argument("--task-runner", choices=["threads", "dask"], default="threads",
+                   help="train candidates in threads (default) or on Dask")
+    p.add_argument("--dask-address", help="existing Dask scheduler (default: a LocalCluster)")
+    p.add_argument("--registry", metavar="DIR_OR_URI",
+                   help="model registry: publish as its next version, champion if it wins")
+    p.add_argument("--model-name", help="name in the registry (default: the target column)")
+    p.add_argument("--promotion-margin", type=float, default=0.0,
+                   help="how much better than the champion a new model must score")
     p.add_argument("--time-column")
     p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
     p.add_argument("--horizon", type=int)

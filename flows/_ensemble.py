@@ -30,7 +30,19 @@ class EnsemblePlan:
             fit_seconds=sum(m.fit_seconds for m in members),
             predict_seconds=sum(m.predict_seconds for m in members),
             predict_seconds_per_1000=sum(m.predict_seconds_per_1000 for m in members),
-            model_bytes=sum(m.model_bytes for m in members))
+            model_bytes=sum(m.model_bytes for m in members),
+            oof=_blend([m.oof for m in members], self.weights))
+
+
+def _blend(predictions: list, weights: list[float]) -> np.ndarray:
+    """The weighted out-of-fold predictions (class probabilities renormalized per member)."""
+    blended = 0.0
+    for prediction, weight in zip(predictions, weights):
+        prediction = np.asarray(prediction, dtype=float)
+        if prediction.ndim == 2:
+            prediction = prediction / prediction.sum(axis=1, keepdims=True)
+        blended = blended + weight * prediction
+    return np.asarray(blended)
 
 
 def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from prefect import unmapped
 from prefect.logging import get_run_logger
@@ -30,7 +30,7 @@ from tasks.validate import PreparedData
 
 __all__ = ["Budget", "Halving", "publish_seconds", "refit_reserve", "run_candidates"]
 
-PUBLISH_SECONDS = 3.0
+PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
 # Pickling, hashing and writing the model: a 500 MB forest takes seconds, not a constant.
 PUBLISH_BYTES_PER_SECOND = 50e6
 
@@ -122,10 +122,14 @@ def _wait(running: dict, first_only: bool) -> list:
         mode = concurrent.futures.FIRST_COMPLETED if first_only else concurrent.futures.ALL_COMPLETED
         concurrent.futures.wait(list(wrapped.values()), return_when=mode)
         done = [f for f, w in wrapped.items() if w.done()]
-    else:  # other task runners: poll the states
-        while not (any if first_only else all)(f.state.is_final() for f in running):
+    else:  # other task runners (Dask): poll their own futures, not the API
+        def finished(future) -> bool:
+            inner = getattr(future, "wrapped_future", None)
+            return inner.done() if hasattr(inner, "done") else future.state.is_final()
+
+        while not (any if first_only else all)(finished(f) for f in running):
             time.sleep(0.05)
-        done = [f for f in running if f.state.is_final()]
+        done = [f for f in running if finished(f)]
     for future in done:
         future.wait()
     return sorted(done, key=lambda f: running[f].id)
@@ -142,6 +146,7 @@ class _Loop:
     costs: CostModel
     halving: Halving
     on_progress: Callable[[float], None]
+    runner: Optional[Any] = None
     results: list[CandidateResult] = field(default_factory=list)
     running: dict = field(default_factory=dict)
     promotions: list[CandidateSpec] = field(default_factory=list)
@@ -177,9 +182,12 @@ class _Loop:
         # checks before every fold: past it, the candidate stops and is recorded as a timeout.
         timeout = min(self.settings.candidate_timeout or math.inf, left)
         deadline = None if math.isinf(timeout) else time.time() + timeout
-        futures = train_candidate_task.map(
-            specs, data=unmapped(self.data), plan=unmapped(self.plan),
-            seed=unmapped(self.settings.seed), deadline=unmapped(deadline))
+        parameters = {"spec": specs, "data": unmapped(self.data), "plan": unmapped(self.plan),
+                      "seed": unmapped(self.settings.seed), "deadline": unmapped(deadline)}
+        if self.runner is None:
+            futures = train_candidate_task.map(**parameters)
+        else:  # another task runner (Dask) for the candidates only
+            futures = self.runner.map(train_candidate_task, parameters)
         self.running.update(zip(futures, specs))
         self.started += len(specs)
 
@@ -195,7 +203,9 @@ class _Loop:
     def collect(self, logger) -> None:
         """Wait for finished candidates and learn from them."""
         done = _wait(self.running, first_only=self.budget.seconds is not None)
-        batch = [self._latency_checked(_finish(self.running.pop(f), f)) for f in done]
+        finished = round(time.time() - self.budget.started, 3)
+        batch = [dataclasses.replace(self._latency_checked(_finish(self.running.pop(f), f)),
+                                     finished_seconds=finished) for f in done]
         self.searcher.tell(batch)
         sign = 1 if METRICS[self.metric].greater_is_better else -1
         for result in batch:
@@ -225,8 +235,12 @@ def run_candidates(
     budget: Budget,
     costs: CostModel,
     on_progress: Callable[[float], None] = lambda fraction: None,
+    runner: Optional[Any] = None,
 ) -> tuple[list[CandidateResult], str]:
     """Train candidates (mapped Prefect tasks) until trials, budget or exit score end the search.
+
+    ``runner`` (an entered Prefect task runner, e.g. Dask) trains the candidates instead of the
+    flow's own threads.
 
     Returns
     -------
@@ -236,7 +250,8 @@ def run_candidates(
     """
     logger = get_run_logger()
     halving = Halving.for_rows(len(plan.folds[0][0])) if settings.halving else Halving()
-    loop = _Loop(searcher, data, plan, settings, metric, budget, costs, halving, on_progress)
+    loop = _Loop(searcher, data, plan, settings, metric, budget, costs, halving, on_progress,
+                 runner)
     while True:
         loop.launch()
         if not loop.running:

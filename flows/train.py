@@ -27,12 +27,22 @@ from pydantic import Field  # noqa: E402
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
+from flows._registry import register_task  # noqa: E402
+from flows._runners import candidate_runner  # noqa: E402
+from flows._report import (  # noqa: E402
+    REPORT_SECONDS,
+    chosen_members,
+    explanation_seconds,
+    publish_report_artifacts,
+    report_task,
+)
 from flows._select import choose_families, select_best, summarize_run  # noqa: E402
 from models import DataShape  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
+from tasks.explain import explain_task  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
 from tasks.load import load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
@@ -105,6 +115,19 @@ def train(
         "optuna's TPE model, or uniformly at random."),
     halving: bool = Field(True, description="On large data, try candidates on a subsample first "
                           "and train only the promising ones on all rows."),
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="Where candidates train: the flow's threads, or Dask (a "
+        "LocalCluster of n_workers processes, or the cluster at dask_address)."),
+    dask_address: Optional[str] = Field(
+        None, description="Address of an existing Dask scheduler (tcp://host:8786)."),
+    registry: Optional[str] = Field(
+        None, description="Model registry (folder or fsspec URI): the published model becomes "
+        "its next version, and the champion when it wins."),
+    model_name: Optional[str] = Field(
+        None, description="Name in the registry (default: the target column)."),
+    promotion_margin: float = Field(
+        0.0, description="How much better (in the primary metric) the new model must score than "
+        "the champion, on the same validation rows, to replace it."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
@@ -121,7 +144,9 @@ def train(
         include_columns=include_columns or [], exclude_columns=exclude_columns or [],
         n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
         predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
-        halving=halving, time_column=time_column,
+        halving=halving, task_runner=task_runner, dask_address=dask_address,
+        registry=registry, model_name=model_name,
+        promotion_margin=promotion_margin, time_column=time_column,
         series_id=series_id or [],
         horizon=horizon, frequency=frequency)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
@@ -133,6 +158,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     logger = get_run_logger()
     check_output_folder(settings.output)
     choose_families(settings, DataShape(0, 0))  # unknown family names fail before loading
+    runner = candidate_runner(settings)  # a missing prefect-dask fails before loading too
     if frame is None:
         frame = load_table_task(settings.data)
     validation = load_table_task(settings.validation_data) if settings.validation_data else None
@@ -155,8 +181,9 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
                         warm_start=load_portfolio(settings.task, settings.portfolio),
                         measured_time=budget.seconds is not None, sampler=settings.search)
     costs = CostModel({f.name: f for f in families})
-    results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric, budget,
-                                          costs, progress.update)
+    with runner as candidates_on:
+        results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric,
+                                              budget, costs, progress.update, candidates_on)
     best = select_best(results, metric)
     logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])
@@ -165,11 +192,28 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
     facts, manifest = summarize_run(settings, prepared, plan, metric, chosen, results,
                                     stop_reason, budget, features)
+    specs, weights = chosen_members(chosen, results)
+    explanation = explain_task(
+        specs, weights, prepared, plan, metric, settings.seed, model,
+        fit_seconds=explanation_seconds(chosen, len(plan.folds)),
+        seconds_left=budget.remaining() - publish_seconds(chosen.model_bytes) - REPORT_SECONDS)
+    report = report_task(prepared, chosen, leaderboard, facts["summary"], settings.model_dump(),
+                         facts, explanation, features)
+    facts["charts"] = report.chart_numbers()
+    facts["feature_importance"] = {"source": explanation.source, "top": explanation.table.head(
+        10)[["feature", "importance", "std"]].to_dict("records")}
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
-                              prepared.suite, features)
+                              prepared.suite, features, report.files)
     progress.update(1.0)
     by_id = {r.spec.id: r for r in results}
     publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
+    publish_report_artifacts(key, report)
+    decision = None
+    if settings.registry:
+        decision = register_task(settings, str(Path(model_path).parent), prepared, plan, metric,
+                                 chosen.metrics[metric], key)
+        logger.info("registry %s: version %d, %s", decision.name, decision.challenger_version,
+                    "promoted to champion" if decision.promoted else "champion kept")
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
         metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
@@ -177,7 +221,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
         wall_seconds=round(time.time() - budget.started, 2),
         ensemble=None if chosen is best else {
-            int(k): v for k, v in chosen.spec.config["members"].items()})
+            int(k): v for k, v in chosen.spec.config["members"].items()},
+        promotion=None if decision is None else decision.to_dict())
 
 
 def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,

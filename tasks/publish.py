@@ -52,7 +52,7 @@ def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
             "fraction": r.spec.fraction,
             "fit_seconds": round(r.fit_seconds, 3),
             "predict_seconds_per_1000": round(r.predict_seconds_per_1000, 5),
-            "model_bytes": r.model_bytes,
+            "model_bytes": r.model_bytes, "finished_seconds": r.finished_seconds,
             "cached": r.cached, "error": r.error,
         })
     frame = pd.DataFrame(rows)
@@ -96,8 +96,12 @@ def publish_results(
     manifest: dict[str, Any],
     data_contract: dict[str, Any],
     featurization: pd.DataFrame | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write the results folder; an earlier model there stays whole until the new one is complete.
+
+    ``extra_files`` (name -> content: charts, feature importance, the report) are written with
+    the rest.
 
     Every file is written into a staging folder beside the output, then moved in with
     ``os.replace`` (atomic per file): model.pkl first, manifest.json (which holds model.pkl's
@@ -120,6 +124,9 @@ def publish_results(
         if featurization is not None:
             featurization.to_csv(staging / "featurization.csv", index=False)
             order.append("featurization.csv")
+        for name, content in (extra_files or {}).items():
+            (staging / name).write_bytes(content)
+            order.append(name)
         manifest = {**manifest, "model_sha256": _sha256(staging / "model.pkl"),
                     "packages": package_versions(),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -134,7 +141,8 @@ def publish_results(
 @task(name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
 def publish_task(output: str, model: Any, leaderboard: pd.DataFrame, metrics: dict[str, Any],
                  manifest: dict[str, Any], data_contract: dict[str, Any],
-                 featurization: pd.DataFrame | None = None) -> str:
+                 featurization: pd.DataFrame | None = None,
+                 extra_files: dict[str, bytes] | None = None) -> str:
     """Write the results folder."""
     return str(publish_results(output, model, leaderboard, metrics, manifest, data_contract,
-                               featurization))
+                               featurization, extra_files))

@@ -68,6 +68,11 @@ class TrainSettings(BaseModel):
     portfolio: Optional[str] = None
     search: Literal["tpe", "random"] = "tpe"
     halving: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: Optional[str] = None
+    registry: Optional[str] = None
+    model_name: Optional[str] = None
+    promotion_margin: float = Field(default=0.0, ge=0)
     predict_time_limit: Optional[float] = Field(default=None, gt=0)
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)

@@ -36,6 +36,7 @@ class CandidateResult:
 
     ``oof`` holds out-of-fold predictions for every training row (probabilities for
     classification, values for regression), NaN where a row was never in a validation fold.
+    ``finished_seconds`` is when it finished, in seconds since the run started.
     """
 
     spec: CandidateSpec
@@ -48,6 +49,7 @@ class CandidateResult:
     cached: bool = False
     predict_seconds_per_1000: float = math.nan
     model_bytes: int = 0
+    finished_seconds: float = math.nan
 
 
 class CandidateSummary(BaseModel):
@@ -90,3 +92,4 @@ class TrainResult(BaseModel):
     validation: str
     wall_seconds: float
     ensemble: Optional[dict[int, float]] = None
+    promotion: Optional[dict[str, Any]] = None

@@ -29,6 +29,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
 __all__ = ["MIN_ROWS", "PreparedData", "build_suite", "prepare_data", "validate_task"]
 
 MIN_ROWS = 20
+CONTRACT_MAX_CATEGORIES = 100
 logger = logging.getLogger(__name__)
 
 
@@ -60,7 +61,8 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
 
     Hard checks (``meta.hard``) stop the run when they fail: the target exists and is not all
     null, classification has two or more classes, a regression target is finite. The contract
-    (``meta.contract``) records every feature column and the numeric ranges seen, for scoring.
+    (``meta.contract``) records every feature column, the numeric ranges seen and the categories
+    of text columns with at most ``CONTRACT_MAX_CATEGORIES`` values, for scoring.
     """
     _context()  # an ExpectationSuite needs an active data context
     ex = gx.expectations
@@ -89,7 +91,16 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
                 suite.add_expectation(ex.ExpectColumnValuesToBeBetween(
                     column=column, min_value=float(present.min()), max_value=float(present.max()),
                     meta=meta))
+        elif _is_text(values) and 0 < values.nunique() <= CONTRACT_MAX_CATEGORIES:
+            seen = sorted(str(v) for v in values.dropna().unique())
+            suite.add_expectation(ex.ExpectColumnValuesToBeInSet(column=column, value_set=seen,
+                                                                 meta=meta))
     return suite
+
+
+def _is_text(values: pd.Series) -> bool:
+    return (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype))
 
 
 def _context() -> Any:

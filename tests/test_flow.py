@@ -26,7 +26,9 @@ from tests.conftest import awkward_classification, fixed_family, small_regressio
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json",
-         "featurization.csv"}
+         "featurization.csv", "feature_importance.csv", "report.html", "roc.png",
+         "precision_recall.png", "confusion_matrix.png", "calibration.png", "run_chart.png",
+         "leaderboard_by_family.png", "feature_importance.png"}
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +201,8 @@ def test_same_data_and_seed_give_the_same_leaderboard_and_predictions(tmp_path):
             assert not any(c.cached for c in result.leaderboard)
             board = pd.read_csv(tmp_path / name / "leaderboard.csv")
             model = joblib.load(result.model_path)
-            runs.append((board.drop(columns=["fit_seconds", "predict_seconds_per_1000"]),
+            timings = ["fit_seconds", "predict_seconds_per_1000", "finished_seconds"]
+            runs.append((board.drop(columns=timings),
                          model.predict_proba(frame.drop(columns="label"))))
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
@@ -228,3 +231,18 @@ def test_a_portfolio_file_is_tried_right_after_the_baseline(tmp_path):
     baseline, first = sorted(result.leaderboard, key=lambda c: c.id)
     assert baseline.family == "hist_gradient_boosting"
     assert (first.family, first.config) == ("linear", {"alpha": 123.0})
+
+
+def test_another_flow_calls_training_and_gets_a_typed_result(tmp_path):
+    from prefect import flow
+
+    @flow(name="nightly-test")
+    def nightly(output: str) -> float:
+        result = train(data=small_regression(), target="y", task="regression", max_trials=2,
+                       include=["linear"], output=output)
+        assert isinstance(result, TrainResult) and result.best.family == "linear"
+        return result.score
+
+    score = nightly(str(tmp_path / "sub"))
+    assert isinstance(score, float) and score > 0
+    assert (tmp_path / "sub" / "model.pkl").is_file()

@@ -1,0 +1,56 @@
+"""The model registry from the command line: list versions, roll the champion back.
+
+    python -m flows.registry --registry DIR_OR_URI --name NAME list
+    python -m flows.registry --registry DIR_OR_URI --name NAME rollback VERSION
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from tasks.errors import AutoMLInputError
+from tasks.registry import Registry
+
+__all__ = ["main"]
+
+
+def _list(registry: Registry) -> None:
+    champion = registry.champion()
+    for version in registry.versions():
+        with registry.fs.open(f"{registry.version_path(version)}/metrics.json", "r") as handle:
+            metrics = json.load(handle)
+        mark = "*" if version == champion else " "
+        print(f"{mark} v{version}  {metrics['metric']}={metrics['value']:.6g}  "
+              f"{metrics['best']['family']}")
+    if champion is None:
+        print("no champion yet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line; exit 2 with one ``error:`` line on bad input."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", required=True, help="registry folder or fsspec URI")
+    parser.add_argument("--name", required=True, help="model name in the registry")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="versions, champion marked with *")
+    rollback = commands.add_parser("rollback", help="make an earlier version the champion")
+    rollback.add_argument("version", type=int)
+    args = parser.parse_args(argv)
+    try:
+        registry = Registry(args.registry, args.name)
+        if args.command == "list":
+            _list(registry)
+        else:
+            registry.set_champion(args.version, note="rolled back by hand")
+            print(f"champion of {args.name}: v{args.version}")
+    except AutoMLInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""The ``automl-score`` flow: a published model and a table in, a predictions file out.
+
+    python -m flows.score --model DIR_OR_PKL --data PATH_OR_URI --output predictions.csv|.parquet
+    python -m flows.score --registry DIR_OR_URI --model NAME [--version N|champion] ...
+
+The model's sha256 is checked against its manifest before it is unpickled; the rows are checked
+against the data contract saved with it (Great Expectations): missing training columns stop the
+run with one line, values outside the training range and unseen categories are reported as a
+drift artifact. Every input row gets an output row, in order: ``prediction`` (and ``proba_<class>``
+for classifiers), and ``error`` for a row that could not be scored.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-line error
+    from flows._env import use_cli_logging
+
+    use_cli_logging()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Optional  # noqa: E402
+
+import pandas as pd  # noqa: E402
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
+
+from flows.serve import load_verified  # noqa: E402
+from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
+from tasks.errors import AutoMLInputError  # noqa: E402
+from tasks.load import load_table  # noqa: E402
+from tasks.registry import Registry  # noqa: E402
+
+__all__ = ["ScoreResult", "main", "score", "write_predictions"]
+
+
+class ScoreResult(BaseModel):
+    """What the ``automl-score`` flow returns."""
+
+    output: str
+    rows: int
+    scored: int
+    failed: int
+    drift: list[dict[str, Any]]
+
+
+def write_predictions(frame: pd.DataFrame, output: str) -> Path:
+    """Write CSV or Parquet (by the file name) atomically: a temporary file, then a rename."""
+    path = Path(output)
+    if path.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+        raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".predictions-", dir=path.parent)
+    os.close(handle)
+    try:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(staging, index=False)
+        else:
+            frame.to_parquet(staging, index=False)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
+    return path
+
+
+@task(name="check-contract", cache_policy=NO_CACHE)
+def contract_task(frame: pd.DataFrame, contract: dict[str, Any]) -> DriftReport:
+    """Great Expectations: the data contract saved with the model."""
+    return check_against_contract(frame, contract)
+
+
+@task(name="predict", cache_policy=NO_CACHE)
+def predict_task(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for every row, with an error for rows that cannot be scored."""
+    return score_frame(model, frame)
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return f"score-{Path(str(params.get('data'))).name.split('.')[0]}"
+
+
+@flow(name="automl-score", flow_run_name=_run_name)
+def score(
+    model: str = Field(..., description="Results folder of a training run, or its model.pkl; "
+                       "with `registry`, the model's name there."),
+    data: str = Field(..., description="Rows to score: CSV/TSV/Parquet path or fsspec URI."),
+    output: str = Field(..., description="Predictions file to write (.csv or .parquet)."),
+    registry: Optional[str] = Field(None, description="Model registry (folder or fsspec URI)."),
+    version: str = Field("champion", description="Registry version number, or 'champion'."),
+) -> ScoreResult:
+    """Score a table with a published model; report drift and rows that could not be scored."""
+    if Path(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
+        raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
+    with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
+        if registry:
+            entry = Registry(registry, model)
+            entry.fs.get(entry.resolve(version).rstrip("/") + "/", local, recursive=True)
+            model = local
+        loaded = load_verified(model)
+        contract = json.loads(loaded.path.with_name("data_contract.json").read_text())
+    frame = load_table(data)
+    drift = contract_task(frame, contract)
+    predictions = predict_task(loaded.model, frame)
+    path = write_predictions(predictions, output)
+    failed = int((predictions["error"] != "").sum())
+    key = "automl-score-" + "".join(c if c.isalnum() else "-" for c in
+                                    Path(output).stem.lower())[:40]
+    create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
+                          description="Drift signs against the training data contract")
+    create_markdown_artifact(
+        markdown=f"{drift.markdown()}\n\n{len(frame) - failed} of {len(frame)} rows scored; "
+                 f"{failed} could not be (see the `error` column of {path.name}).",
+        key=f"{key}-summary", description="Scoring summary")
+    return ScoreResult(output=str(path), rows=len(frame), scored=len(frame) - failed,
+                       failed=failed, drift=drift.findings.to_dict("records"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line; exit 2 with one ``error:`` line on bad input, 1 when the run fails."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True,
+                        help="results folder or model.pkl; with --registry, the model's name")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--registry", help="model registry folder or fsspec URI")
+    parser.add_argument("--version", default="champion", help="registry version or 'champion'")
+    args = parser.parse_args(argv)
+    try:
+        result = score(model=args.model, data=args.data, output=args.output,
+                       registry=args.registry, version=args.version)
+    except AutoMLInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, not a crash
+        print(f"error: scoring failed: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
+    print(f"predictions: {result.output} ({result.scored} of {result.rows} rows scored, "
+          f"{len(result.drift)} drift signs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

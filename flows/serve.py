@@ -1,0 +1,209 @@
+"""HTTP scoring of a published model (FastAPI + uvicorn, both installed with Prefect).
+
+    python -m flows.serve --model DIR_OR_PKL [--host 127.0.0.1] [--port 8000]
+
+``GET /health`` answers 200 once the model is loaded; ``POST /predict`` takes
+``{"rows": [{column: value, ...}, ...]}`` and answers ``{"predictions": [...]}`` (classifiers
+also ``"classes"`` and ``"probabilities"``, one list per row in ``classes`` order). The request
+schema, and so the OpenAPI document at ``/openapi.json``, is generated from the training columns
+in ``manifest.json``. Bad requests get a 4xx with a message: malformed JSON, unknown or missing
+columns and wrong types 422, bodies over ``--max-body-bytes`` 413 (a POST without a
+Content-Length 411). The model file's sha256 is
+checked against the manifest before it is unpickled.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI must see the request model that
+# create_app builds at run time as a real annotation, not as a string it cannot resolve.
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from typing_extensions import Annotated
+
+from tasks.errors import AutoMLInputError
+
+__all__ = ["LoadedModel", "build_parser", "create_app", "load_verified", "main",
+           "predict_rows"]
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 10_000
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+_TYPES: dict[str, Any] = {
+    "numeric": Optional[Union[Number, bool]],
+    "datetime": Optional[str],
+    "text": Optional[str],
+}
+_ANY_SCALAR = Optional[Union[Number, bool, str]]
+
+
+class LoadedModel:
+    """A verified model with its manifest."""
+
+    def __init__(self, model: Any, manifest: dict[str, Any], path: Path) -> None:
+        self.model = model
+        self.manifest = manifest
+        self.path = path
+        self.columns: list[str] = list(manifest["feature_columns"])
+        self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
+        self.task: str = manifest["task"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_verified(model: str) -> LoadedModel:
+    """Load ``model.pkl`` (a results folder or the file) after checking its sha256.
+
+    Raises
+    ------
+    AutoMLInputError
+        When the file or its manifest is missing, or the hash differs (nothing is unpickled).
+    """
+    path = Path(model)
+    pkl = path / "model.pkl" if path.is_dir() else path
+    manifest_path = pkl.with_name("manifest.json")
+    if not pkl.is_file():
+        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
+    if not manifest_path.is_file():
+        raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
+    manifest = json.loads(manifest_path.read_text())
+    actual = _sha256(pkl)
+    if actual != manifest.get("model_sha256"):
+        raise AutoMLInputError(
+            f"{pkl} does not match the sha256 in its manifest.json ({actual[:12]}... vs "
+            f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
+    import joblib
+
+    return LoadedModel(joblib.load(pkl), manifest, pkl)
+
+
+def _row_model(loaded: LoadedModel) -> type[BaseModel]:
+    fields = {}
+    for i, column in enumerate(loaded.columns):
+        kind = loaded.roles.get(column)
+        annotation = _TYPES.get(kind, _ANY_SCALAR)
+        fields[f"c{i}"] = (annotation, Field(..., alias=column))
+    config = ConfigDict(extra="forbid", populate_by_name=False)
+    return create_model("Row", __config__=config, **fields)
+
+
+def _request_model(row: type[BaseModel]) -> type[BaseModel]:
+    return create_model(
+        "PredictRequest", __config__=ConfigDict(extra="forbid"),
+        rows=(list[row], Field(..., min_length=1, max_length=MAX_ROWS,
+                               description="Rows to score, each with every training column.")))
+
+
+class PredictResponse(BaseModel):
+    """Predictions, one per row, in row order."""
+
+    predictions: list[Any]
+    classes: Optional[list[Any]] = None
+    probabilities: Optional[list[list[float]]] = None
+
+
+def _plain(values: np.ndarray) -> list[Any]:
+    return [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def predict_rows(loaded: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Score rows given as ``{column: value}`` dicts (pure function behind ``POST /predict``)."""
+    frame = pd.DataFrame(rows, columns=loaded.columns)
+    predictions = loaded.model.predict(frame)
+    answer: dict[str, Any] = {"predictions": _plain(np.asarray(predictions))}
+    if loaded.task == "classification":
+        proba = loaded.model.predict_proba(frame)
+        answer["classes"] = _plain(np.asarray(loaded.model.classes_))
+        answer["probabilities"] = np.round(proba, 6).tolist()
+    return answer
+
+
+def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The FastAPI application serving ``loaded``."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    row = _row_model(loaded)
+    request_model = _request_model(row)
+    app = FastAPI(title=f"AutoML model: {loaded.manifest.get('target', 'target')}",
+                  description=f"{loaded.task} model from {loaded.path}", version="1")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # noqa: ANN202 - FastAPI middleware
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return JSONResponse({"detail": f"body over {max_body_bytes} bytes"}, status_code=413)
+        if length is None and request.method == "POST":
+            return JSONResponse({"detail": "a Content-Length header is required"},
+                                status_code=411)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input, which JSON cannot always carry back
+        # (an Infinity made it a 500); the location and the reason are what a caller needs.
+        errors = [{"loc": [str(part) for part in error.get("loc", ())],
+                   "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+                  for error in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """200 when the model is loaded."""
+        return {"status": "ok", "task": loaded.task, "target": loaded.manifest.get("target"),
+                "model_sha256": loaded.manifest.get("model_sha256")}
+
+    @app.post("/predict", response_model=PredictResponse)
+    def predict(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Predict every row; a row the model cannot score is a 422 naming the problem."""
+        rows = [r.model_dump(by_alias=True) for r in body.rows]
+        try:
+            return predict_rows(loaded, rows)
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(status_code=422,
+                                detail=f"cannot score these rows: {str(exc).splitlines()[0]}")
+
+    return app
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m flows.serve``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="results folder or its model.pkl")
+    parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until interrupted; exit 2 with one ``error:`` line when the model cannot be used."""
+    args = build_parser().parse_args(argv)
+    try:
+        loaded = load_verified(args.model)
+    except AutoMLInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    uvicorn.run(create_app(loaded, args.max_body_bytes), host=args.host, port=args.port,
+                log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Check rows to score against the data contract saved with a model (Great Expectations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.errors import AutoMLInputError
+
+__all__ = ["DriftReport", "check_against_contract", "score_frame"]
+
+_KINDS = {
+    "expect_column_values_to_be_between": "out_of_range",
+    "expect_column_values_to_be_in_set": "unseen_category",
+}
+DRIFT_COLUMNS = ["column", "check", "unexpected_count", "unexpected_percent", "examples"]
+
+
+@dataclass
+class DriftReport:
+    """Signs that the rows differ from the training data, one row per failed check."""
+
+    rows: int
+    findings: pd.DataFrame
+
+    def markdown(self) -> str:
+        """A short summary for the Prefect UI."""
+        if self.findings.empty:
+            return f"{self.rows} rows checked: no drift signs against the training contract."
+        lines = [f"{self.rows} rows checked; drift signs:", "",
+                 "| column | check | rows | % | examples |", "|---|---|---|---|---|"]
+        lines += [f"| {r.column} | {r.check} | {r.unexpected_count} | "
+                  f"{r.unexpected_percent:.2f} | {r.examples} |"
+                  for r in self.findings.itertuples()]
+        return "\n".join(lines)
+
+
+def _contract_expectations(contract: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in contract.get("expectations", []) if (e.get("meta") or {}).get("contract")]
+
+
+def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> DriftReport:
+    """Validate ``frame`` with the contract's expectations.
+
+    Raises
+    ------
+    AutoMLInputError
+        When training columns are missing (the model cannot score such rows at all).
+
+    Returns
+    -------
+    DriftReport
+        Values outside the training range and categories never seen in training, per column.
+    """
+    import great_expectations as gx
+
+    from tasks.validate import _context
+
+    expectations = _contract_expectations(contract)
+    needed = [e["kwargs"]["column"] for e in expectations if e["type"] == "expect_column_to_exist"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise AutoMLInputError(
+            f"the data lacks training column(s) {missing[:5]}; the model needs every column it "
+            "was trained with")
+    context = _context()
+    suite = gx.ExpectationSuite(name="automl-scoring-contract", expectations=[
+        {"type": e["type"], "kwargs": e["kwargs"], "meta": e.get("meta") or {}}
+        for e in expectations if e["type"] in _KINDS])
+    asset = context.data_sources.add_pandas("automl-score").add_dataframe_asset("rows")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame})
+    outcome = batch.validate(suite)
+    findings = []
+    for result in outcome.results:
+        if result.success:
+            continue
+        details = result.result or {}
+        findings.append({
+            "column": result.expectation_config.kwargs["column"],
+            "check": _KINDS[result.expectation_config.type],
+            "unexpected_count": int(details.get("unexpected_count") or 0),
+            "unexpected_percent": float(details.get("unexpected_percent") or 0.0),
+            "examples": ", ".join(str(v) for v in (details.get("partial_unexpected_list")
+                                                   or [])[:5]),
+        })
+    return DriftReport(len(frame), pd.DataFrame(findings, columns=DRIFT_COLUMNS))
+
+
+def _predict(model: Any, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    prediction = np.asarray(model.predict(rows))
+    proba = model.predict_proba(rows) if hasattr(model, "predict_proba") else None
+    return prediction, proba
+
+
+def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for every row, in order; a row the model cannot score gets its ``error``.
+
+    Returns
+    -------
+    DataFrame
+        ``prediction``, for classifiers ``proba_<class>`` per class, and ``error`` (empty when
+        the row was scored). The batch is scored at once; only if that fails is each row tried
+        alone, so that one bad row does not hide the others.
+    """
+    try:
+        prediction, proba = _predict(model, frame)
+        errors = np.array([""] * len(frame), dtype=object)
+    except (ValueError, TypeError):
+        prediction = np.full(len(frame), None, dtype=object)
+        proba = (np.full((len(frame), len(model.classes_)), np.nan)
+                 if hasattr(model, "predict_proba") else None)
+        errors = np.array([""] * len(frame), dtype=object)
+        for i in range(len(frame)):
+            try:
+                one, one_proba = _predict(model, frame.iloc[[i]])
+                prediction[i] = one[0]
+                if proba is not None:
+                    proba[i] = one_proba[0]
+            except (ValueError, TypeError) as exc:
+                errors[i] = str(exc).splitlines()[0][:200]
+    out = pd.DataFrame({"prediction": prediction}, index=frame.index)
+    if proba is not None:
+        for j, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, j]
+    out["error"] = errors
+    return out.reset_index(drop=True)

@@ -1,0 +1,170 @@
+"""A model registry on any fsspec location: numbered versions and an atomic champion pointer.
+
+Layout under ``REGISTRY/NAME/``::
+
+    v1/ v2/ ...       a copy of each published results folder (model.pkl, manifest.json, ...)
+    champion.json     {"version": N, ...}: the version that scores by default
+    decisions.jsonl   one line per retraining: both scores, the margin, promoted or not
+
+A version folder is copied in under a temporary name and renamed when complete; the champion
+pointer is written to a temporary file and renamed over the old one, so a reader always sees a
+whole version and a whole pointer. A failed or worse retraining never moves the pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import fsspec
+
+from tasks.errors import AutoMLInputError
+
+__all__ = ["Decision", "Registry", "decide"]
+
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+@dataclass
+class Decision:
+    """A champion/challenger comparison on the same validation rows."""
+
+    name: str
+    challenger_version: int
+    champion_version: Optional[int]
+    metric: str
+    challenger_score: float
+    champion_score: Optional[float]
+    margin: float
+    promoted: bool
+    reason: str
+    decided_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for JSON and artifacts."""
+        return asdict(self)
+
+
+class Registry:
+    """Numbered model versions with a champion, in a folder or at any fsspec URI.
+
+    Parameters
+    ----------
+    location : str
+        Local folder or fsspec URI (``s3://bucket/models``, ``memory://...``).
+    name : str
+        The model's name (a folder under ``location``).
+    """
+
+    def __init__(self, location: str, name: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise AutoMLInputError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
+        self.fs, root = fsspec.core.url_to_fs(location)
+        self.root = f"{root.rstrip('/')}/{name}"
+        self.name = name
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def versions(self) -> list[int]:
+        """The complete versions, oldest first."""
+        if not self.fs.exists(self.root):
+            return []
+        found = []
+        for entry in self.fs.ls(self.root, detail=False):
+            match = _VERSION.match(entry.rstrip("/").rsplit("/", 1)[-1])
+            if match and self.fs.exists(f"{entry.rstrip('/')}/manifest.json"):
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def version_path(self, version: int) -> str:
+        """Where version ``version`` lives."""
+        return self._path(f"v{version}")
+
+    def add(self, results_folder: str) -> int:
+        """Copy a published results folder in as the next version; return its number."""
+        source = Path(results_folder)
+        if not (source / "manifest.json").is_file():
+            raise AutoMLInputError(f"{results_folder!r} holds no published model")
+        self.fs.makedirs(self.root, exist_ok=True)
+        staging = self._path(f".staging-{uuid.uuid4().hex}")
+        self.fs.makedirs(staging, exist_ok=True)
+        for path in sorted(source.iterdir(), key=lambda p: p.name == "manifest.json"):
+            if path.is_file() and not path.name.startswith("."):
+                self.fs.put_file(str(path), f"{staging}/{path.name}")
+        version = max(self.versions(), default=0) + 1
+        self.fs.mv(staging, self.version_path(version), recursive=True)
+        return version
+
+    def champion(self) -> Optional[int]:
+        """The champion version (None before the first promotion)."""
+        path = self._path("champion.json")
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r") as handle:
+            return int(json.load(handle)["version"])
+
+    def set_champion(self, version: int, note: str = "") -> None:
+        """Point the champion at ``version`` (atomic rename of a complete pointer file)."""
+        if version not in self.versions():
+            raise AutoMLInputError(f"model {self.name!r} has no version {version}; versions: "
+                                   f"{self.versions()}")
+        staging = self._path(f".champion-{uuid.uuid4().hex}.json")
+        with self.fs.open(staging, "w") as handle:
+            json.dump({"version": version, "note": note, "set_at": _now()}, handle)
+        self.fs.mv(staging, self._path("champion.json"))
+
+    def record(self, decision: Decision) -> None:
+        """Append a decision to ``decisions.jsonl`` (and keep it beside the challenger)."""
+        line = json.dumps(decision.to_dict())
+        log = self._path("decisions.jsonl")
+        previous = ""
+        if self.fs.exists(log):
+            with self.fs.open(log, "r") as handle:
+                previous = handle.read()
+        with self.fs.open(log, "w") as handle:
+            handle.write(previous + line + "\n")
+        with self.fs.open(f"{self.version_path(decision.challenger_version)}/promotion.json",
+                          "w") as handle:
+            handle.write(line + "\n")
+
+    def resolve(self, version: str | int = "champion") -> str:
+        """The folder of ``version`` (a number or ``"champion"``), local or remote."""
+        if str(version) == "champion":
+            champion = self.champion()
+            if champion is None:
+                raise AutoMLInputError(f"model {self.name!r} has no champion yet")
+            return self.version_path(champion)
+        number = int(version)
+        if number not in self.versions():
+            raise AutoMLInputError(f"model {self.name!r} has no version {number}; versions: "
+                                   f"{self.versions()}")
+        return self.version_path(number)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def decide(name: str, challenger_version: int, champion_version: Optional[int], metric: str,
+           greater_is_better: bool, challenger: float, champion: Optional[float],
+           margin: float) -> Decision:
+    """Promote the challenger when there is no champion or it wins by more than ``margin``.
+
+    ``margin`` is in the metric's units (e.g. 0.002 ROC AUC); winning means better by more than
+    it in the metric's direction.
+    """
+    if champion_version is None or champion is None:
+        promoted, reason = True, "no champion yet"
+    else:
+        gain = (challenger - champion) if greater_is_better else (champion - challenger)
+        promoted = gain > margin
+        reason = (f"challenger {'beats' if promoted else 'does not beat'} the champion by more "
+                  f"than {margin:g} ({metric}: {challenger:.6g} vs {champion:.6g})")
+    return Decision(name, challenger_version, champion_version, metric, challenger, champion,
+                    margin, promoted, reason, _now())

@@ -1,0 +1,103 @@
+"""The automl-score flow: predictions for every row, the data contract, drift signs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from prefect.artifacts import Artifact
+
+from flows.score import score
+from flows.train import train
+from tasks.drift import score_frame
+from tasks.errors import AutoMLInputError
+from tests.conftest import awkward_classification
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("score") / "model"
+    train(data=awkward_classification(), target="label", task="classification", max_trials=3,
+          output=str(out), include=["linear", "hist_gradient_boosting"])
+    return out
+
+
+def _new_rows(n: int = 30) -> pd.DataFrame:
+    rows = awkward_classification(n=n, seed=9).drop(columns="label")
+    rows.loc[0, "city"] = "Paris"  # never seen in training
+    rows.loc[1, "température °C"] = 1000.0  # far outside the training range
+    return rows
+
+
+def test_every_row_is_scored_and_drift_is_reported(model_dir, tmp_path):
+    data = tmp_path / "new.csv"
+    _new_rows().to_csv(data, index=False)
+    result = score(model=str(model_dir), data=str(data), output=str(tmp_path / "p.parquet"))
+    predictions = pd.read_parquet(tmp_path / "p.parquet")
+    assert len(predictions) == result.rows == result.scored == 30 and result.failed == 0
+    assert set(predictions["prediction"]) <= {"no", "yes"}
+    assert np.allclose(predictions[["proba_no", "proba_yes"]].sum(axis=1), 1)
+    found = {(d["column"], d["check"]): d for d in result.drift}
+    assert found[("city", "unseen_category")]["unexpected_count"] == 1
+    assert "Paris" in found[("city", "unseen_category")]["examples"]
+    assert found[("température °C", "out_of_range")]["unexpected_count"] >= 1
+    assert Artifact.get("automl-score-p-drift") is not None
+
+
+def test_missing_training_columns_stop_before_anything_is_written(model_dir, tmp_path):
+    data = tmp_path / "new.csv"
+    _new_rows().drop(columns=["city"]).to_csv(data, index=False)
+    with pytest.raises(AutoMLInputError, match=r"lacks training column\(s\) \['city'\]"):
+        score(model=str(model_dir), data=str(data), output=str(tmp_path / "p.csv"))
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_cli_writes_csv_and_fails_in_one_line(model_dir, tmp_path):
+    data = tmp_path / "new.csv"
+    _new_rows(12).to_csv(data, index=False)
+    done = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
+                           "--data", str(data), "--output", str(tmp_path / "p.csv")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 12
+    bad = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
+                          "--data", str(data), "--output", str(tmp_path / "p.txt")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"error: output {str(tmp_path / 'p.txt')!r} must end in .csv or .parquet"]
+
+
+class _FailsOnSentinel:
+    """A fault we cannot cause with a real model: one row that makes predict raise."""
+
+    def __init__(self, model):
+        self.model, self.classes_ = model, model.classes_
+
+    def _check(self, rows):
+        if (rows["noise"] == -999).any():
+            raise ValueError("cannot score noise=-999")
+
+    def predict(self, rows):
+        self._check(rows)
+        return self.model.predict(rows)
+
+    def predict_proba(self, rows):
+        self._check(rows)
+        return self.model.predict_proba(rows)
+
+
+def test_rows_that_cannot_be_scored_are_reported_not_dropped(model_dir):
+    import joblib
+
+    rows = _new_rows(30)
+    rows.loc[4, "noise"] = -999
+    out = score_frame(_FailsOnSentinel(joblib.load(model_dir / "model.pkl")), rows)
+    assert len(out) == 30 and out.loc[4, "error"] == "cannot score noise=-999"
+    assert out.drop(index=4)["error"].eq("").all() and out.drop(index=4)["prediction"].notna().all()

@@ -1,0 +1,167 @@
+"""HTTP scoring over real HTTP: a `python -m flows.serve` process on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.train import train
+from tests.conftest import awkward_classification
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serve") / "model"
+    frame = awkward_classification()
+    train(data=frame, target="label", task="classification", max_trials=3, output=str(out),
+          include=["linear", "hist_gradient_boosting"])
+    return out, frame
+
+
+def _start(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "flows.serve", "--model", str(model),
+                                "--port", str(port), *extra], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return process, url
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode())
+            time.sleep(0.2)
+    process.kill()
+    raise TimeoutError("the model server did not answer /health in 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    process, url = _start(trained[0], "--max-body-bytes", "20000")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _post(url: str, body: bytes | str, headers: dict | None = None) -> tuple[int, dict]:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url + "/predict", data=data, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _rows(frame: pd.DataFrame, n: int) -> list[dict]:
+    rows = frame.drop(columns="label").head(n)
+    return json.loads(rows.to_json(orient="records"))
+
+
+def test_health_and_predictions(server, trained):
+    with urllib.request.urlopen(server + "/health") as response:
+        health = json.loads(response.read())
+    assert response.status == 200 and health["task"] == "classification"
+    status, answer = _post(server, json.dumps({"rows": _rows(trained[1], 5)}))
+    assert status == 200 and len(answer["predictions"]) == 5
+    assert answer["classes"] == ["no", "yes"]
+    assert all(abs(sum(p) - 1) < 1e-4 for p in answer["probabilities"])
+    assert set(answer["predictions"]) <= {"no", "yes"}
+
+
+def test_openapi_schema_lists_the_training_columns(server):
+    with urllib.request.urlopen(server + "/openapi.json") as response:
+        schema = json.loads(response.read())
+    row = schema["components"]["schemas"]["Row"]
+    assert {"city", "température °C", "signup date", "comment"} <= set(row["properties"])
+    assert "label" not in row["properties"]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ("{not json", 422, "json"),
+    (json.dumps({"rows": []}), 422, "rows"),
+    (json.dumps({"rows": "abc"}), 422, "rows"),
+    (json.dumps({"columns": []}), 422, "rows"),
+])
+def test_malformed_requests_are_4xx(server, body, status, words):
+    code, answer = _post(server, body)
+    assert code == status and words in json.dumps(answer).lower()
+
+
+def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
+    row = _rows(trained[1], 1)[0]
+    unknown = {**row, "surprise": 1}
+    missing = {k: v for k, v in row.items() if k != "city"}
+    mistyped = {**row, "température °C": "warm"}
+    infinite = json.dumps({"rows": [{**row, "température °C": 1.5}]}, ensure_ascii=False,
+                          separators=(",", ":")).replace(":1.5", ":Infinity")
+    assert "Infinity" in infinite
+    for body in (json.dumps({"rows": [unknown]}), json.dumps({"rows": [missing]}),
+                 json.dumps({"rows": [mistyped]}), infinite):
+        code, answer = _post(server, body)
+        assert code == 422, (body, answer)
+    assert "surprise" in json.dumps(_post(server, json.dumps({"rows": [unknown]}))[1])
+    assert "city" in json.dumps(_post(server, json.dumps({"rows": [missing]}))[1])
+
+
+def test_oversized_bodies_are_413(server, trained):
+    rows = _rows(trained[1], 1) * 150  # about 40 kB, over the 20 kB limit
+    code, answer = _post(server, json.dumps({"rows": rows}))
+    assert code == 413 and "bytes" in answer["detail"]
+
+
+def test_a_tampered_model_is_refused_before_unpickling(trained, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained[0], copy)
+    with open(copy / "model.pkl", "ab") as handle:
+        handle.write(b"\0")
+    done = subprocess.run([sys.executable, "-m", "flows.serve", "--model", str(copy / "model.pkl"),
+                           "--port", str(_free_port())], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "sha256" in done.stderr and "refusing to unpickle" in done.stderr
+
+
+def test_binds_loopback_unless_told():
+    from flows.serve import build_parser
+
+    assert build_parser().parse_args(["--model", "m"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["--model", "m", "--host", "0.0.0.0"]).host == "0.0.0.0"
+
+
+
+def test_schema_driven_fuzzing_finds_no_5xx(server):
+    """schemathesis generates valid and invalid requests from /openapi.json; none may be a 5xx."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "run", server + "/openapi.json",
+         "--checks", "not_a_server_error", "--max-examples", "150", "--mode", "all",
+         "--seed", "1", "--no-color"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    counts = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
+    assert counts and int(counts.group(1)) >= 100 and counts.group(1) == counts.group(2)
