@@ -239,7 +239,7 @@ def test_another_flow_calls_training_and_gets_a_typed_result(tmp_path):
     @flow(name="nightly-test")
     def nightly(output: str) -> float:
         result = train(data=small_regression(), target="y", task="regression", max_trials=2,
-                       include=["linear"], output=output)
+                       include=["linear"], ensemble=False, output=output)
         assert isinstance(result, TrainResult) and result.best.family == "linear"
         return result.score
 
