@@ -31,6 +31,7 @@ from tasks.validate import PreparedData
 __all__ = ["Budget", "Halving", "publish_seconds", "refit_reserve", "run_candidates"]
 
 PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
+EXPLAIN_SECONDS = 1.0  # shuffling the raw columns once (beyond refitting the model on one fold)
 # Pickling, hashing and writing the model: a 500 MB forest takes seconds, not a constant.
 PUBLISH_BYTES_PER_SECOND = 50e6
 
@@ -89,7 +90,8 @@ class Halving:
 
 def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
                   n_workers: int) -> float:
-    """Seconds to keep for refitting the best few (an ensemble) on all rows and publishing."""
+    """Seconds to keep for refitting the best few (an ensemble) on all rows, for training the
+    best once more without its validation rows (its raw-column importance), and publishing."""
     ok = sorted((r for r in results if r.status == "ok" and r.spec.fraction >= 1.0),
                 key=lambda r: loss_of(metric, r.metrics.get(metric, math.nan)))
     if not ok:
@@ -98,7 +100,8 @@ def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
     scale = (train_rows + len(plan.folds[0][1])) / max(1, train_rows)
     per_fit = [r.fit_seconds / max(1, len(plan.folds)) * scale for r in ok[:3]]
     publish = publish_seconds(scale * sum(r.model_bytes for r in ok[:3]))
-    return publish + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
+    explain = per_fit[0] + EXPLAIN_SECONDS
+    return publish + explain + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
 
 
 def _finish(spec: CandidateSpec, future) -> CandidateResult:

@@ -26,11 +26,8 @@ from tasks.report import ReportContent, report_html, report_markdown
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["REPORT_SECONDS", "ReportFiles", "build_report", "chosen_members",
+__all__ = ["ReportFiles", "build_report", "chosen_members",
            "explanation_seconds", "publish_report_artifacts", "report_task"]
-
-#: Seconds kept at the end of a run for charts and the report (matplotlib draws ~8 figures).
-REPORT_SECONDS = 3.0
 
 
 @dataclass

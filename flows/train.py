@@ -30,7 +30,6 @@ from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
 from flows._registry import register_task  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
-    REPORT_SECONDS,
     chosen_members,
     explanation_seconds,
     publish_report_artifacts,
@@ -196,7 +195,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,
         fit_seconds=explanation_seconds(chosen, len(plan.folds)),
-        seconds_left=budget.remaining() - publish_seconds(chosen.model_bytes) - REPORT_SECONDS)
+        seconds_left=budget.remaining() - publish_seconds(chosen.model_bytes))
     report = report_task(prepared, chosen, leaderboard, facts["summary"], settings.model_dump(),
                          facts, explanation, features)
     facts["charts"] = report.chart_numbers()

@@ -140,7 +140,7 @@ def explain_model(
         valid_rows = np.sort(np.random.default_rng(seed).choice(valid_rows, max_rows,
                                                                 replace=False))
     X, y = data.X.iloc[valid_rows], data.y[valid_rows]
-    if 2.0 * fit_seconds < seconds_left:
+    if 1.5 * fit_seconds < seconds_left:
         started = time.perf_counter()
         model = fit_on_rows(specs, weights, data, train_rows, seed)
         seconds_left -= time.perf_counter() - started
