@@ -15,7 +15,6 @@ checked against the manifest before it is unpickled.
 # No ``from __future__ import annotations`` here: FastAPI must see the request model that
 # create_app builds at run time as a real annotation, not as a string it cannot resolve.
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import Annotated
 
 from tasks.errors import AutoMLInputError
+from tasks.publish import file_sha256
 
 __all__ = ["LoadedModel", "build_parser", "create_app", "load_verified", "main",
            "predict_rows"]
@@ -56,14 +56,6 @@ class LoadedModel:
         self.task: str = manifest["task"]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_verified(model: str) -> LoadedModel:
     """Load ``model.pkl`` (a results folder or the file) after checking its sha256.
 
@@ -80,7 +72,7 @@ def load_verified(model: str) -> LoadedModel:
     if not manifest_path.is_file():
         raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
     manifest = json.loads(manifest_path.read_text())
-    actual = _sha256(pkl)
+    actual = file_sha256(pkl)
     if actual != manifest.get("model_sha256"):
         raise AutoMLInputError(
             f"{pkl} does not match the sha256 in its manifest.json ({actual[:12]}... vs "

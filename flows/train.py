@@ -27,7 +27,7 @@ from pydantic import Field  # noqa: E402
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
-from flows._registry import register_task  # noqa: E402
+from flows._registry import model_name, register_task  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
@@ -47,6 +47,7 @@ from tasks.load import load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
 from tasks.costs import CostModel  # noqa: E402
 from tasks.portfolio import load_portfolio  # noqa: E402
+from tasks.registry import Registry  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
 from tasks.settings import TrainSettings, settings_from_kwargs  # noqa: E402
 from tasks.split import SplitPlan, split_task  # noqa: E402
@@ -158,6 +159,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     check_output_folder(settings.output)
     choose_families(settings, DataShape(0, 0))  # unknown family names fail before loading
     runner = candidate_runner(settings)  # a missing prefect-dask fails before loading too
+    if settings.registry:
+        Registry(settings.registry, model_name(settings))  # so does a bad model name
     if frame is None:
         frame = load_table_task(settings.data)
     validation = load_table_task(settings.validation_data) if settings.validation_data else None

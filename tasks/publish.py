@@ -22,7 +22,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.errors import AutoMLInputError
 from tasks.types import CandidateResult
 
-__all__ = ["check_output_folder", "leaderboard_frame", "publish_results", "publish_task"]
+__all__ = ["check_output_folder", "file_sha256", "leaderboard_frame", "publish_results",
+           "publish_task"]
 
 _PACKAGES = ("prefect", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu", "xgboost",
              "statsmodels", "great-expectations", "joblib", "numpy", "prefect-automl")
@@ -76,7 +77,8 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -127,7 +129,7 @@ def publish_results(
         for name, content in (extra_files or {}).items():
             (staging / name).write_bytes(content)
             order.append(name)
-        manifest = {**manifest, "model_sha256": _sha256(staging / "model.pkl"),
+        manifest = {**manifest, "model_sha256": file_sha256(staging / "model.pkl"),
                     "packages": package_versions(),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_json(staging / "manifest.json", manifest)
