@@ -12,9 +12,9 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.serve import load_verified
 from tasks.evaluate import METRICS
 from tasks.explain import model_loss
+from tasks.model_io import load_verified
 from tasks.registry import Decision, Registry, decide
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan

@@ -32,10 +32,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact  #
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
-from flows.serve import load_verified  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.load import load_table  # noqa: E402
+from tasks.model_io import load_verified  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
 
 __all__ = ["ScoreResult", "main", "score", "write_predictions"]

@@ -15,10 +15,8 @@ checked against the manifest before it is unpickled.
 # No ``from __future__ import annotations`` here: FastAPI must see the request model that
 # create_app builds at run time as a real annotation, not as a string it cannot resolve.
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -27,10 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import Annotated
 
 from tasks.errors import AutoMLInputError
-from tasks.publish import file_sha256
+from tasks.model_io import LoadedModel, load_verified
 
-__all__ = ["LoadedModel", "build_parser", "create_app", "load_verified", "main",
-           "predict_rows"]
+__all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -42,44 +39,6 @@ _TYPES: dict[str, Any] = {
     "text": Optional[str],
 }
 _ANY_SCALAR = Optional[Union[Number, bool, str]]
-
-
-class LoadedModel:
-    """A verified model with its manifest."""
-
-    def __init__(self, model: Any, manifest: dict[str, Any], path: Path) -> None:
-        self.model = model
-        self.manifest = manifest
-        self.path = path
-        self.columns: list[str] = list(manifest["feature_columns"])
-        self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
-        self.task: str = manifest["task"]
-
-
-def load_verified(model: str) -> LoadedModel:
-    """Load ``model.pkl`` (a results folder or the file) after checking its sha256.
-
-    Raises
-    ------
-    AutoMLInputError
-        When the file or its manifest is missing, or the hash differs (nothing is unpickled).
-    """
-    path = Path(model)
-    pkl = path / "model.pkl" if path.is_dir() else path
-    manifest_path = pkl.with_name("manifest.json")
-    if not pkl.is_file():
-        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
-    if not manifest_path.is_file():
-        raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
-    manifest = json.loads(manifest_path.read_text())
-    actual = file_sha256(pkl)
-    if actual != manifest.get("model_sha256"):
-        raise AutoMLInputError(
-            f"{pkl} does not match the sha256 in its manifest.json ({actual[:12]}... vs "
-            f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
-    import joblib
-
-    return LoadedModel(joblib.load(pkl), manifest, pkl)
 
 
 def _row_model(loaded: LoadedModel) -> type[BaseModel]:

@@ -1,6 +1,7 @@
 """End to end with real parts: `prefect server start`, `prefect deploy`, a process worker,
-`prefect deployment run automl/train --watch` twice (the second exercises promotion), and the
-flow-run and leaderboard-artifact pages of the UI in headless Chromium (driven by Playwright)."""
+`prefect deployment run automl/train --watch` once, then two retrains fired by schedules on the
+deployment (one better than the champion, one that cannot beat it), and the flow-run and
+leaderboard-artifact pages of the UI in headless Chromium (driven by Playwright)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +55,9 @@ def stack(tmp_path_factory):
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": api,
            "PREFECT_SERVER_UI_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_URL": f"http://127.0.0.1:{port}", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+           "PREFECT_UI_URL": f"http://127.0.0.1:{port}", "PREFECT_WORKER_QUERY_SECONDS": "2",
+           # The scheduler visits deployments every 60 s by default; the test waits less.
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
     timings: dict[str, float] = {}
     # Logs go to files: a pipe nobody reads would block the process once it fills.
     server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port",
@@ -77,7 +83,7 @@ def stack(tmp_path_factory):
         if worker is not None:
             worker.send_signal(signal.SIGINT)  # a worker stops on SIGINT, not SIGTERM
             try:
-                worker.wait(timeout=60)
+                worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
         server.terminate()
@@ -88,11 +94,13 @@ def stack(tmp_path_factory):
         print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
 
 
-def _run_deployment(env: dict, output: Path, registry: Path, margin: float) -> str:
-    params = {"data": str(ROOT / "examples" / "breast_cancer.csv"), "target": "diagnosis",
-              "task": "classification", "output": str(output), "time_budget": 40,
-              "registry": str(registry), "model_name": "breast-cancer",
-              "promotion_margin": margin}
+def _params(data: Path, output: Path, registry: Path, margin: float) -> dict:
+    return {"data": str(data), "target": "diagnosis", "task": "classification",
+            "output": str(output), "time_budget": 30, "registry": str(registry),
+            "model_name": "breast-cancer", "promotion_margin": margin}
+
+
+def _run_deployment(env: dict, params: dict) -> str:
     args = [PREFECT, "deployment", "run", "automl/train", "--watch"]
     for key, value in params.items():
         args += ["--param", f"{key}={value}"]
@@ -104,11 +112,52 @@ def _run_deployment(env: dict, output: Path, registry: Path, margin: float) -> s
     raise AssertionError(f"no flow run id in: {done.stdout[-2000:]}")
 
 
-def _api(base: str, path: str, body: dict) -> list | dict:
-    request = urllib.request.Request(f"{base}/api{path}", data=json.dumps(body).encode(),
+def _api(base: str, path: str, body: dict | list | None = None,
+         method: str = "POST") -> list | dict | None:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/api{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    for attempt in range(6):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            # 503 is the server's "database busy, try again" (SQLite while the worker writes);
+            # Prefect's own client retries it the same way.
+            if exc.code != 503 or attempt == 5:
+                raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from exc
+            time.sleep(1 + attempt)
+    return None
+
+
+def _scheduled_run(base: str, params: dict) -> str:
+    """Give the train deployment a schedule whose first run is a few seconds away, wait for the
+    server's scheduler to create that run and the worker to finish it, then remove the schedule."""
+    deployment = _api(base, "/deployments/name/automl/train", method="GET")
+    anchor = datetime.now(timezone.utc) + timedelta(seconds=10)
+    schedule = {"interval": 86400, "anchor_date": anchor.isoformat(), "timezone": "UTC"}
+    created = _api(base, f"/deployments/{deployment['id']}/schedules",
+                   [{"schedule": schedule, "active": True, "parameters": params}])
+    try:
+        deadline = time.time() + 300
+        while True:
+            runs = _api(base, "/flow_runs/filter",
+                        {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}},
+                         "sort": "EXPECTED_START_TIME_ASC", "limit": 50})
+            # The scheduler also creates the runs of the following days; the first is ours.
+            mine = [r for r in runs
+                    if r["auto_scheduled"] and r["parameters"].get("output") == params["output"]]
+            state = mine[0]["state_type"] if mine else None
+            if state == "COMPLETED":
+                return mine[0]["id"]
+            assert state not in {"FAILED", "CRASHED", "CANCELLED"}, mine[0]["state"]
+            assert time.time() < deadline, f"the scheduled run is {state or 'not created'}"
+            time.sleep(1)
+    finally:
+        # Deleting the schedule also deletes the runs it scheduled for the following days.
+        _api(base, f"/deployments/{deployment['id']}/schedules/{created[0]['id']}",
+             method="DELETE")
 
 
 def _ui_shows(base: str, flow_run_id: str, candidate: dict, artifact_id: str,
@@ -142,41 +191,53 @@ def _ui_shows(base: str, flow_run_id: str, candidate: dict, artifact_id: str,
         browser.close()
 
 
-def test_deployment_runs_publish_register_and_show_in_the_ui(stack, tmp_path):
+def test_deployment_and_scheduled_retrains_promote_and_show_in_the_ui(stack, tmp_path):
     env, base, timings = stack
     registry = tmp_path / "registry"
+    clean = ROOT / "examples" / "breast_cancer.csv"
+    # The first model learns from an extract whose labels were shuffled: a poor champion.
+    shuffled = tmp_path / "breast_cancer_shuffled.csv"
+    frame = pd.read_csv(clean)
+    frame["diagnosis"] = frame["diagnosis"].sample(frac=1.0, random_state=0).to_numpy()
+    frame.to_csv(shuffled, index=False)
+
     started = time.perf_counter()
-    first_id = _run_deployment(env, tmp_path / "run1", registry, margin=0.0)
-    timings["first_run"] = time.perf_counter() - started
+    _run_deployment(env, _params(shuffled, tmp_path / "run1", registry, margin=0.0))
+    timings["deployment_run"] = time.perf_counter() - started
     assert (tmp_path / "run1" / "model.pkl").is_file()
     assert (tmp_path / "run1" / "report.html").is_file()
     champion = json.loads((registry / "breast-cancer" / "champion.json").read_text())
     assert champion["version"] == 1
 
+    # Scheduled retrain on clean data: better than the champion by far, so it is promoted.
     started = time.perf_counter()
-    _run_deployment(env, tmp_path / "run2", registry, margin=0.5)  # cannot win by 0.5 ROC AUC
-    timings["second_run"] = time.perf_counter() - started
+    better_id = _scheduled_run(base, _params(clean, tmp_path / "run2", registry, margin=0.0))
+    timings["scheduled_run"] = time.perf_counter() - started
+    assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 2
+    # Scheduled retrain that must win by 0.5 ROC AUC: it cannot, the champion stays.
+    _scheduled_run(base, _params(clean, tmp_path / "run3", registry, margin=0.5))
     decisions = [json.loads(line) for line in
                  (registry / "breast-cancer" / "decisions.jsonl").read_text().splitlines()]
-    assert [d["promoted"] for d in decisions] == [True, False]
-    assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 1
+    assert [d["promoted"] for d in decisions] == [True, True, False]
+    assert decisions[1]["challenger_score"] > decisions[1]["champion_score"] + 0.2
+    assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 2
 
     # The server records task runs from the worker's events a moment after the run ends.
     deadline = time.time() + 60
     while True:
         task_runs = _api(base, "/task_runs/filter",
-                         {"flow_runs": {"id": {"any_": [first_id]}},
+                         {"flow_runs": {"id": {"any_": [better_id]}},
                           "task_runs": {"name": {"like_": "train-hist_gradient_boosting-"}},
                           "limit": 50})
         names = {run["name"] for run in task_runs}
         candidates = [r for r in task_runs if r["name"].startswith("train-hist_gradient_boosting-")]
         if candidates:
             break
-        assert time.time() < deadline, (first_id, sorted(names))
+        assert time.time() < deadline, (better_id, sorted(names))
         time.sleep(1)
 
     leaderboard = _api(base, "/artifacts/filter", {
-        "artifacts": {"key": {"any_": ["automl-run1-diagnosis-leaderboard"]}},
+        "artifacts": {"key": {"any_": ["automl-run2-diagnosis-leaderboard"]}},
         "sort": "CREATED_DESC", "limit": 1})
     assert leaderboard, "no leaderboard artifact"
-    _ui_shows(base, first_id, candidates[0], leaderboard[0]["id"], tmp_path)
+    _ui_shows(base, better_id, candidates[0], leaderboard[0]["id"], tmp_path)

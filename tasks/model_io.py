@@ -1,0 +1,50 @@
+"""Loading a published model safely: the sha256 in its manifest is checked before unpickling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import AutoMLInputError
+from tasks.publish import file_sha256
+
+__all__ = ["LoadedModel", "load_verified"]
+
+
+class LoadedModel:
+    """A verified model with its manifest."""
+
+    def __init__(self, model: Any, manifest: dict[str, Any], path: Path) -> None:
+        self.model = model
+        self.manifest = manifest
+        self.path = path
+        self.columns: list[str] = list(manifest["feature_columns"])
+        self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
+        self.task: str = manifest["task"]
+
+
+def load_verified(model: str) -> LoadedModel:
+    """Load ``model.pkl`` (a results folder or the file) after checking its sha256.
+
+    Raises
+    ------
+    AutoMLInputError
+        When the file or its manifest is missing, or the hash differs (nothing is unpickled).
+    """
+    path = Path(model)
+    pkl = path / "model.pkl" if path.is_dir() else path
+    manifest_path = pkl.with_name("manifest.json")
+    if not pkl.is_file():
+        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
+    if not manifest_path.is_file():
+        raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
+    manifest = json.loads(manifest_path.read_text())
+    actual = file_sha256(pkl)
+    if actual != manifest.get("model_sha256"):
+        raise AutoMLInputError(
+            f"{pkl} does not match the sha256 in its manifest.json ({actual[:12]}... vs "
+            f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
+    import joblib
+
+    return LoadedModel(joblib.load(pkl), manifest, pkl)
