@@ -72,10 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", help="name in the registry (default: the target column)")
     p.add_argument("--promotion-margin", type=float, default=0.0,
                    help="how much better than the champion a new model must score")
-    p.add_argument("--time-column")
-    p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN")
-    p.add_argument("--horizon", type=int)
-    p.add_argument("--frequency")
+    p.add_argument("--time-column", help="forecasting: the column holding each row's time")
+    p.add_argument("--series-id", nargs="+", default=[], metavar="COLUMN",
+                   help="forecasting: column(s) naming the series (none: one series)")
+    p.add_argument("--horizon", type=int, help="forecasting: periods to forecast")
+    p.add_argument("--frequency", help="forecasting: pandas frequency, e.g. h, D, W-SUN, MS "
+                   "(default: inferred)")
+    p.add_argument("--seasonality", type=int, help="forecasting: season length in periods "
+                   "(default: from the frequency, e.g. 24 hourly, 7 daily, 12 monthly)")
+    p.add_argument("--known-features", nargs="+", default=[], metavar="COLUMN",
+                   help="forecasting: feature columns whose future values are known")
+    p.add_argument("--short-series", choices=["fallback", "drop"], default="fallback",
+                   help="forecasting: series too short to backtest get a naive forecast "
+                   "(fallback) or are left out and reported (drop)")
+    p.add_argument("--fill-gaps", choices=["interpolate", "forward", "zero"],
+                   default="interpolate", help="forecasting: how missing periods are filled")
+    p.add_argument("--backtest-windows", type=int, default=3,
+                   help="forecasting: rolling-origin windows of the horizon's length")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 

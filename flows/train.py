@@ -26,6 +26,7 @@ from pydantic import Field  # noqa: E402
 
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
+from flows._forecast import run_forecasting  # noqa: E402
 from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
 from flows._registry import model_name, register_task  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
@@ -131,7 +132,21 @@ def train(
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
-    frequency: Optional[str] = Field(None, description="Forecasting: pandas frequency."),
+    frequency: Optional[str] = Field(
+        None, description="Forecasting: pandas frequency, e.g. h, D, W-SUN, MS (default: "
+        "inferred)."),
+    seasonality: Optional[int] = Field(
+        None, description="Forecasting: season length in periods (default: from the "
+        "frequency: 24 hourly, 7 daily, 52 weekly, 12 monthly, 4 quarterly)."),
+    known_features: Optional[list[str]] = Field(
+        None, description="Forecasting: feature columns whose future values are known."),
+    short_series: Literal["fallback", "drop"] = Field(
+        "fallback", description="Forecasting: series too short to backtest get a (seasonal) "
+        "naive forecast, or are left out and reported."),
+    fill_gaps: Literal["interpolate", "forward", "zero"] = Field(
+        "interpolate", description="Forecasting: how missing periods are filled."),
+    backtest_windows: int = Field(
+        3, description="Forecasting: rolling-origin windows of the horizon's length."),
 ) -> TrainResult:
     """Train, select and publish the best pipeline for a labelled table."""
     started = _env.RUN_STARTED or time.time()
@@ -148,7 +163,9 @@ def train(
         registry=registry, model_name=model_name,
         promotion_margin=promotion_margin, time_column=time_column,
         series_id=series_id or [],
-        horizon=horizon, frequency=frequency)
+        horizon=horizon, frequency=frequency, seasonality=seasonality,
+        known_features=known_features or [], short_series=short_series, fill_gaps=fill_gaps,
+        backtest_windows=backtest_windows)
     return run_training(settings, frame, Budget(started, settings.effective_time_budget))
 
 
@@ -163,6 +180,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         Registry(settings.registry, model_name(settings))  # so does a bad model name
     if frame is None:
         frame = load_table_task(settings.data)
+    if settings.task == "forecasting":
+        return run_forecasting(settings, frame, budget)
     validation = load_table_task(settings.validation_data) if settings.validation_data else None
     prepared = validate_task(frame, settings, validation)
     imbalanced = any(g.name == "class_imbalance" and g.status == "Alerted"

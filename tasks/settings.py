@@ -78,6 +78,11 @@ class TrainSettings(BaseModel):
     series_id: list[str] = Field(default_factory=list)
     horizon: Optional[int] = Field(default=None, ge=1)
     frequency: Optional[str] = None
+    seasonality: Optional[int] = Field(default=None, ge=1)
+    known_features: list[str] = Field(default_factory=list)
+    short_series: Literal["fallback", "drop"] = "fallback"
+    fill_gaps: Literal["interpolate", "forward", "zero"] = "interpolate"
+    backtest_windows: int = Field(default=3, ge=1, le=20)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainSettings":
@@ -101,7 +106,26 @@ class TrainSettings(BaseModel):
             raise ValueError(f"families {sorted(both)} are both included and excluded; pick one")
         if self.target in self.exclude_columns:
             raise ValueError(f"the target {self.target!r} cannot be an excluded column")
+        if self.task == "forecasting":
+            self._check_forecasting()
+            if self.registry:
+                raise ValueError("the model registry takes classification and regression "
+                                 "models; publish forecasting models with --output")
         return self
+
+    def _check_forecasting(self) -> None:
+        if not self.time_column:
+            raise ValueError("forecasting needs --time-column: the column holding each row's time")
+        if self.horizon is None:
+            raise ValueError("forecasting needs --horizon: how many periods ahead to forecast")
+        named = [self.time_column, *self.series_id, *self.known_features]
+        if self.target in named:
+            raise ValueError(f"the target {self.target!r} cannot also be the time column, a "
+                             "series id or a known-future feature")
+        repeated = sorted({c for c in named if named.count(c) > 1})
+        if repeated:
+            raise ValueError(f"column(s) {repeated} are named twice among --time-column, "
+                             "--series-id and --known-features")
 
     @property
     def effective_time_budget(self) -> Optional[float]:

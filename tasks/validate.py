@@ -183,10 +183,7 @@ def prepare_data(
         One line naming the column or setting at fault, before any training starts.
     """
     if settings.task == "forecasting":
-        raise AutoMLInputError(
-            "task 'forecasting' is not available in this version yet; use classification or "
-            "regression"
-        )
+        raise ValueError("forecasting tables are prepared by tasks.forecast_data.prepare_panel")
     target = settings.target
     frame = select_columns(frame, target, settings.include_columns, settings.exclude_columns)
     n_validation = 0

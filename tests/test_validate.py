@@ -80,6 +80,8 @@ def test_validation_table_is_appended_and_counted(classification_frame):
         prepare_data(classification_frame, _settings(), validation=valid.drop(columns="city"))
 
 
-def test_forecasting_is_refused_clearly_until_it_exists(classification_frame):
-    with pytest.raises(AutoMLInputError, match="forecasting' is not available"):
-        prepare_data(classification_frame, _settings(task="forecasting", metric="mase"))
+def test_forecasting_tables_take_the_forecasting_path(classification_frame):
+    settings = _settings(task="forecasting", metric="mase", time_column="signup date",
+                         horizon=3)
+    with pytest.raises(ValueError, match="prepare_panel"):
+        prepare_data(classification_frame, settings)

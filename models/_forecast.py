@@ -1,0 +1,147 @@
+"""What a forecasting family declares and builds, and the seasonal adjustment they share.
+
+A forecasting family is a :class:`ForecastFamily` plug-in module in ``models/`` like every other
+family. It lists a few configurations (forecasting spaces are small and discrete) and builds
+either a *local* forecaster, fitted on one series at a time (:class:`LocalForecaster`), or a
+*global* one, fitted across all series at once (:class:`GlobalForecaster`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal, Optional
+
+import numpy as np
+
+from models._base import DataShape, ModelFamily, Param
+
+__all__ = ["ForecastFamily", "GlobalForecaster", "LocalForecaster", "SeasonalAdjustment",
+           "is_seasonal"]
+
+
+def is_seasonal(y: np.ndarray, season: int) -> bool:
+    """The M4 organisers' test: the autocorrelation at lag ``season`` is significant at 90%."""
+    n = len(y)
+    if season <= 1 or n < 3 * season:
+        return False
+    x = y - y.mean()
+    denominator = float(np.dot(x, x))
+    if denominator == 0:
+        return False
+    acf = np.array([np.dot(x[:n - k], x[k:]) / denominator for k in range(season + 1)])
+    limit = 1.645 * np.sqrt((1 + 2 * np.sum(acf[1:season] ** 2)) / n)
+    return bool(abs(acf[season]) > limit)
+
+
+class SeasonalAdjustment:
+    """Classical decomposition's seasonal indices (multiplicative for positive series, else
+    additive), applied only when :func:`is_seasonal` says so."""
+
+    def __init__(self, season: int) -> None:
+        self.season = season
+
+    def fit(self, y: np.ndarray) -> "SeasonalAdjustment":
+        m = self.season
+        self.multiplicative_ = bool(np.all(y > 0))
+        self.indices_: Optional[np.ndarray] = None
+        if is_seasonal(y, m):
+            trend = _centered_moving_average(y, m)
+            ok = ~np.isnan(trend)
+            ratio = y[ok] / trend[ok] if self.multiplicative_ else y[ok] - trend[ok]
+            phase = np.arange(len(y))[ok] % m
+            indices = np.array([ratio[phase == p].mean() for p in range(m)])
+            indices = (indices / indices.mean() if self.multiplicative_
+                       else indices - indices.mean())
+            self.indices_ = indices
+        self.n_ = len(y)
+        return self
+
+    def _pattern(self, start: int, length: int) -> np.ndarray:
+        return self.indices_[(np.arange(start, start + length)) % self.season]
+
+    def remove(self, y: np.ndarray) -> np.ndarray:
+        """The seasonally adjusted series."""
+        if self.indices_ is None:
+            return y
+        pattern = self._pattern(0, len(y))
+        return y / pattern if self.multiplicative_ else y - pattern
+
+    def restore(self, forecast: np.ndarray) -> np.ndarray:
+        """Put the season back on a forecast of the adjusted series."""
+        if self.indices_ is None:
+            return forecast
+        pattern = self._pattern(self.n_, len(forecast))
+        return forecast * pattern if self.multiplicative_ else forecast + pattern
+
+
+def _centered_moving_average(y: np.ndarray, m: int) -> np.ndarray:
+    if m % 2:
+        kernel = np.ones(m) / m
+    else:
+        kernel = np.r_[0.5, np.ones(m - 1), 0.5] / m
+    out = np.full(len(y), np.nan)
+    half = len(kernel) // 2
+    out[half:len(y) - half] = np.convolve(y, kernel, mode="valid")
+    return out
+
+
+class LocalForecaster(ABC):
+    """Fitted on one series at a time: :meth:`forecast` is a pure function of the history."""
+
+    @abstractmethod
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        """The next ``horizon`` values of the series ``y`` (oldest first)."""
+
+    def __call__(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        """:meth:`forecast`, falling back to the last value where the model cannot fit."""
+        with warnings.catch_warnings():
+            # statsmodels warns about convergence on short or flat series; the backtest judges
+            # the forecast itself, and a non-finite one falls back below.
+            warnings.simplefilter("ignore")
+            try:
+                out = np.asarray(self.forecast(y, horizon, season), dtype=float)
+            except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
+                out = np.full(horizon, np.nan)
+        if out.shape != (horizon,) or not np.all(np.isfinite(out)):
+            out = np.full(horizon, float(y[-1]))
+        return out
+
+
+class GlobalForecaster(ABC):
+    """Fitted across every series of a panel at once (e.g. a regressor on lags)."""
+
+    @abstractmethod
+    def fit(self, panel: Any, horizon: int) -> "GlobalForecaster":
+        """Learn from every series of ``panel`` (a :class:`tasks.forecast_data.Panel`)."""
+
+    @abstractmethod
+    def predict(self, panel: Any, horizon: int,
+                future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+        """Forecasts (n_series, horizon) from the end of each series; ``future`` holds the
+        known-future features of the next ``horizon`` periods of each series."""
+
+
+class ForecastFamily(ModelFamily):
+    """A forecasting family: ``kind`` is ``"local"`` or ``"global"``.
+
+    Subclasses set ``name`` and implement :meth:`configs` and :meth:`build`; ``cost`` orders
+    the families (cheap first).
+    """
+
+    tasks: ClassVar[frozenset[str]] = frozenset({"forecasting"})
+    kind: ClassVar[Literal["local", "global"]] = "local"
+
+    @classmethod
+    @abstractmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        """The configurations to backtest, most promising first."""
+
+    @classmethod
+    def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
+        return {}
+
+    @classmethod
+    def initial_config(cls, task: str, shape: DataShape) -> dict[str, Any]:
+        configs = cls.configs(12, 12)  # e.g. monthly data a year ahead
+        return configs[0] if configs else {}

@@ -1,0 +1,159 @@
+"""The published forecaster (``model.pkl`` of a forecasting run).
+
+``predict(df)`` takes rows naming a series (its id columns) and a future time, and returns the
+forecast of each row, in row order. The forecasts of the statistical members are computed when
+the model is published (their paths up to the horizon); the global members are kept fitted, and
+re-run at predict time when the model has known-future features, which then come from ``df``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ForecastModel"]
+
+
+class ForecastModel:
+    """Forecasts per (series, future time).
+
+    Parameters
+    ----------
+    time_column, series_id, target : str, list of str, str
+    freq : str
+        The pandas frequency of the training series.
+    horizon : int
+        How many periods after the end of each series it forecasts.
+    keys : list of tuple
+        The series ids, in the order of ``ends`` and ``paths``.
+    ends : list of pandas.Timestamp
+        The last training time of each series.
+    paths : numpy.ndarray
+        (n_series, horizon) point forecasts.
+    scales : numpy.ndarray
+        Each series' MASE scale, which the interval quantiles are in units of.
+    quantiles : dict
+        Level -> per step [low, high] scaled-error quantiles (see
+        :func:`tasks.forecast_select.interval_quantiles`).
+    dropped : dict
+        Series left out of training (too short) -> why.
+    global_members : dict, optional
+        Candidate id -> (fitted global forecaster, its weight per series, the path it gave at
+        publishing), kept when the model has known-future features, which ``predict`` then
+        reads from ``df`` (at publishing, the last known values stood in for them).
+    history : Panel, optional
+        The training series the global members forecast from.
+    """
+
+    def __init__(self, time_column: str, series_id: list[str], target: str, freq: str,
+                 horizon: int, keys: list[tuple], ends: list[pd.Timestamp], paths: np.ndarray,
+                 scales: np.ndarray, quantiles: dict[str, list[list[float]]],
+                 dropped: Optional[dict[tuple, str]] = None,
+                 feature_names: Optional[list[str]] = None,
+                 global_members: Optional[dict[int, Any]] = None,
+                 history: Optional[Any] = None) -> None:
+        self.time_column = time_column
+        self.series_id = list(series_id)
+        self.target = target
+        self.freq = freq
+        self.horizon = horizon
+        self.keys = [tuple(k) for k in keys]
+        self.ends = list(ends)
+        self.paths = np.asarray(paths, dtype=float)
+        self.scales = np.asarray(scales, dtype=float)
+        self.quantiles = quantiles
+        self.dropped = dict(dropped or {})
+        self.feature_names = list(feature_names or [])
+        self.global_members = dict(global_members or {})
+        self.history = history
+        self._index = {k: i for i, k in enumerate(self.keys)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._index = {k: i for i, k in enumerate(self.keys)}
+
+    def _positions(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Series index and step (1..horizon) of every row, or a ValueError naming the row."""
+        needed = [self.time_column, *self.series_id, *self.feature_names]
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
+                             f"column {self.time_column!r} and the series ids {self.series_id}")
+        times = pd.to_datetime(df[self.time_column], errors="coerce", format="mixed")
+        if getattr(times.dt, "tz", None) is not None:
+            times = times.dt.tz_localize(None)
+        ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
+               if self.series_id else [()] * len(df))
+        series = np.empty(len(df), dtype=int)
+        steps = np.empty(len(df), dtype=int)
+        grids: dict[int, dict[pd.Timestamp, int]] = {}
+        for row, (key, when) in enumerate(zip(ids, times)):
+            key = tuple(_plain(v) for v in key)
+            if key not in self._index:
+                why = self.dropped.get(key)
+                raise ValueError(f"series {dict(zip(self.series_id, key))} was not in training"
+                                 + (f" ({why})" if why else "") + f" (row {row})")
+            if pd.isna(when):
+                raise ValueError(f"row {row}: {self.time_column!r} is not a time")
+            i = self._index[key]
+            if i not in grids:
+                future = pd.date_range(self.ends[i], periods=self.horizon + 1, freq=self.freq)
+                grids[i] = {t: s for s, t in enumerate(future) if s > 0}
+            if when not in grids[i]:
+                raise ValueError(
+                    f"row {row}: {when} is not one of the {self.horizon} {self.freq!r} periods "
+                    f"after the end of training ({self.ends[i]}) of series "
+                    f"{dict(zip(self.series_id, key))}")
+            series[row], steps[row] = i, grids[i][when]
+        return series, steps
+
+    def _paths_for(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """The paths, with the global members re-run on the known-future features of ``df``."""
+        if not self.global_members or not self.feature_names:
+            return self.paths
+        paths = self.paths.copy()
+        needed = sorted(set(series.tolist()))
+        future = []
+        for i in needed:
+            block = np.full((self.horizon, len(self.feature_names)), np.nan)
+            rows = series == i
+            block[steps[rows] - 1] = df.loc[rows, self.feature_names].to_numpy(dtype=float)
+            # Periods the rows do not cover carry the nearest given value.
+            future.append(pd.DataFrame(block).ffill().bfill().to_numpy())
+        part = self.history.subset(needed)
+        for forecaster, weights, default in self.global_members.values():
+            fresh = forecaster.predict(part, self.horizon, future)
+            paths[needed] += weights[needed, None] * (fresh - default[needed])
+        return paths
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """The forecast of every row of ``df`` (time column + series ids), in row order.
+
+        Raises
+        ------
+        ValueError
+            For a series not seen in training or a time that is not one of the next
+            ``horizon`` periods of its series.
+        """
+        series, steps = self._positions(df)
+        return self._paths_for(df, series, steps)[series, steps - 1]
+
+    def predict_interval(self, df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+        """``forecast``, ``lower`` and ``upper`` per row: the point forecast plus the backtest
+        errors' quantiles at this step, scaled to the series (``level`` 0.8 or 0.95)."""
+        key = str(level)
+        if key not in self.quantiles:
+            raise ValueError(f"level {level} is not available; use one of "
+                             f"{sorted(self.quantiles)}")
+        series, steps = self._positions(df)
+        point = self._paths_for(df, series, steps)[series, steps - 1]
+        bounds = np.asarray(self.quantiles[key])[steps - 1]
+        scale = self.scales[series]
+        return pd.DataFrame({"forecast": point, "lower": point + bounds[:, 0] * scale,
+                             "upper": point + bounds[:, 1] * scale}, index=df.index)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

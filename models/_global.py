@@ -1,0 +1,144 @@
+"""A global forecaster: one regressor trained across all series on normalized lag windows.
+
+Each training row is (series, origin t, step k): the last ``n_lags`` values up to t, the value
+of the same season phase as t + k, the step k and the known-future features at t + k; the target
+is the value at t + k. Windows are normalized: positive series in logs, others divided by their
+mean absolute value, then the window's mean is subtracted from the lags and the target. One
+model forecasts every step (the "direct" strategy with the step as a feature), so no forecast is
+fed back as an input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from sklearn.base import clone
+
+from models._forecast import GlobalForecaster
+
+__all__ = ["LagWindows", "LagRegressionForecaster", "default_lags"]
+
+MIN_LAGS = 3
+
+
+def default_lags(season: int, horizon: int) -> int:
+    """Lags covering three seasons and twice the horizon (at least 8, at most 200); a week
+    for hourly data (season 24), whose days of the week differ."""
+    if season == 24:
+        return 168
+    return int(min(200, max(8, 3 * season, 2 * horizon)))
+
+
+class LagWindows:
+    """Builds the normalized rows of one panel; the transforms are fitted per series."""
+
+    def __init__(self, n_lags: int, season: int, horizon: int) -> None:
+        self.n_lags = n_lags
+        self.season = season
+        self.horizon = horizon
+
+    def transform(self, y: np.ndarray) -> tuple[np.ndarray, tuple[bool, float]]:
+        """Series -> normalized scale, and what undoes it."""
+        if len(y) and np.all(y > 0):
+            return np.log(y), (True, 1.0)
+        scale = float(np.mean(np.abs(y))) or 1.0
+        return y / scale, (False, scale)
+
+    @staticmethod
+    def inverse(z: np.ndarray, how: tuple[bool, float]) -> np.ndarray:
+        """Undo :meth:`transform`."""
+        positive, scale = how
+        return np.exp(np.clip(z, -700, 700)) if positive else z * scale
+
+    def rows(self, z: np.ndarray, origins: np.ndarray, future: Optional[np.ndarray],
+             steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features for every (origin, step) pair, and each row's window level."""
+        lag_index = np.clip(origins[:, None] - np.arange(self.n_lags)[None, :], 0, None)
+        lags = z[lag_index]
+        level = lags.mean(axis=1)
+        o = np.repeat(origins, len(steps))
+        k = np.tile(steps, len(origins))
+        lvl = np.repeat(level, len(steps))
+        columns = [np.repeat(lags - level[:, None], len(steps), axis=0), k[:, None]]
+        m = self.season
+        if m > 1:
+            back = m * np.ceil(k / m).astype(int)
+            for cycle in (0, 1, 2):
+                index = np.clip(o + k - back - cycle * m, 0, None)
+                columns.append((z[index] - lvl)[:, None])
+        if future is not None:
+            columns.append(future[np.clip(o + k, 0, len(future) - 1)])
+        return np.hstack(columns), lvl
+
+
+class LagRegressionForecaster(GlobalForecaster):
+    """A scikit-learn regressor on :class:`LagWindows` rows, trained across series.
+
+    Parameters
+    ----------
+    regressor : estimator
+        An unfitted scikit-learn regressor (one thread); a clone of it is fitted.
+    n_lags : int or None
+        Window length (default :func:`default_lags`).
+    max_rows : int
+        Training rows drawn (origins sampled per series, seeded).
+    seed : int
+    """
+
+    def __init__(self, regressor: Any, n_lags: Optional[int] = None,
+                 max_rows: int = 300_000, seed: int = 0) -> None:
+        self.regressor = regressor
+        self.n_lags = n_lags
+        self.max_rows = max_rows
+        self.seed = seed
+
+    def fit(self, panel: Any, horizon: int) -> "LagRegressionForecaster":
+        self.windows_ = LagWindows(self.n_lags or default_lags(panel.season, horizon),
+                                   panel.season, horizon)
+        rng = np.random.default_rng(self.seed)
+        steps = np.arange(1, horizon + 1)
+        per_series = max(1, self.max_rows // max(1, len(panel) * horizon))
+        features, targets = [], []
+        for i, y in enumerate(panel.values):
+            if len(y) < MIN_LAGS + 1:
+                continue
+            z, _ = self.windows_.transform(y)
+            valid = np.arange(MIN_LAGS - 1, len(y) - 1)
+            origins = (valid if len(valid) <= per_series
+                       else np.sort(rng.choice(valid, per_series, replace=False)))
+            future = None if panel.features is None else panel.features[i]
+            X, level = self.windows_.rows(z, origins, future, steps)
+            target_index = np.repeat(origins, horizon) + np.tile(steps, len(origins))
+            keep = target_index < len(y)
+            features.append(X[keep])
+            targets.append(z[target_index[keep]] - level[keep])
+        if not features:
+            raise ValueError("no series is long enough to train on")
+        self.regressor_ = clone(self.regressor)
+        self.regressor_.fit(np.vstack(features), np.concatenate(targets))
+        return self
+
+    def predict(self, panel: Any, horizon: int,
+                future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+        steps = np.arange(1, horizon + 1)
+        out = np.full((len(panel), horizon), np.nan)
+        blocks, meta = [], []
+        for i, y in enumerate(panel.values):
+            if len(y) == 0:
+                continue
+            z, how = self.windows_.transform(y)
+            known = None
+            if panel.features is not None:
+                ahead = (future[i] if future is not None
+                         else np.repeat(panel.features[i][-1:], horizon, axis=0))
+                known = np.vstack([panel.features[i], ahead])
+            X, level = self.windows_.rows(z, np.array([len(y) - 1]), known, steps)
+            blocks.append(X)
+            meta.append((i, level, how))
+        if not blocks:
+            return out
+        predicted = self.regressor_.predict(np.vstack(blocks)).reshape(len(blocks), horizon)
+        for row, (i, level, how) in enumerate(meta):
+            out[i] = self.windows_.inverse(predicted[row] + level, how)
+        return out

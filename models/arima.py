@@ -1,0 +1,79 @@
+"""ARIMA (statsmodels) with the order chosen by AICc over a small stepwise-style set, on the
+seasonally adjusted series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
+from statsmodels.tsa.stattools import kpss
+
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+
+__all__ = ["Arima", "ArimaForecaster"]
+
+ORDERS = ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 2))
+
+
+def differences(y: np.ndarray, max_d: int = 2) -> int:
+    """How many differences make ``y`` stationary by the KPSS test at 5% (as auto.arima)."""
+    d = 0
+    while d < max_d and len(y) > 10 and np.ptp(y) > 0:
+        try:
+            p_value = kpss(y, regression="c", nlags="auto")[1]
+        except (ValueError, OverflowError):
+            break
+        if p_value >= 0.05:
+            break
+        y, d = np.diff(y), d + 1
+    return d
+
+
+class ArimaForecaster(LocalForecaster):
+    """ARIMA(p, d, q): d by KPSS, (p, q) by the smallest AICc; a drift term when d is 1.
+
+    Parameters
+    ----------
+    max_history : int
+        The most recent periods fitted (ARIMA's cost grows with the length).
+    """
+
+    def __init__(self, max_history: int = 300) -> None:
+        self.max_history = max_history
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        adjustment = SeasonalAdjustment(season).fit(y)
+        adjusted = adjustment.remove(y)[-self.max_history:]
+        if len(adjusted) < 8:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        d = differences(adjusted)
+        trend = "t" if d == 1 else ("c" if d == 0 else "n")
+        best, best_aicc = None, np.inf
+        for p, q in ORDERS:
+            if p + q + d + 2 >= len(adjusted) // 2:
+                continue
+            try:
+                fitted = StatsmodelsARIMA(adjusted, order=(p, d, q), trend=trend).fit()
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            if np.isfinite(fitted.aicc) and fitted.aicc < best_aicc:
+                best, best_aicc = fitted, fitted.aicc
+        if best is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        return adjustment.restore(np.asarray(best.forecast(horizon)))
+
+
+class Arima(ForecastFamily):
+    """Non-seasonal ARIMA on the adjusted series; the costliest statistical family."""
+
+    name = "arima"
+    cost = 2.0
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        return [{"max_history": 300}]
+
+    @classmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> ArimaForecaster:
+        return ArimaForecaster(int(config.get("max_history", 300)))

@@ -1,0 +1,75 @@
+"""Exponential smoothing (statsmodels): simple, Holt's trend and damped trend on the seasonally
+adjusted series, and Holt-Winters with its own seasonal component for short seasons."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from statsmodels.tsa.holtwinters import ExponentialSmoothing as HoltWinters
+
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+
+__all__ = ["ExponentialSmoothing", "ExponentialSmoothingForecaster"]
+
+MAX_HISTORY = 400  # the most recent periods fitted; older ones barely move the smoothing
+
+
+class ExponentialSmoothingForecaster(LocalForecaster):
+    """statsmodels' ``ExponentialSmoothing`` with parameters by maximum likelihood.
+
+    Parameters
+    ----------
+    trend : {None, "add"}
+    damped : bool
+        Damp the trend (Gardner & McKenzie).
+    seasonal : {"adjust", "add", "mul"}
+        ``"adjust"``: classical decomposition removes the season first (when the M4 test finds
+        one); ``"add"``/``"mul"``: Holt-Winters models it (multiplicative only for positive data).
+    """
+
+    def __init__(self, trend: Optional[str] = None, damped: bool = False,
+                 seasonal: str = "adjust") -> None:
+        self.trend = trend
+        self.damped = damped
+        self.seasonal = seasonal
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        y = y[-MAX_HISTORY:]
+        if self.seasonal != "adjust" and season > 1 and len(y) >= 2 * season + 2:
+            kind = "mul" if self.seasonal == "mul" and np.all(y > 0) else "add"
+            model = HoltWinters(y, trend=self.trend, damped_trend=self.damped and bool(self.trend),
+                                seasonal=kind, seasonal_periods=season,
+                                initialization_method="estimated")
+            return model.fit().forecast(horizon)
+        adjustment = SeasonalAdjustment(season).fit(y)
+        adjusted = adjustment.remove(y)
+        if len(adjusted) < 4:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        model = HoltWinters(adjusted, trend=self.trend,
+                            damped_trend=self.damped and bool(self.trend),
+                            initialization_method="estimated")
+        return adjustment.restore(model.fit().forecast(horizon))
+
+
+class ExponentialSmoothing(ForecastFamily):
+    """SES, Holt and damped Holt on the adjusted series; Holt-Winters for seasons up to 12."""
+
+    name = "exponential_smoothing"
+    cost = 0.3
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        configs: list[dict[str, Any]] = [
+            {"trend": "add", "damped": True, "seasonal": "adjust"},
+            {"trend": None, "damped": False, "seasonal": "adjust"},
+            {"trend": "add", "damped": False, "seasonal": "adjust"},
+        ]
+        if 1 < season <= 12:
+            configs.append({"trend": "add", "damped": True, "seasonal": "mul"})
+        return configs
+
+    @classmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> ExponentialSmoothingForecaster:
+        return ExponentialSmoothingForecaster(config.get("trend"), bool(config.get("damped")),
+                                              config.get("seasonal", "adjust"))

@@ -1,0 +1,36 @@
+"""Global forecasting with scikit-learn's histogram gradient boosting on normalized lag windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from models._forecast import ForecastFamily
+from models._global import LagRegressionForecaster, default_lags
+
+__all__ = ["GlobalHistGradientBoosting"]
+
+
+class GlobalHistGradientBoosting(ForecastFamily):
+    """One booster across all series; early stopping on 10% of the training windows."""
+
+    name = "global_hist_gradient_boosting"
+    kind = "global"
+    cost = 1.0
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        lags = default_lags(season, horizon)
+        return [{"n_lags": lags, "loss": "absolute_error", "max_leaf_nodes": 63},
+                {"n_lags": lags, "loss": "squared_error", "max_leaf_nodes": 63}]
+
+    @classmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
+        booster = HistGradientBoostingRegressor(
+            loss=config.get("loss", "squared_error"), learning_rate=0.1, max_iter=1000,
+            max_leaf_nodes=int(config.get("max_leaf_nodes", 63)), min_samples_leaf=50,
+            early_stopping=True, validation_fraction=0.1, n_iter_no_change=30,
+            random_state=seed)
+        return LagRegressionForecaster(booster, n_lags=int(config["n_lags"]),
+                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed)

@@ -1,0 +1,33 @@
+"""Global forecasting with xgboost on normalized lag windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models._forecast import ForecastFamily
+from models._global import LagRegressionForecaster, default_lags
+from models._xgb_estimator import EarlyStoppingXGBRegressor
+
+__all__ = ["GlobalXGBoost"]
+
+
+class GlobalXGBoost(ForecastFamily):
+    """One xgboost model across all series (hist trees, subsampled rows and columns)."""
+
+    name = "global_xgboost"
+    kind = "global"
+    cost = 1.5
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        return [{"n_lags": default_lags(season, horizon), "n_estimators": 1000, "max_depth": 8,
+                 "learning_rate": 0.05}]
+
+    @classmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
+        booster = EarlyStoppingXGBRegressor(
+            n_estimators=int(config["n_estimators"]), max_depth=int(config["max_depth"]),
+            learning_rate=float(config["learning_rate"]), subsample=0.8, colsample_bytree=0.8,
+            min_child_weight=10.0, random_state=seed)
+        return LagRegressionForecaster(booster, n_lags=int(config["n_lags"]),
+                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed)

@@ -1,0 +1,47 @@
+"""The Theta method (statsmodels ``ThetaModel``) on the seasonally adjusted series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from statsmodels.tsa.forecasting.theta import ThetaModel
+
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+
+__all__ = ["Theta", "ThetaForecaster"]
+
+
+class ThetaForecaster(LocalForecaster):
+    """Assimakopoulos & Nikolopoulos' Theta: SES with drift of half the linear trend (theta=2).
+
+    The season is removed by classical decomposition when the M4 test finds one (as the
+    competition's Theta benchmark did), then put back.
+    """
+
+    def __init__(self, theta: float = 2.0) -> None:
+        self.theta = theta
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        adjustment = SeasonalAdjustment(season).fit(y)
+        adjusted = adjustment.remove(y)
+        if len(adjusted) < 4:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        model = ThetaModel(adjusted, period=1, deseasonalize=False)
+        path = model.fit().forecast(horizon, theta=self.theta)
+        return adjustment.restore(np.asarray(path))
+
+
+class Theta(ForecastFamily):
+    """Theta with theta 2 (the M3 winner) and 3 (more trend)."""
+
+    name = "theta"
+    cost = 0.1
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
+        return [{"theta": 2.0}, {"theta": 3.0}]
+
+    @classmethod
+    def build(cls, task: str, config: dict[str, Any], seed: int) -> ThetaForecaster:
+        return ThetaForecaster(float(config.get("theta", 2.0)))

@@ -1,0 +1,158 @@
+"""Rolling-origin backtests of forecasters, and the forecasting metrics.
+
+Window ``w`` (1 = the most recent) of a series of length n forecasts its periods
+``n - w*h .. n - (w-1)*h - 1`` from the history before them. A series gets as many of the
+requested windows as its length allows (at least one, see
+:func:`tasks.forecast_data.min_history`). Arrays of forecasts and actuals are shaped
+(series, windows, horizon), NaN where a series has no such window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
+
+from models._forecast import GlobalForecaster, LocalForecaster
+from tasks.forecast_data import Panel, min_history
+
+__all__ = ["BacktestResult", "actuals", "backtest", "backtest_task", "forecast_metrics",
+           "mase_scales", "n_windows", "nan_mean", "pointwise_loss"]
+
+
+@dataclass
+class BacktestResult:
+    """One candidate's forecasts on every window of one batch of series."""
+
+    candidate: int
+    batch: int
+    forecasts: np.ndarray
+    seconds: float
+    error: str = ""
+    fitted: Any = None
+
+
+def n_windows(panel: Panel, horizon: int, windows: int) -> np.ndarray:
+    """Windows each series can be backtested on (0 for series shorter than one window)."""
+    keep = min_history(horizon, panel.season) - horizon
+    lengths = np.array([len(v) for v in panel.values])
+    return np.clip((lengths - keep) // horizon, 0, windows)
+
+
+def actuals(panel: Panel, horizon: int, windows: int) -> np.ndarray:
+    """The values each window forecasts, (series, windows, horizon)."""
+    out = np.full((len(panel), windows, horizon), np.nan)
+    for i, (y, count) in enumerate(zip(panel.values, n_windows(panel, horizon, windows))):
+        for w in range(1, count + 1):
+            out[i, w - 1] = y[len(y) - w * horizon:len(y) - (w - 1) * horizon]
+    return out
+
+
+def mase_scales(panel: Panel, horizon: int, windows: int) -> np.ndarray:
+    """MASE denominators, (series, windows): the mean absolute seasonal difference of the
+    history before each window (lag 1 where the history is shorter than two seasons)."""
+    out = np.full((len(panel), windows), np.nan)
+    m = panel.season
+    for i, (y, count) in enumerate(zip(panel.values, n_windows(panel, horizon, windows))):
+        for w in range(1, max(count, 1) + 1):
+            history = y[:len(y) - w * horizon] if count else y
+            lag = m if len(history) > 2 * m else 1
+            diffs = np.abs(history[lag:] - history[:-lag]) if len(history) > lag else np.array([])
+            scale = float(diffs.mean()) if len(diffs) else 0.0
+            out[i, w - 1] = scale if scale > 0 else (float(np.mean(np.abs(history))) or 1.0)
+    return out
+
+
+def nan_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; NaN where a row has no value (no window)."""
+    count = np.sum(~np.isnan(values), axis=-1)
+    total = np.nansum(values, axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def pointwise_loss(metric: str, actual: np.ndarray, forecast: np.ndarray,
+                   scales: np.ndarray) -> np.ndarray:
+    """Per-(series, window) loss for ``metric`` (lower is better), NaN where no window."""
+    error = actual - forecast
+    if metric == "mase":
+        return nan_mean(np.abs(error)) / scales
+    if metric == "smape":
+        denominator = np.abs(actual) + np.abs(forecast)
+        ratio = np.where(denominator > 0, 2 * np.abs(error) / np.where(denominator > 0,
+                                                                         denominator, 1), 0.0)
+        return 100 * nan_mean(np.where(np.isnan(error), np.nan, ratio))
+    if metric == "mae":
+        return nan_mean(np.abs(error))
+    if metric == "rmse":
+        return nan_mean(error ** 2)  # squared; rooted after pooling
+    raise ValueError(f"unknown forecasting metric {metric!r}")
+
+
+def forecast_metrics(actual: np.ndarray, forecast: np.ndarray,
+                     scales: np.ndarray) -> dict[str, float]:
+    """MASE and sMAPE averaged over series and windows; RMSE and MAE pooled over all values."""
+    present = ~np.isnan(actual[..., 0])
+    out = {}
+    for name in ("mase", "smape", "mae", "rmse"):
+        loss = pointwise_loss(name, actual, forecast, scales)[present]
+        value = float(np.nanmean(loss)) if np.isfinite(loss).any() else float("nan")
+        out[name] = float(np.sqrt(value)) if name == "rmse" else value
+    return out
+
+
+def _local(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int) -> np.ndarray:
+    out = np.full((len(panel), windows, horizon), np.nan)
+    for i, (y, count) in enumerate(zip(panel.values, n_windows(panel, horizon, windows))):
+        for w in range(1, count + 1):
+            out[i, w - 1] = forecaster(y[:len(y) - w * horizon], horizon, panel.season)
+    return out
+
+
+def _global(forecaster: GlobalForecaster, panel: Panel, horizon: int,
+            windows: int) -> np.ndarray:
+    """One fit on the history before the earliest window; each window then forecasts from its
+    own origin (the actual history up to it), so W windows cost one fit."""
+    out = np.full((len(panel), windows, horizon), np.nan)
+    counts = n_windows(panel, horizon, windows)
+    forecaster.fit(panel.cut(windows * horizon), horizon)
+    for w in range(1, windows + 1):
+        rows = [i for i in range(len(panel)) if counts[i] >= w]
+        if not rows:
+            continue
+        part = panel.subset(rows)
+        future = None
+        if part.features is not None:
+            future = [f[len(f) - w * horizon:len(f) - (w - 1) * horizon] for f in part.features]
+        out[rows, w - 1] = forecaster.predict(part.cut(w * horizon), horizon, future)
+    return out
+
+
+def backtest(forecaster: Any, panel: Panel, horizon: int, windows: int) -> np.ndarray:
+    """Forecasts (series, windows, horizon) of ``forecaster`` on every window of ``panel``."""
+    if isinstance(forecaster, GlobalForecaster):
+        return _global(forecaster, panel, horizon, windows)
+    return _local(forecaster, panel, horizon, windows)
+
+
+@task(name="backtest", cache_policy=NO_CACHE, task_run_name="backtest-{name}-b{batch}")
+def backtest_task(name: str, candidate: int, batch: int, forecaster: Any, panel: Panel,
+                  horizon: int, windows: int) -> BacktestResult:
+    """Backtest one candidate on one batch of series; a failure is recorded, not raised."""
+    started = time.perf_counter()
+    try:
+        # One thread per task: OpenMP teams made in two different threads slow each other
+        # down several times over (boosters beside statsmodels' BLAS calls); the flow runs
+        # tasks side by side instead.
+        with threadpool_limits(limits=1):
+            forecasts = backtest(forecaster, panel, horizon, windows)
+        error = ""
+    except Exception as exc:  # noqa: BLE001 - one failed candidate must not end the run
+        forecasts = np.full((len(panel), windows, horizon), np.nan)
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return BacktestResult(candidate, batch, forecasts, time.perf_counter() - started, error,
+                          forecaster if isinstance(forecaster, GlobalForecaster) else None)

@@ -1,0 +1,286 @@
+"""Forecasting input: validate a long table (Great Expectations + guardrails) into a regular panel.
+
+The table holds a time column, zero or more series-id columns, the target and optional
+known-future features. :func:`prepare_panel` checks it, infers the frequency and the season,
+puts every series on a regular grid (gaps filled by the stated policy) and sets short series
+aside by the ``short_series`` policy, with every decision in the guardrails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.errors import AutoMLInputError
+from tasks.guardrails import Guardrail
+from tasks.load import data_fingerprint
+from tasks.settings import TrainSettings
+from tasks.validate import _context, gx
+
+__all__ = ["Panel", "PreparedPanel", "build_forecast_suite", "infer_frequency", "min_history",
+           "prepare_panel", "prepare_panel_task", "season_of"]
+
+_SEASONS = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24,
+            "Q": 4, "QS": 4, "QE": 4, "A": 1, "Y": 1, "YS": 1, "YE": 1, "AS": 1,
+            "min": 60, "T": 60, "s": 60, "S": 60}
+
+
+@dataclass
+class Panel:
+    """Regular series: ``values[i]`` is series ``keys[i]``, one value per period up to ``ends[i]``.
+
+    ``features[i]`` holds the known-future feature values of the same periods (n_periods, k).
+    """
+
+    keys: list[tuple]
+    values: list[np.ndarray]
+    ends: list[pd.Timestamp]
+    freq: str
+    season: int
+    feature_names: list[str] = field(default_factory=list)
+    features: Optional[list[np.ndarray]] = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, index: list[int]) -> "Panel":
+        """The series at positions ``index``."""
+        return Panel([self.keys[i] for i in index], [self.values[i] for i in index],
+                     [self.ends[i] for i in index], self.freq, self.season, self.feature_names,
+                     None if self.features is None else [self.features[i] for i in index])
+
+    def cut(self, drop_last: int) -> "Panel":
+        """Every series without its last ``drop_last`` periods (a backtest origin)."""
+        offset = pd.tseries.frequencies.to_offset(self.freq)
+        return Panel(self.keys, [v[:max(0, len(v) - drop_last)] for v in self.values],
+                     [e - drop_last * offset for e in self.ends], self.freq, self.season,
+                     self.feature_names,
+                     None if self.features is None else [f[:max(0, len(f) - drop_last)]
+                                                         for f in self.features])
+
+
+@dataclass
+class PreparedPanel:
+    """The validated panel, the short series set aside, and what was found on the way."""
+
+    panel: Panel
+    short: Panel
+    dropped: list[tuple]
+    time_column: str
+    series_id: list[str]
+    target: str
+    horizon: int
+    guardrails: list[Guardrail]
+    suite: dict[str, Any]
+    fingerprint: str
+    n_rows: int
+    n_filled: int
+
+
+def season_of(freq: str) -> int:
+    """Season length for a pandas frequency: 24 hourly, 7 daily, 52 weekly, 12 monthly ..."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    code = offset.rule_code.split("-")[0]
+    base = _SEASONS.get(code) or _SEASONS.get(code.rstrip("ES")) or 1
+    return max(1, base // offset.n) if offset.n > 1 and base % offset.n == 0 else base
+
+
+def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
+    """The frequency of the series: pandas' inference on the longest gap-free series, else the
+    most common step between timestamps."""
+    for stamps in sorted(times.values(), key=len, reverse=True)[:20]:
+        if len(stamps) >= 3:
+            inferred = _infer_freq(stamps)
+            if inferred:
+                return inferred
+    steps = pd.Series(np.concatenate([np.diff(s.asi8) for s in times.values() if len(s) > 1]))
+    if steps.empty:
+        raise AutoMLInputError("cannot infer the frequency: no series has two timestamps; give "
+                               "--frequency")
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps.mode().iloc[0]))).freqstr
+
+
+def _infer_freq(stamps: pd.DatetimeIndex) -> Optional[str]:
+    try:  # pandas 3 returns an offset under this option, and warns without it
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            offset = pd.infer_freq(stamps)
+    except (KeyError, pd.errors.OptionError):  # pandas 2: a string already
+        return pd.infer_freq(stamps)
+    return None if offset is None else offset.freqstr
+
+
+def min_history(horizon: int, season: int) -> int:
+    """Periods a series needs for one backtest window: the horizon plus a little to fit on."""
+    return horizon + max(3, min(season, 2 * horizon))
+
+
+def build_forecast_suite(frame: pd.DataFrame, settings: TrainSettings) -> gx.ExpectationSuite:
+    """Hard checks (``meta.hard``): the named columns exist, the time column and the series ids
+    are never empty, and no series has two rows for one time."""
+    _context()
+    ex = gx.expectations
+    hard = {"hard": True}
+    suite = gx.ExpectationSuite(name=f"automl-forecast-{settings.target}")
+    named = [settings.target, settings.time_column, *settings.series_id, *settings.known_features]
+    for column in named:
+        suite.add_expectation(ex.ExpectColumnToExist(column=column, meta=hard))
+    for column in [settings.time_column, *settings.series_id]:
+        suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=column, meta=hard))
+    suite.add_expectation(ex.ExpectCompoundColumnsToBeUnique(
+        column_list=[*settings.series_id, settings.time_column], meta=hard))
+    return suite
+
+
+def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
+                        settings: TrainSettings) -> None:
+    missing = [c for c in [settings.target, settings.time_column, *settings.series_id,
+                           *settings.known_features] if c not in frame.columns]
+    if missing:  # GE would only say that an expectation failed
+        raise AutoMLInputError(f"column {missing[0]!r} is not in the data; columns are "
+                               f"{list(frame.columns)[:10]}")
+    context = _context()
+    asset = context.data_sources.add_pandas("automl").add_dataframe_asset("forecast")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame})
+    for result in batch.validate(suite).results:
+        if result.success or not result.expectation_config.meta.get("hard"):
+            continue
+        kind, kwargs = result.expectation_config.type, result.expectation_config.kwargs
+        if kind == "expect_column_values_to_not_be_null":
+            raise AutoMLInputError(f"column {kwargs['column']!r} has empty values; every row "
+                                   "needs a time and its series ids")
+        if kind == "expect_compound_columns_to_be_unique":
+            keys = [*settings.series_id, settings.time_column]
+            twice = frame[frame.duplicated(keys, keep=False)][keys].iloc[0].to_dict()
+            raise AutoMLInputError(f"duplicate timestamps within a series: {twice} appears more "
+                                   "than once; aggregate or drop the repeated rows")
+        raise AutoMLInputError(f"data check {kind} failed on {kwargs}")
+
+
+def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
+    values = frame[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize(None) if values.dt.tz is not None else values
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    bad = values[parsed.isna() & values.notna()]
+    if len(bad):
+        raise AutoMLInputError(f"time column {column!r} has values that are not times, such as "
+                               f"{bad.iloc[0]!r}; fix them or choose another --time-column")
+    return parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed
+
+
+def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
+             key: tuple) -> tuple[np.ndarray, Optional[np.ndarray], pd.Timestamp, int]:
+    stamps = pd.DatetimeIndex(group["__time"])
+    grid = pd.date_range(stamps[0], stamps[-1], freq=freq)
+    if not stamps.isin(grid).all():
+        odd = stamps[~stamps.isin(grid)][0]
+        raise AutoMLInputError(f"series {key} has time {odd} off the {freq!r} grid that starts at "
+                               f"{stamps[0]}; give the right --frequency or align the times")
+    target = group.set_index("__time")[settings.target].reindex(grid)
+    n_missing = int(target.isna().sum())
+    if settings.fill_gaps == "interpolate":
+        target = target.interpolate(limit_direction="both")
+    elif settings.fill_gaps == "forward":
+        target = target.ffill().bfill()
+    else:
+        target = target.fillna(0.0)
+    features = None
+    if settings.known_features:
+        features = (group.set_index("__time")[settings.known_features].reindex(grid).ffill()
+                    .bfill().to_numpy(dtype=float))
+    return target.to_numpy(dtype=float), features, grid[-1], n_missing
+
+
+def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel:
+    """Validate the long table and turn it into a :class:`PreparedPanel`.
+
+    Raises
+    ------
+    AutoMLInputError
+        One line naming the column or setting at fault, before any training starts.
+    """
+    suite = build_forecast_suite(frame, settings)
+    _run_forecast_suite(frame, suite, settings)
+    target = pd.to_numeric(frame[settings.target], errors="coerce")
+    bad = frame[settings.target][target.isna() & frame[settings.target].notna()]
+    if len(bad):
+        raise AutoMLInputError(f"target {settings.target!r} has non-numeric values such as "
+                               f"{bad.iloc[0]!r}; forecasting needs numbers")
+    if not np.isfinite(target.dropna()).all():
+        raise AutoMLInputError(f"target {settings.target!r} has infinite values; replace them")
+    for column in settings.known_features:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise AutoMLInputError(f"known-future feature {column!r} is not numeric; encode it "
+                                   "as numbers")
+    work = frame.assign(**{settings.target: target, "__time": _parse_times(
+        frame, settings.time_column)}).sort_values([*settings.series_id, "__time"])
+    groups = ([(tuple(k) if isinstance(k, tuple) else (k,), g)
+               for k, g in work.groupby(settings.series_id, sort=True)]
+              if settings.series_id else [((), work)])
+    freq = settings.frequency or infer_frequency(
+        {k: pd.DatetimeIndex(g["__time"]) for k, g in groups})
+    try:
+        season = settings.seasonality or season_of(freq)
+    except ValueError:
+        raise AutoMLInputError(f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, "
+                               "MS, QS, YS)") from None
+    keys, values, ends, feats, n_filled = [], [], [], [], 0
+    for key, group in groups:
+        group = group[group[settings.target].notna() | group["__time"].between(
+            group.loc[group[settings.target].notna(), "__time"].min(),
+            group.loc[group[settings.target].notna(), "__time"].max())]
+        if group[settings.target].notna().sum() == 0:
+            continue
+        y, x, end, missing = _regular(group, settings, freq, key)
+        keys.append(key), values.append(y), ends.append(end), feats.append(x)
+        n_filled += missing
+    if not keys:
+        raise AutoMLInputError(f"target {settings.target!r} has no values")
+    panel = Panel(keys, values, ends, freq, season, list(settings.known_features),
+                  feats if settings.known_features else None)
+    need = min_history(settings.horizon, season)
+    long_ = [i for i, v in enumerate(values) if len(v) >= need]
+    short_ = [i for i, v in enumerate(values) if len(v) < need]
+    if not long_ and settings.short_series == "drop":
+        raise AutoMLInputError(f"every series is shorter than {need} periods (horizon "
+                               f"{settings.horizon} + history to fit); lower --horizon or use "
+                               "--short-series fallback")
+    guardrails = _guardrails(panel, short_, n_filled, need, settings, freq, season)
+    return PreparedPanel(
+        panel=panel.subset(long_), short=panel.subset(short_),
+        dropped=[keys[i] for i in short_] if settings.short_series == "drop" else [],
+        time_column=settings.time_column, series_id=list(settings.series_id),
+        target=settings.target, horizon=settings.horizon, guardrails=guardrails,
+        suite=suite.to_json_dict(), fingerprint=data_fingerprint(frame), n_rows=len(frame),
+        n_filled=n_filled)
+
+
+def _guardrails(panel: Panel, short: list[int], n_filled: int, need: int,
+                settings: TrainSettings, freq: str, season: int) -> list[Guardrail]:
+    total = sum(len(v) for v in panel.values)
+    how = {"fallback": "forecast with seasonal naive (naive when shorter than a season)",
+           "drop": "left out of the model and listed in metrics.json"}[settings.short_series]
+    return [
+        Guardrail("frequency", "Passed", f"frequency {freq!r}"
+                  + (" (given)" if settings.frequency else " (inferred)")
+                  + f", season {season} periods"
+                  + (" (given)" if settings.seasonality else " (from the frequency)")),
+        Guardrail("missing_periods", "Done" if n_filled else "Passed",
+                  f"{n_filled} of {total} periods were missing and filled by "
+                  f"{settings.fill_gaps}" if n_filled else "no missing periods"),
+        Guardrail("short_series", "Alerted" if short else "Passed",
+                  f"{len(short)} of {len(panel)} series have fewer than {need} periods: {how}"
+                  if short else f"every series has at least {need} periods"),
+    ]
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def prepare_panel_task(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel:
+    """Great Expectations validation and guardrails of a forecasting table."""
+    return prepare_panel(frame, settings)

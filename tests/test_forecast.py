@@ -1,0 +1,288 @@
+"""Forecasting: validation into a regular panel, the families, rolling-origin backtests,
+selection, the published forecaster, and runs through the flow and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import registry
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, is_seasonal
+from models.naive import NaiveForecaster
+from tasks.backtest import actuals, backtest, forecast_metrics, mase_scales, n_windows
+from tasks.errors import AutoMLInputError
+from tasks.forecast_data import prepare_panel, season_of
+from tasks.forecast_select import select_forecaster
+from tasks.settings import TrainSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shop_sales(n_series: int = 4, periods: int = 24 * 12, seed: int = 0,
+               short: int = 0) -> pd.DataFrame:
+    """Hourly sales of a few shops: a daily cycle, a trend, noise; ``short`` extra shops with
+    only 20 hours."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s in range(n_series + short):
+        n = periods if s < n_series else 20
+        hours = np.arange(n)
+        y = (50 + 15 * s + 12 * np.sin(2 * np.pi * hours / 24) + 0.02 * hours
+             + rng.normal(0, 1.0, n))
+        parts.append(pd.DataFrame({"shop": f"shop {s}", "hour": pd.date_range(
+            "2024-03-01", periods=n, freq="h"), "sales": np.round(y, 3)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _settings(**overrides) -> TrainSettings:
+    base = dict(data="x", target="sales", task="forecasting", time_column="hour",
+                series_id=["shop"], horizon=24)
+    return TrainSettings(**{**base, **overrides})
+
+
+# --- validation -------------------------------------------------------------------------------
+
+def test_panel_infers_frequency_and_season_and_fills_gaps():
+    frame = shop_sales().drop(index=[10, 11, 12])
+    prepared = prepare_panel(frame, _settings())
+    assert prepared.panel.freq in {"h", "H"} and prepared.panel.season == 24
+    assert prepared.n_filled == 3
+    assert all(len(v) == 24 * 12 for v in prepared.panel.values)
+    gaps = next(g for g in prepared.guardrails if g.name == "missing_periods")
+    assert gaps.status == "Done" and "3 of" in gaps.detail and "interpolate" in gaps.detail
+    filled = prepared.panel.values[0][10:13]
+    assert np.all(np.isfinite(filled))
+
+
+@pytest.mark.parametrize(("freq", "season"), [("h", 24), ("D", 7), ("W-SUN", 52), ("MS", 12),
+                                              ("QS", 4), ("YS", 1), ("15min", 4)])
+def test_season_follows_the_frequency(freq, season):
+    assert season_of(freq) == season
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (lambda f: pd.concat([f, f.iloc[[5]]]), r"duplicate timestamps within a series: .*shop 0"),
+    (lambda f: f.assign(hour=f["hour"].astype(str).where(f.index != 7, "not a time")),
+     r"time column 'hour' has values that are not times, such as 'not a time'"),
+    (lambda f: f.drop(columns="shop"), r"column 'shop' is not in the data"),
+    (lambda f: f.assign(sales=f["sales"].astype(str).where(f.index != 3, "n/a")),
+     r"target 'sales' has non-numeric values such as 'n/a'"),
+    (lambda f: f.assign(shop=f["shop"].where(f.index != 4, None)), r"column 'shop' has empty"),
+])
+def test_bad_tables_get_one_clear_line(change, pattern):
+    with pytest.raises(AutoMLInputError, match=pattern):
+        prepare_panel(change(shop_sales()), _settings())
+
+
+def test_times_off_the_given_frequency_are_named():
+    with pytest.raises(AutoMLInputError, match=r"off the 'D' grid"):
+        prepare_panel(shop_sales(), _settings(frequency="D"))
+
+
+def test_short_series_fall_back_or_are_dropped_with_a_report():
+    frame = shop_sales(short=1)
+    fallback = prepare_panel(frame, _settings())
+    assert len(fallback.panel) == 4 and fallback.short.keys == [("shop 4",)]
+    assert not fallback.dropped
+    alert = next(g for g in fallback.guardrails if g.name == "short_series")
+    assert alert.status == "Alerted" and "seasonal naive" in alert.detail
+    dropped = prepare_panel(frame, _settings(short_series="drop"))
+    assert dropped.dropped == [("shop 4",)]
+    with pytest.raises(AutoMLInputError, match="every series is shorter than"):
+        prepare_panel(shop_sales(n_series=0, short=2), _settings(short_series="drop"))
+
+
+@pytest.mark.parametrize(("overrides", "pattern"), [
+    ({"time_column": None}, "forecasting needs --time-column"),
+    ({"horizon": None}, "forecasting needs --horizon"),
+    ({"series_id": ["sales"]}, "cannot also be the time column"),
+    ({"registry": "reg"}, "registry takes classification and regression"),
+])
+def test_forecasting_settings_are_checked(overrides, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        _settings(**overrides)
+
+
+# --- families and backtests ------------------------------------------------------------------
+
+def test_the_m4_seasonality_test_and_adjustment():
+    t = np.arange(24 * 10)
+    seasonal = 100 + 20 * np.sin(2 * np.pi * t / 24)
+    assert is_seasonal(seasonal, 24)
+    noise = np.random.default_rng(0).normal(100, 1, (200, 240))
+    false_alarms = np.mean([is_seasonal(y, 24) for y in noise])
+    assert false_alarms < 0.2  # a test at 90%: about one noise series in ten looks seasonal
+    adjustment = SeasonalAdjustment(24).fit(seasonal)
+    flat = adjustment.remove(seasonal)
+    assert np.ptp(flat[24:-24]) < 0.05 * np.ptp(seasonal)
+    naive2 = NaiveForecaster(adjusted=True)(seasonal, 24, 24)
+    assert np.allclose(naive2, seasonal[-24:], rtol=0.02)
+
+
+@pytest.mark.parametrize("name", registry().names("forecasting"))
+def test_every_forecasting_family_backtests_to_finite_forecasts(name):
+    family = registry().get(name)
+    assert issubclass(family, ForecastFamily)
+    panel = prepare_panel(shop_sales(periods=24 * 8), _settings()).panel
+    for config in family.configs(panel.season, 24)[:1]:
+        forecaster = family.build("forecasting", {**config, "max_rows": 20_000}, 0)
+        out = backtest(forecaster, panel, 24, 2)
+        assert out.shape == (4, 2, 24) and np.all(np.isfinite(out))
+        metrics = forecast_metrics(actuals(panel, 24, 2), out, mase_scales(panel, 24, 2))
+        assert metrics["mase"] < 3.0, (name, metrics)  # a daily cycle is easy to follow
+
+
+class _Recorder(LocalForecaster):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def forecast(self, y, horizon, season):
+        self.seen.append(len(y))
+        return np.full(horizon, y[-1])
+
+
+def test_rolling_origin_windows_see_only_the_past():
+    panel = prepare_panel(shop_sales(n_series=1, periods=100), _settings(horizon=10)).panel
+    recorder = _Recorder()
+    out = backtest(recorder, panel, 10, 3)
+    assert recorder.seen == [90, 80, 70]  # window 1 is the most recent
+    y = panel.values[0]
+    assert np.allclose(out[0, 0], y[89]) and np.allclose(out[0, 2], y[69])
+    assert np.allclose(actuals(panel, 10, 3)[0, 1], y[80:90])
+    short = prepare_panel(shop_sales(n_series=1, periods=50), _settings(horizon=10)).panel
+    assert n_windows(short, 10, 9).tolist() == [3]  # 50 periods: 3 windows of 10 + 20 to fit
+
+
+def test_combination_and_per_series_choice_only_where_they_pay():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=(10, 3, 5))
+    scales = np.ones((10, 3))
+    low, high = actual - 1.0, actual + 1.0  # each biased; their mean is exact
+    chosen = select_forecaster({1: low, 2: high}, actual, scales, "mase")
+    assert chosen.mode == "global" and set(chosen.weights[0]) == {1, 2}
+    alone = select_forecaster({1: low, 2: high}, actual, scales, "mase", ensemble=False)
+    assert len(alone.weights[0]) == 1
+    # First half of the series: model 1 exact; second half: model 2 exact.
+    left = np.where(np.arange(10)[:, None, None] < 5, actual, actual + 3.0)
+    right = np.where(np.arange(10)[:, None, None] < 5, actual + 3.0, actual)
+    split = select_forecaster({1: left, 2: right}, actual, scales, "mase", ensemble=False)
+    assert split.mode == "per_series"
+    assert [next(iter(w)) for w in split.weights] == [1] * 5 + [2] * 5
+    assert split.facts["window1_per_series"] < split.facts["window1_global"]
+
+
+# --- through the flow --------------------------------------------------------------------------
+
+def _cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    return subprocess.run([sys.executable, "-m", "flows.train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("forecast")
+    frame = shop_sales(short=1).drop(index=[40])
+    frame.to_csv(root / "sales.csv", index=False)
+    done = _cli(["--data", str(root / "sales.csv"), "--target", "sales", "--task", "forecasting",
+                 "--time-column", "hour", "--series-id", "shop", "--horizon", "24",
+                 "--time-budget", "45", "--output", str(root / "out")])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return root, frame, done
+
+
+def _future(frame: pd.DataFrame, shops: list[str], steps: int = 24) -> pd.DataFrame:
+    rows = []
+    for shop in shops:
+        end = frame.loc[frame["shop"] == shop, "hour"].max()
+        for k in range(1, steps + 1):
+            rows.append({"shop": shop, "hour": end + pd.Timedelta(hours=k)})
+    return pd.DataFrame(rows)
+
+
+def test_cli_run_publishes_a_forecaster_for_every_series(forecast_run):
+    root, frame, done = forecast_run
+    out = root / "out"
+    for name in ("model.pkl", "leaderboard.csv", "metrics.json", "manifest.json",
+                 "forecast.png", "error_by_step.png"):
+        assert (out / name).is_file(), name
+    facts = json.loads((out / "metrics.json").read_text())
+    assert facts["metric"] == "mase" and facts["selection"]["mode"] in {"global", "per_series"}
+    assert facts["short_series"] == [["shop 4"]]
+    assert facts["windows_per_series"]["3"] == 4
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert {"naive", "theta", "exponential_smoothing", "global_linear"} <= set(board["family"])
+    assert facts["value"] <= board.loc[board["status"] == "ok", "mase"].min() + 1e-9
+    model = joblib.load(out / "model.pkl")
+    future = _future(frame, ["shop 2", "shop 0", "shop 4"])
+    shuffled = future.sample(frac=1.0, random_state=1)
+    predicted = model.predict(shuffled)
+    assert predicted.shape == (len(shuffled),) and np.all(np.isfinite(predicted))
+    by_row = pd.Series(model.predict(future), index=future.index)
+    assert np.allclose(predicted, by_row.loc[shuffled.index])  # one value per row, in row order
+    # The daily cycle continues: the forecast of shop 2 follows 50 + 30 + 12 sin(...).
+    shop2 = future["shop"] == "shop 2"
+    hours = (future.loc[shop2, "hour"] - pd.Timestamp("2024-03-01")) / pd.Timedelta(hours=1)
+    expected = 80 + 12 * np.sin(2 * np.pi * hours / 24) + 0.02 * hours
+    assert np.mean(np.abs(by_row[shop2] - expected)) < 2.0
+    interval = model.predict_interval(future, level=0.8)
+    assert (interval["lower"] <= interval["forecast"]).all()
+    assert (interval["forecast"] <= interval["upper"]).all()
+
+
+def test_unseen_series_and_times_beyond_the_horizon_are_clear_errors(forecast_run):
+    root, frame, _ = forecast_run
+    model = joblib.load(root / "out" / "model.pkl")
+    with pytest.raises(ValueError, match=r"series \{'shop': 'shop 9'\} was not in training"):
+        model.predict(pd.DataFrame({"shop": ["shop 9"], "hour": ["2024-03-13 01:00"]}))
+    late = _future(frame, ["shop 1"], steps=25).tail(1)
+    with pytest.raises(ValueError, match=r"is not one of the 24 'h' periods after"):
+        model.predict(late)
+    with pytest.raises(ValueError, match=r"columns \['shop'\] are missing"):
+        model.predict(late.drop(columns="shop"))
+
+
+def test_wall_time_holds_the_budget(forecast_run):
+    root, _, done = forecast_run
+    wall = float(done.stdout.split("wall time ")[1].split("s")[0])
+    assert wall <= 45 * 1.05 + 5, done.stdout[-500:]
+
+
+def test_forecasting_cli_errors_are_one_line_and_write_nothing(tmp_path):
+    shop_sales().to_csv(tmp_path / "sales.csv", index=False)
+    done = _cli(["--data", str(tmp_path / "sales.csv"), "--target", "sales", "--task",
+                 "forecasting", "--horizon", "24", "--output", str(tmp_path / "out")])
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert "forecasting needs --time-column" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_known_future_features_drive_the_forecast(tmp_path):
+    from flows.train import train
+
+    rng = np.random.default_rng(3)
+    parts = []
+    for s in range(5):
+        promo = (rng.random(24 * 10) < 0.2).astype(float)
+        y = 100 + 10 * s + 30 * promo + rng.normal(0, 1, len(promo))
+        parts.append(pd.DataFrame({"shop": f"s{s}", "day": pd.date_range(
+            "2020-01-01", periods=len(promo), freq="D"), "promo": promo, "sales": y}))
+    frame = pd.concat(parts, ignore_index=True)
+    result = train(data=frame, target="sales", task="forecasting", time_column="day",
+                   series_id=["shop"], horizon=7, known_features=["promo"],
+                   include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))
+    assert result.task == "forecasting" and result.best.family == "global_linear"
+    model = joblib.load(result.model_path)
+    days = pd.date_range(frame["day"].max() + pd.Timedelta(days=1), periods=7, freq="D")
+    base = pd.DataFrame({"shop": "s1", "day": days, "promo": 0.0})
+    lift = model.predict(base.assign(promo=1.0)) - model.predict(base)
+    assert np.all(lift > 20), lift
