@@ -3,9 +3,8 @@ Monthly), scored as the M4 organisers score: sMAPE, MASE and OWA relative to Nai
 
     python benchmarks/forecast.py [--sets m4-hourly m4-weekly ...] [--budget-scale 1.0]
 
-Each set is written as a long table (id, t, y) on a regular grid (the series have no dates; the
-grid is hourly for Hourly and daily otherwise, with ``--seasonality`` set to the organisers'
-MASE period), trained through the CLI with the set's budget, and the published model predicts
+Each set is written as a long table (id, t, y) on a regular grid of its frequency (the series
+have no dates; they end in 2020), with ``--seasonality`` set to the organisers' MASE period, trained through the CLI with the set's budget, and the published model predicts
 the h periods after each series. The check first: the official Naive2 forecasts in
 ``benchmark_forecasts/`` must reproduce the published Naive2 figures.
 """
@@ -54,17 +53,17 @@ SETS = {
                                  ("Naive2", 18.383, 2.395, 1.000), ("Theta", 18.138, 2.455, 1.006),
                                  ("FFORMA", 11.506, 0.819, 0.484))),
     "m4-weekly": ForecastSet("m4-weekly", "M4/Weekly-train.csv", "M4/Weekly-test.csv", 13, 1,
-                             600, target_owa=0.80, published=(
+                             600, freq="W-SUN", target_owa=0.80, published=(
                                  ("Naive2", 9.161, 2.777, 1.000), ("Theta", 9.093, 2.637, 0.971),
                                  ("FFORMA", 7.625, 2.108, 0.796))),
     "m4-yearly-300": ForecastSet("m4-yearly-300", "M4/Yearly-train.csv.gz", "M4/Yearly-test.csv",
-                                 6, 1, 300, first=300, target_owa=0.82),
+                                 6, 1, 300, freq="YS", first=300, target_owa=0.82),
     "m3-yearly": ForecastSet("m3-yearly", "M3/M3-Yearly-train.csv", "M3/M3-Yearly-test.csv", 6,
-                             1, 300),
+                             1, 300, freq="YS"),
     "m3-quarterly": ForecastSet("m3-quarterly", "M3/M3-Quarterly-train.csv",
-                                "M3/M3-Quarterly-test.csv", 8, 4, 300),
+                                "M3/M3-Quarterly-test.csv", 8, 4, 300, freq="QS"),
     "m3-monthly": ForecastSet("m3-monthly", "M3/M3-Monthly-train.csv", "M3/M3-Monthly-test.csv",
-                              18, 12, 300),
+                              18, 12, 300, freq="MS"),
 }
 
 
@@ -136,8 +135,9 @@ def run_set(spec: ForecastSet, scratch: Path, budget_scale: float) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{spec.name}: {done.stderr.strip()[-500:]}")
     model = joblib.load(output / "model.pkl")
+    last = {key[0]: end for key, end in zip(model.keys, model.ends)}
     future = pd.concat([pd.DataFrame({"id": key, "t": pd.date_range(
-        "2020-01-01", periods=spec.horizon + 1, freq=spec.freq)[1:]}) for key in ids],
+        last[key], periods=spec.horizon + 1, freq=spec.freq)[1:]}) for key in ids],
         ignore_index=True)
     forecasts = model.predict(future).reshape(len(ids), spec.horizon)
     naive2 = np.stack([NaiveForecaster(adjusted=True)(y, spec.horizon, spec.season)

@@ -21,6 +21,7 @@ from flows._select import choose_families
 from models import DataShape
 from models._forecast import ForecastFamily, GlobalForecaster
 from models._forecast_model import ForecastModel
+from models._global import default_lags
 from models.naive import NaiveForecaster, SeasonalNaiveForecaster
 from tasks.artifacts import Progress, experiment_key, publish_artifacts
 from tasks.backtest import (BacktestResult, actuals, backtest_task, forecast_metrics,
@@ -44,13 +45,17 @@ class Candidate:
     family: type[ForecastFamily]
 
 
-def plan_candidates(families: list[type[ForecastFamily]], season: int, horizon: int,
+def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon: int,
                     max_trials: Optional[int]) -> list[Candidate]:
-    """Every family's configurations, cheapest family first, numbered."""
+    """Every family's configurations, cheapest family first, numbered (a global family's
+    window length resolved from the panel when it leaves it open)."""
     out = []
     for family in sorted(families, key=lambda f: (f.cost, f.name)):
-        for config in family.configs(season, horizon):
-            out.append(Candidate(CandidateSpec(len(out) + 1, family.name, dict(config)), family))
+        for config in family.configs(panel.season, horizon):
+            config = dict(config)
+            if family.kind == "global" and config.get("n_lags", 0) is None:
+                config["n_lags"] = default_lags(panel.season, horizon, panel.freq)
+            out.append(Candidate(CandidateSpec(len(out) + 1, family.name, config), family))
     return out[:max_trials] if max_trials else out
 
 
@@ -77,7 +82,11 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
         rows = _global_rows(budget, features, family.cost)
         spec = CandidateSpec(spec.id, spec.family, {**spec.config, "max_rows": rows})
         cells = min(rows, sum(len(v) for v in panel.values) * settings.horizon)
-        return spec, 2 * GLOBAL_SECONDS_PER_CELL * cells * features * family.cost
+        fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost
+        if (windows + 1) * fit < 0.4 * budget.remaining():  # cheap: a fit at every origin
+            spec = CandidateSpec(spec.id, spec.family, {**spec.config, "fit_per_window": True})
+            return spec, (windows + 1) * fit
+        return spec, 2 * fit
     cells = len(panel) * windows
     seconds = per_cell.get(family.name, 0.002 * family.cost) * cells * (1 + 1 / windows)
     return spec, seconds / settings.n_workers
@@ -136,7 +145,8 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
         groups = [list(range(len(panel)))] if cand.family.kind == "global" else batches
         name = f"backtest-{spec.family}-{spec.id:02d}"
         futures = [backtest_task.with_options(task_run_name=f"{name}-b{b}").submit(
-            spec.family, spec.id, b, forecaster, panel.subset(rows), horizon, windows)
+            spec.family, spec.id, b, forecaster, panel.subset(rows), horizon, windows,
+            bool(spec.config.get("fit_per_window")))
             for b, rows in enumerate(groups)]
         if cand.family.kind == "global":
             pending.append((spec, groups, futures, time.perf_counter()))
@@ -222,7 +232,7 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     metric = settings.metric or "mase"
     families = [f for f in choose_families(settings, DataShape(0, 0))
                 if issubclass(f, ForecastFamily)]
-    candidates = plan_candidates(families, panel.season, horizon, settings.max_trials)
+    candidates = plan_candidates(families, panel, horizon, settings.max_trials)
     logger.info("%d series (%d short), frequency %s, season %d; %d candidates, %d windows of %d",
                 len(panel), len(prepared.short), panel.freq, panel.season, len(candidates),
                 windows, horizon)

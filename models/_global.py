@@ -22,12 +22,18 @@ __all__ = ["LagWindows", "LagRegressionForecaster", "default_lags"]
 MIN_LAGS = 3
 
 
-def default_lags(season: int, horizon: int) -> int:
-    """Lags covering three seasons and twice the horizon (at least 8, at most 200); a week
-    for hourly data (season 24), whose days of the week differ."""
-    if season == 24:
+def default_lags(season: int, horizon: int, freq: Optional[str] = None) -> int:
+    """Lags covering two cycles and twice the horizon (at least 8, at most 200), where the
+    cycle is the longer of the season and the frequency's natural one (52 weekly, 12 monthly:
+    a yearly cycle can matter even when MASE is taken at lag 1); a week for hourly data."""
+    cycle = season
+    if freq is not None:
+        from tasks.forecast_data import season_of
+
+        cycle = max(season, season_of(freq))
+    if cycle == 24:
         return 168
-    return int(min(200, max(8, 3 * season, 2 * horizon)))
+    return int(min(200, max(8, 2 * cycle, 2 * horizon)))
 
 
 class LagWindows:
@@ -80,7 +86,7 @@ class LagRegressionForecaster(GlobalForecaster):
     regressor : estimator
         An unfitted scikit-learn regressor (one thread); a clone of it is fitted.
     n_lags : int or None
-        Window length (default :func:`default_lags`).
+        Window length (default :func:`default_lags` of the panel's season and frequency).
     max_rows : int
         Training rows drawn (origins sampled per series, seeded).
     seed : int
@@ -94,7 +100,7 @@ class LagRegressionForecaster(GlobalForecaster):
         self.seed = seed
 
     def fit(self, panel: Any, horizon: int) -> "LagRegressionForecaster":
-        self.windows_ = LagWindows(self.n_lags or default_lags(panel.season, horizon),
+        self.windows_ = LagWindows(self.n_lags or default_lags(panel.season, horizon, panel.freq),
                                    panel.season, horizon)
         rng = np.random.default_rng(self.seed)
         steps = np.arange(1, horizon + 1)

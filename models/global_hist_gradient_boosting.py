@@ -7,7 +7,7 @@ from typing import Any
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from models._forecast import ForecastFamily
-from models._global import LagRegressionForecaster, default_lags
+from models._global import LagRegressionForecaster
 
 __all__ = ["GlobalHistGradientBoosting"]
 
@@ -21,9 +21,8 @@ class GlobalHistGradientBoosting(ForecastFamily):
 
     @classmethod
     def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
-        lags = default_lags(season, horizon)
-        return [{"n_lags": lags, "loss": "absolute_error", "max_leaf_nodes": 63},
-                {"n_lags": lags, "loss": "squared_error", "max_leaf_nodes": 63}]
+        return [{"n_lags": None, "loss": "absolute_error", "max_leaf_nodes": 63},
+                {"n_lags": None, "loss": "squared_error", "max_leaf_nodes": 63}]
 
     @classmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
@@ -32,5 +31,5 @@ class GlobalHistGradientBoosting(ForecastFamily):
             max_leaf_nodes=int(config.get("max_leaf_nodes", 63)), min_samples_leaf=50,
             early_stopping=True, validation_fraction=0.1, n_iter_no_change=30,
             random_state=seed)
-        return LagRegressionForecaster(booster, n_lags=int(config["n_lags"]),
+        return LagRegressionForecaster(booster, n_lags=config.get("n_lags"),
                                        max_rows=int(config.get("max_rows", 300_000)), seed=seed)

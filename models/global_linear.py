@@ -8,7 +8,7 @@ from typing import Any
 from sklearn.linear_model import Ridge
 
 from models._forecast import ForecastFamily
-from models._global import LagRegressionForecaster, default_lags
+from models._global import LagRegressionForecaster
 
 __all__ = ["GlobalLinear"]
 
@@ -22,10 +22,10 @@ class GlobalLinear(ForecastFamily):
 
     @classmethod
     def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
-        return [{"n_lags": default_lags(season, horizon), "alpha": 1.0}]
+        return [{"n_lags": None, "alpha": 1.0}]
 
     @classmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
         return LagRegressionForecaster(Ridge(alpha=float(config.get("alpha", 1.0))),
-                                       n_lags=int(config["n_lags"]),
+                                       n_lags=config.get("n_lags"),
                                        max_rows=int(config.get("max_rows", 300_000)), seed=seed)

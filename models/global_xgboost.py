@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from models._forecast import ForecastFamily
-from models._global import LagRegressionForecaster, default_lags
+from models._global import LagRegressionForecaster
 from models._xgb_estimator import EarlyStoppingXGBRegressor
 
 __all__ = ["GlobalXGBoost"]
@@ -20,7 +20,7 @@ class GlobalXGBoost(ForecastFamily):
 
     @classmethod
     def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
-        return [{"n_lags": default_lags(season, horizon), "n_estimators": 1000, "max_depth": 8,
+        return [{"n_lags": None, "n_estimators": 1000, "max_depth": 8,
                  "learning_rate": 0.05}]
 
     @classmethod
@@ -29,5 +29,5 @@ class GlobalXGBoost(ForecastFamily):
             n_estimators=int(config["n_estimators"]), max_depth=int(config["max_depth"]),
             learning_rate=float(config["learning_rate"]), subsample=0.8, colsample_bytree=0.8,
             min_child_weight=10.0, random_state=seed)
-        return LagRegressionForecaster(booster, n_lags=int(config["n_lags"]),
+        return LagRegressionForecaster(booster, n_lags=config.get("n_lags"),
                                        max_rows=int(config.get("max_rows", 300_000)), seed=seed)

@@ -113,14 +113,18 @@ def _local(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int
     return out
 
 
-def _global(forecaster: GlobalForecaster, panel: Panel, horizon: int,
-            windows: int) -> np.ndarray:
-    """One fit on the history before the earliest window; each window then forecasts from its
-    own origin (the actual history up to it), so W windows cost one fit."""
+def _global(forecaster: GlobalForecaster, panel: Panel, horizon: int, windows: int,
+            fit_per_window: bool = False) -> np.ndarray:
+    """With ``fit_per_window``, a fit on the history before each window; else one fit on the
+    history before the earliest window, each window then forecasting from its own origin (the
+    actual history up to it), so W windows cost one fit."""
     out = np.full((len(panel), windows, horizon), np.nan)
     counts = n_windows(panel, horizon, windows)
-    forecaster.fit(panel.cut(windows * horizon), horizon)
-    for w in range(1, windows + 1):
+    if not fit_per_window:
+        forecaster.fit(panel.cut(windows * horizon), horizon)
+    for w in range(windows, 0, -1):
+        if fit_per_window:
+            forecaster.fit(panel.cut(w * horizon), horizon)
         rows = [i for i in range(len(panel)) if counts[i] >= w]
         if not rows:
             continue
@@ -132,16 +136,18 @@ def _global(forecaster: GlobalForecaster, panel: Panel, horizon: int,
     return out
 
 
-def backtest(forecaster: Any, panel: Panel, horizon: int, windows: int) -> np.ndarray:
-    """Forecasts (series, windows, horizon) of ``forecaster`` on every window of ``panel``."""
+def backtest(forecaster: Any, panel: Panel, horizon: int, windows: int,
+             fit_per_window: bool = False) -> np.ndarray:
+    """Forecasts (series, windows, horizon) of ``forecaster`` on every window of ``panel``
+    (``fit_per_window``: a global forecaster is trained again at every origin)."""
     if isinstance(forecaster, GlobalForecaster):
-        return _global(forecaster, panel, horizon, windows)
+        return _global(forecaster, panel, horizon, windows, fit_per_window)
     return _local(forecaster, panel, horizon, windows)
 
 
 @task(name="backtest", cache_policy=NO_CACHE, task_run_name="backtest-{name}-b{batch}")
 def backtest_task(name: str, candidate: int, batch: int, forecaster: Any, panel: Panel,
-                  horizon: int, windows: int) -> BacktestResult:
+                  horizon: int, windows: int, fit_per_window: bool = False) -> BacktestResult:
     """Backtest one candidate on one batch of series; a failure is recorded, not raised."""
     started = time.perf_counter()
     try:
@@ -149,7 +155,7 @@ def backtest_task(name: str, candidate: int, batch: int, forecaster: Any, panel:
         # down several times over (boosters beside statsmodels' BLAS calls); the flow runs
         # tasks side by side instead.
         with threadpool_limits(limits=1):
-            forecasts = backtest(forecaster, panel, horizon, windows)
+            forecasts = backtest(forecaster, panel, horizon, windows, fit_per_window)
         error = ""
     except Exception as exc:  # noqa: BLE001 - one failed candidate must not end the run
         forecasts = np.full((len(panel), windows, horizon), np.nan)
