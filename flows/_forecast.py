@@ -64,7 +64,7 @@ def _batches(n: int, workers: int) -> list[list[int]]:
     return [list(range(i, min(n, i + size))) for i in range(0, n, size)]
 
 
-def _global_rows(budget: Budget, n_features: int, cost: float) -> int:
+def _global_rows(budget: Budget, n_features: int, cost: float) -> int:  # cost x rate
     """Training rows a global candidate can afford: its backtest fit and its final fit within
     40% of the time left (the local candidates run beside it; later ones get the rest)."""
     if budget.seconds is None:
@@ -74,22 +74,28 @@ def _global_rows(budget: Budget, n_features: int, cost: float) -> int:
 
 
 def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, budget: Budget,
-                      per_cell: dict[str, float]) -> tuple[CandidateSpec, float]:
-    """The candidate (global ones sized to the time left) and its expected seconds."""
+                      per_cell: dict[str, float], rates: dict[str, float],
+                      busy: int = 0) -> tuple[CandidateSpec, float]:
+    """The candidate (global ones sized to the time left) and its expected seconds.
+
+    ``rates`` holds, per global family, measured over predicted seconds of its earlier
+    candidates; a family not measured yet is assumed as slow as the slowest measured one.
+    """
     spec, family, windows = cand.spec, cand.family, settings.backtest_windows
     if family.kind == "global":
         features = int(spec.config.get("n_lags", 8)) + 5
-        rows = _global_rows(budget, features, family.cost)
+        rate = max(1.0, rates.get(family.name, max(rates.values(), default=1.0)))
+        rows = _global_rows(budget, features, family.cost * rate)
         spec = CandidateSpec(spec.id, spec.family, {**spec.config, "max_rows": rows})
         cells = min(rows, sum(len(v) for v in panel.values) * settings.horizon)
-        fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost
+        fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost * rate
         if (windows + 1) * fit < 0.4 * budget.remaining():  # cheap: a fit at every origin
             spec = CandidateSpec(spec.id, spec.family, {**spec.config, "fit_per_window": True})
             return spec, (windows + 1) * fit
         return spec, 2 * fit
     cells = len(panel) * windows
     seconds = per_cell.get(family.name, 0.002 * family.cost) * cells * (1 + 1 / windows)
-    return spec, seconds / settings.n_workers
+    return spec, seconds / max(1, settings.n_workers - busy)  # busy: threads a global holds
 
 
 def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSettings,
@@ -104,15 +110,16 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
     results: dict[int, CandidateResult] = {}
     fitted: dict[int, Any] = {}
     per_cell: dict[str, float] = {}  # family -> measured seconds per series-window
-    pending: list[tuple[CandidateSpec, list[list[int]], list, float]] = []
+    rates: dict[str, float] = {}  # global family -> measured / predicted seconds
+    pending: list[tuple[CandidateSpec, list[list[int]], list, float, float]] = []
 
     def collect(spec: CandidateSpec, groups: list[list[int]], futures: list,
-                started: float) -> None:
+                started: float, expected: float) -> None:
         parts: list[BacktestResult] = [f.result() for f in futures]
-        seconds = time.perf_counter() - started
+        working = sum(p.seconds for p in parts)  # measured inside the tasks, not waiting
         errors = [p.error for p in parts if p.error]
         if errors:
-            results[spec.id] = CandidateResult(spec, "failed", fit_seconds=seconds,
+            results[spec.id] = CandidateResult(spec, "failed", fit_seconds=working,
                                                error=errors[0])
             return
         out = np.full((len(panel), windows, horizon), np.nan)
@@ -120,12 +127,21 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
             out[rows] = part.forecasts
         forecasts[spec.id] = out
         if parts[0].fitted is not None:
-            fitted[spec.id] = (parts[0].fitted, seconds)
+            fitted[spec.id] = (parts[0].fitted, working)
+            fits = (windows if spec.config.get("fit_per_window") else 1)
+            predicted = expected * fits / (fits + 1)  # the expectation included the final fit
+            rates[spec.family] = max(rates.get(spec.family, 0.0), working / max(predicted, 1e-3))
         else:
-            per_cell[spec.family] = seconds * settings.n_workers / (len(panel) * windows)
-        results[spec.id] = CandidateResult(spec, "ok", fit_seconds=seconds,
+            per_cell[spec.family] = working / (len(panel) * windows)
+        results[spec.id] = CandidateResult(spec, "ok", fit_seconds=working,
                                            finished_seconds=time.time() - budget.started)
         progress.update(0.9 * len(results) / len(candidates))
+
+    def probe(spec: CandidateSpec, forecaster: Any, rows: list[int]) -> float:
+        """Seconds per series-window of a local family never measured in this run."""
+        first = backtest_task.with_options(task_run_name=f"probe-{spec.family}").submit(
+            spec.family, spec.id, 0, forecaster, panel.subset(rows), horizon, windows)
+        return first.result().seconds / (len(rows) * windows)
 
     for cand in candidates:
         if cand.family.kind == "global":
@@ -133,7 +149,8 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
                 collect(*pending.pop())
         reserve = PUBLISH_SECONDS + max(
             (r.fit_seconds / windows for r in results.values() if r.status == "ok"), default=0.0)
-        spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell)
+        spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
+                                           len(pending))
         left = budget.remaining() - reserve
         if expected > left or spec.config.get("max_rows", 5_000) < 5_000:
             logger.info("%s skipped: about %.0f s needed, %.0f s left", spec.run_name, expected,
@@ -142,6 +159,16 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
                                                error="would not fit the time left")
             continue
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
+        if cand.family.kind == "local" and spec.family not in per_cell:
+            per_cell[spec.family] = probe(spec, forecaster, batches[0][:20])
+            spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
+                                           len(pending))
+            if expected > budget.remaining() - reserve:
+                logger.info("%s skipped after a probe: about %.0f s needed", spec.run_name,
+                            expected)
+                results[spec.id] = CandidateResult(spec, "too_slow",
+                                                   error="would not fit the time left")
+                continue
         groups = [list(range(len(panel)))] if cand.family.kind == "global" else batches
         name = f"backtest-{spec.family}-{spec.id:02d}"
         futures = [backtest_task.with_options(task_run_name=f"{name}-b{b}").submit(
@@ -149,9 +176,9 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
             bool(spec.config.get("fit_per_window")))
             for b, rows in enumerate(groups)]
         if cand.family.kind == "global":
-            pending.append((spec, groups, futures, time.perf_counter()))
+            pending.append((spec, groups, futures, time.perf_counter(), expected))
         else:
-            collect(spec, groups, futures, time.perf_counter())
+            collect(spec, groups, futures, time.perf_counter(), expected)
     while pending:
         collect(*pending.pop())
     return forecasts, [results[c.spec.id] for c in candidates], fitted

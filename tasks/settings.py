@@ -122,6 +122,9 @@ class TrainSettings(BaseModel):
         if self.target in named:
             raise ValueError(f"the target {self.target!r} cannot also be the time column, a "
                              "series id or a known-future feature")
+        if self.cv_folds or self.validation_fraction or self.validation_data:
+            raise ValueError("forecasting validates on rolling-origin windows; set "
+                             "--backtest-windows instead of cv_folds/validation settings")
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
             raise ValueError(f"column(s) {repeated} are named twice among --time-column, "
