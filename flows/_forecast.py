@@ -73,6 +73,12 @@ def _global_rows(budget: Budget, n_features: int, cost: float) -> int:  # cost x
     return int(min(1_000_000, seconds / (2 * GLOBAL_SECONDS_PER_CELL * n_features * cost)))
 
 
+def _cost_key(spec: CandidateSpec) -> str:
+    """Local costs are measured per configuration: one family's configurations differ a lot
+    (Holt-Winters against simple smoothing)."""
+    return f"{spec.family}:{sorted(spec.config.items())}"
+
+
 def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, budget: Budget,
                       per_cell: dict[str, float], rates: dict[str, float],
                       busy: int = 0) -> tuple[CandidateSpec, float]:
@@ -94,7 +100,7 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
             return spec, (windows + 1) * fit
         return spec, 2 * fit
     cells = len(panel) * windows
-    seconds = per_cell.get(family.name, 0.002 * family.cost) * cells * (1 + 1 / windows)
+    seconds = per_cell.get(_cost_key(spec), 0.002 * family.cost) * cells * (1 + 1 / windows)
     return spec, seconds / max(1, settings.n_workers - busy)  # busy: threads a global holds
 
 
@@ -109,7 +115,7 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
     forecasts: dict[int, np.ndarray] = {}
     results: dict[int, CandidateResult] = {}
     fitted: dict[int, Any] = {}
-    per_cell: dict[str, float] = {}  # family -> measured seconds per series-window
+    per_cell: dict[str, float] = {}  # configuration -> measured seconds per series-window
     rates: dict[str, float] = {}  # global family -> measured / predicted seconds
     pending: list[tuple[CandidateSpec, list[list[int]], list, float, float]] = []
 
@@ -132,13 +138,13 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
             predicted = expected * fits / (fits + 1)  # the expectation included the final fit
             rates[spec.family] = max(rates.get(spec.family, 0.0), working / max(predicted, 1e-3))
         else:
-            per_cell[spec.family] = working / (len(panel) * windows)
+            per_cell[_cost_key(spec)] = working / (len(panel) * windows)
         results[spec.id] = CandidateResult(spec, "ok", fit_seconds=working,
                                            finished_seconds=time.time() - budget.started)
         progress.update(0.9 * len(results) / len(candidates))
 
     def probe(spec: CandidateSpec, forecaster: Any, rows: list[int]) -> float:
-        """Seconds per series-window of a local family never measured in this run."""
+        """Seconds per series-window of a local configuration not measured yet in this run."""
         first = backtest_task.with_options(task_run_name=f"probe-{spec.family}").submit(
             spec.family, spec.id, 0, forecaster, panel.subset(rows), horizon, windows)
         return first.result().seconds / (len(rows) * windows)
@@ -159,8 +165,8 @@ def _backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSett
                                                error="would not fit the time left")
             continue
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
-        if cand.family.kind == "local" and spec.family not in per_cell:
-            per_cell[spec.family] = probe(spec, forecaster, batches[0][:20])
+        if cand.family.kind == "local" and _cost_key(spec) not in per_cell:
+            per_cell[_cost_key(spec)] = probe(spec, forecaster, batches[0][:20])
             spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
                                            len(pending))
             if expected > budget.remaining() - reserve:
