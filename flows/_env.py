@@ -44,11 +44,12 @@ def _start_local_api() -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    # Prefect 3.8.8's API app, built by pydantic 2.14, warns about one of Prefect's own route
-    # parameters at start-up, on the stderr that the server process shares with the CLI. Only
-    # that message is filtered, and only in the server process (which inherits this variable).
+    # Prefect 3.8.8's API app, built by pydantic 2.14, warns about Prefect's own route parameters
+    # ("The 'alias' attribute with value 'flow_runs'" or 'flows', which one varies from start to
+    # start) on the stderr that the server process shares with the CLI. Only that message is
+    # filtered, and only in the server process (which inherits this variable).
     if "PYTHONWARNINGS" not in os.environ:
-        os.environ["PYTHONWARNINGS"] = "ignore:The 'alias' attribute with value 'flow_runs'"
+        os.environ["PYTHONWARNINGS"] = "ignore:The 'alias' attribute with value '"
     SubprocessASGIServer().start()
 
 
