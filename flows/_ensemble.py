@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from tasks.evaluate import loss_of
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["EnsemblePlan", "plan_ensemble"]
+__all__ = ["EnsemblePlan", "plan_affordable_ensemble", "plan_ensemble"]
 
 MAX_MEMBERS_CONSIDERED = 15
 
@@ -46,14 +46,16 @@ def _blend(predictions: list, weights: list[float]) -> np.ndarray:
 
 
 def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
-                  best: CandidateResult) -> Optional[EnsemblePlan]:
+                  best: CandidateResult,
+                  excluded: frozenset[int] = frozenset()) -> Optional[EnsemblePlan]:
     """Greedy selection over the best candidates' out-of-fold predictions.
 
     Returns None when fewer than two candidates are usable or the blend does not beat ``best``
-    on the validation rows.
+    on the validation rows. Candidates whose ids are in ``excluded`` are not considered.
     """
     usable = sorted(
         (r for r in results if r.status == "ok" and r.spec.fraction >= 1.0 and r.oof is not None
+         and r.spec.id not in excluded
          and not math.isnan(r.metrics.get(metric, math.nan))),
         key=lambda r: (loss_of(metric, r.metrics[metric]), r.spec.id),
     )[:MAX_MEMBERS_CONSIDERED]
@@ -74,3 +76,24 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     members = [usable[i] for i in sorted(choice.counts)]
     next_id = max(r.spec.id for r in results) + 1
     return EnsemblePlan(members, choice, next_id)
+
+
+def plan_affordable_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
+                             best: CandidateResult,
+                             refit_seconds: Callable[[EnsemblePlan], float],
+                             seconds_left: float) -> Optional[EnsemblePlan]:
+    """The best greedy ensemble whose members can be refitted in ``seconds_left``.
+
+    When the blend chosen from all candidates would take too long to refit, its costliest member
+    is left out of the pool and the selection is made again (the best single candidate always
+    stays in), until a blend fits or none beats ``best``.
+    """
+    excluded: set[int] = set()
+    while True:
+        plan = plan_ensemble(results, data, metric, best, frozenset(excluded))
+        if plan is None or refit_seconds(plan) < seconds_left:
+            return plan
+        others = [m for m in plan.members if m.spec.id != best.spec.id]
+        if not others:
+            return None
+        excluded.add(max(others, key=lambda m: (m.fit_seconds, m.spec.id)).spec.id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from flows._ensemble import plan_affordable_ensemble, plan_ensemble
 from flows._loop import Halving
 from models import DataShape, registry
 from tasks._tuner import FamilyTuner
@@ -147,3 +149,32 @@ def test_packaged_portfolio_entries_build(task):
     for family, config in entries:
         estimator = registry().get(family).build(task, config, seed=0)
         assert estimator.get_params()
+
+
+def _regression_candidate(cid: int, oof: np.ndarray, y: np.ndarray,
+                          fit_seconds: float) -> CandidateResult:
+    return CandidateResult(CandidateSpec(cid, f"family{cid}", {}), "ok",
+                           compute_metrics("regression", y, oof), fit_seconds=fit_seconds,
+                           oof=oof)
+
+
+def test_an_ensemble_that_cannot_be_refitted_in_time_is_chosen_again_without_its_costliest():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    data = SimpleNamespace(y=y, task="regression")
+    cheap = _regression_candidate(1, y + rng.normal(scale=0.5, size=400), y, 1.0)
+    costly = _regression_candidate(2, y + rng.normal(scale=0.55, size=400), y, 100.0)
+    other = _regression_candidate(3, y + rng.normal(scale=0.6, size=400), y, 2.0)
+    results = [cheap, costly, other]
+
+    def seconds(plan) -> float:
+        return sum(m.fit_seconds for m in plan.members)
+
+    full = plan_ensemble(results, data, "rmse", cheap)
+    assert {m.spec.id for m in full.members} == {1, 2, 3}
+    assert plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 1000.0) is not None
+    affordable = plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 50.0)
+    assert {m.spec.id for m in affordable.members} == {1, 3}
+    assert affordable.result.metrics["rmse"] < cheap.metrics["rmse"]
+    assert full.result.metrics["rmse"] < affordable.result.metrics["rmse"]
+    assert plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
