@@ -7,14 +7,15 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from tasks.ensemble import EnsembleChoice, greedy_ensemble
+from tasks.ensemble import EnsembleChoice, evaluation_seconds, greedy_ensemble
 from tasks.evaluate import loss_of
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["EnsemblePlan", "plan_affordable_ensemble", "plan_ensemble"]
+__all__ = ["EnsemblePlan", "plan_ensemble"]
 
 MAX_MEMBERS_CONSIDERED = 15
+EXPECTED_ROUNDS = 25  # greedy rounds before its patience runs out, typically
 
 
 class EnsemblePlan:
@@ -47,15 +48,17 @@ def _blend(predictions: list, weights: list[float]) -> np.ndarray:
 
 def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
                   best: CandidateResult,
-                  excluded: frozenset[int] = frozenset()) -> Optional[EnsemblePlan]:
+                  member_seconds: Optional[Callable[[CandidateResult], float]] = None,
+                  seconds_left: float = math.inf) -> Optional[EnsemblePlan]:
     """Greedy selection over the best candidates' out-of-fold predictions.
 
-    Returns None when fewer than two candidates are usable or the blend does not beat ``best``
-    on the validation rows. Candidates whose ids are in ``excluded`` are not considered.
+    With ``member_seconds`` (what refitting and publishing one member costs), a candidate joins
+    the blend only while the members' total stays within ``seconds_left``, so that the blend
+    chosen is one that can be refitted in time. Returns None when fewer than two candidates are
+    usable or the blend does not beat ``best`` on the validation rows.
     """
     usable = sorted(
         (r for r in results if r.status == "ok" and r.spec.fraction >= 1.0 and r.oof is not None
-         and r.spec.id not in excluded
          and not math.isnan(r.metrics.get(metric, math.nan))),
         key=lambda r: (loss_of(metric, r.metrics[metric]), r.spec.id),
     )[:MAX_MEMBERS_CONSIDERED]
@@ -68,7 +71,12 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     predictions = [oof[rows] for oof in stacked]
     if data.task == "classification":
         predictions = [p / p.sum(axis=1, keepdims=True) for p in predictions]
-    choice = greedy_ensemble(predictions, data.y[rows], data.task, metric)
+    costs = None if member_seconds is None else [member_seconds(r) for r in usable]
+    # The selection itself takes time out of what the refits may use.
+    selecting = evaluation_seconds(predictions[0], data.y[rows], data.task, metric) * len(
+        usable) * EXPECTED_ROUNDS
+    choice = greedy_ensemble(predictions, data.y[rows], data.task, metric, costs=costs,
+                             max_cost=seconds_left - selecting)
     if len(choice.counts) < 2:
         return None
     if not loss_of(metric, choice.metrics[metric]) < loss_of(metric, best.metrics[metric]):
@@ -77,23 +85,3 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     next_id = max(r.spec.id for r in results) + 1
     return EnsemblePlan(members, choice, next_id)
 
-
-def plan_affordable_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
-                             best: CandidateResult,
-                             refit_seconds: Callable[[EnsemblePlan], float],
-                             seconds_left: float) -> Optional[EnsemblePlan]:
-    """The best greedy ensemble whose members can be refitted in ``seconds_left``.
-
-    When the blend chosen from all candidates would take too long to refit, its costliest member
-    is left out of the pool and the selection is made again (the best single candidate always
-    stays in), until a blend fits or none beats ``best``.
-    """
-    excluded: set[int] = set()
-    while True:
-        plan = plan_ensemble(results, data, metric, best, frozenset(excluded))
-        if plan is None or refit_seconds(plan) < seconds_left:
-            return plan
-        others = [m for m in plan.members if m.spec.id != best.spec.id]
-        if not others:
-            return None
-        excluded.add(max(others, key=lambda m: (m.fit_seconds, m.spec.id)).spec.id)

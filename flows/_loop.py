@@ -213,7 +213,7 @@ class _Loop:
         sign = 1 if METRICS[self.metric].greater_is_better else -1
         for result in batch:
             seconds = result.fit_seconds + result.predict_seconds
-            if result.status == "ok" and not result.cached:
+            if result.status == "ok":  # a cached result carries the seconds it was measured in
                 self.costs.observe(result.spec, seconds)
             if self.halving.promote(result, self.metric):
                 self.promotions.append(self.searcher.promote(result.spec))

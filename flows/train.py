@@ -25,7 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 from flows import _env  # noqa: E402
-from flows._ensemble import EnsemblePlan, plan_affordable_ensemble, plan_ensemble  # noqa: E402
+from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
 from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
 from flows._registry import model_name, register_task  # noqa: E402
@@ -256,29 +256,27 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     logger = get_run_logger()
     scale = 1.0 / max(1, len(plan.folds)) * len(data.y) / max(1, len(plan.folds[0][0]))
 
-    def refit_seconds(ensemble: EnsemblePlan) -> float:
-        fits = sum(m.fit_seconds * scale for m in ensemble.members) / settings.n_workers
-        return fits * 1.5 + publish_seconds(scale * len(plan.folds) * ensemble.result.model_bytes)
+    def member_seconds(member: CandidateResult) -> float:
+        """Refitting one member on all rows (the workers share the members) and writing it."""
+        refit = 1.5 * member.fit_seconds * scale / settings.n_workers
+        return refit + publish_seconds(scale * len(plan.folds) * member.model_bytes) - \
+            publish_seconds(0)
 
-    ensemble = plan_ensemble(results, data, metric, best) if settings.ensemble else None
+    ensemble = None
+    if settings.ensemble:
+        ensemble = plan_ensemble(results, data, metric, best, member_seconds,
+                                 budget.remaining() - publish_seconds(0))
+    if ensemble is not None and (sum(member_seconds(m) for m in ensemble.members)
+                                 >= budget.remaining() - publish_seconds(0)):
+        logger.info("ensemble skipped: choosing it took the time its refits needed")
+        ensemble = None
     if ensemble is not None:
-        if refit_seconds(ensemble) >= budget.remaining():
-            smaller = plan_affordable_ensemble(results, data, metric, best, refit_seconds,
-                                               budget.remaining())
-            if smaller is not None:
-                logger.info("ensemble of %s would not refit in the time left; its affordable "
-                            "members %s give %s=%.5g", ensemble.result.spec.config["members"],
-                            smaller.result.spec.config["members"], metric,
-                            smaller.result.metrics[metric])
-            ensemble = smaller if smaller is not None else ensemble
-        if refit_seconds(ensemble) < budget.remaining():
-            futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
-                                     seed=unmapped(settings.seed))
-            members = [f.result() for f in futures]
-            logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
-                        metric, ensemble.result.metrics[metric], best.metrics[metric])
-            return ensemble.result, make_ensemble(data.task, members, ensemble.weights)
-        logger.info("ensemble skipped: refitting its members would not fit the time left")
+        futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
+                                 seed=unmapped(settings.seed))
+        members = [f.result() for f in futures]
+        logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
+                    metric, ensemble.result.metrics[metric], best.metrics[metric])
+        return ensemble.result, make_ensemble(data.task, members, ensemble.weights)
     return best, refit_task(best.spec, data, settings.seed)
 
 

@@ -56,7 +56,8 @@ class AutoMLEnsembleClassifier(ClassifierMixin, _EnsembleBase):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Blended probabilities, one column per entry of ``classes_``."""
         X = self._check(X)
-        return sum(w * m.predict_proba(X) for w, m in zip(self.weights_, self.members))
+        blended = sum(w * m.predict_proba(X) for w, m in zip(self.weights_, self.members))
+        return blended / blended.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row."""

@@ -102,7 +102,9 @@ class EarlyStoppingXGBClassifier(ClassifierMixin, _EarlyStoppingXGB):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities with the rounds chosen by early stopping."""
         check_is_fitted(self, "model_")
-        return self.model_.predict_proba(X)
+        # xgboost answers in float32, whose rows miss 1 by up to 1e-7 (log loss then warns).
+        proba = np.asarray(self.model_.predict_proba(X), dtype=float)
+        return proba / proba.sum(axis=1, keepdims=True)
 
 
 class EarlyStoppingXGBRegressor(RegressorMixin, _EarlyStoppingXGB):

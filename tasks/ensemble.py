@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -37,6 +41,14 @@ def _score(task: str, y: np.ndarray, blend: np.ndarray) -> dict[str, float]:
     return compute_metrics(task, y, blend.argmax(axis=1), blend)
 
 
+def evaluation_seconds(prediction: np.ndarray, y: np.ndarray, task: str, metric: str) -> float:
+    """Seconds one evaluation of a blend takes (greedy selection makes up to candidates x
+    rounds of them)."""
+    started = time.perf_counter()
+    _loss(task, metric, y, prediction)
+    return time.perf_counter() - started
+
+
 def _loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
     scorer = METRICS[metric].fn
     try:
@@ -50,6 +62,7 @@ def _loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
 def greedy_ensemble(
     predictions: list[np.ndarray], y: np.ndarray, task: str, metric: str,
     max_rounds: int = 50, patience: int = 10,
+    costs: Optional[Sequence[float]] = None, max_cost: float = math.inf,
 ) -> EnsembleChoice:
     """Pick members with replacement, one per round, each time the one that most improves ``metric``.
 
@@ -67,6 +80,10 @@ def greedy_ensemble(
         Members picked at most (with repetition).
     patience : int, default=10
         Stop after this many rounds without improvement.
+    costs : sequence of float, optional
+        What each candidate costs once in the blend (e.g. seconds to refit it); a candidate not
+        yet in the blend is only added while the members' total stays within ``max_cost``.
+    max_cost : float, default=inf
 
     Returns
     -------
@@ -87,7 +104,10 @@ def greedy_ensemble(
     total = predictions[0].copy()
     for _ in range(max_rounds - 1):
         n = sum(counts.values()) + 1
-        trials = [(_loss(task, metric, y, (total + p) / n), i) for i, p in enumerate(predictions)]
+        spent = sum(costs[i] for i in counts) if costs is not None else 0.0
+        allowed = [i for i in range(len(predictions))
+                   if costs is None or i in counts or spent + costs[i] <= max_cost]
+        trials = [(_loss(task, metric, y, (total + predictions[i]) / n), i) for i in allowed]
         loss, pick = min(trials)
         counts[pick] += 1
         total += predictions[pick]

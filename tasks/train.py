@@ -71,7 +71,8 @@ def evaluate_candidate(
     plan : SplitPlan
     seed : int
     deadline : float, optional
-        ``time.time()`` after which no further fold starts (raises ``TimeoutError``).
+        ``time.time()`` after which no further fold starts, nor one that would end after it
+        if it takes as long as the previous fold (raises ``TimeoutError``).
 
     Returns
     -------
@@ -83,10 +84,12 @@ def evaluate_candidate(
     oof = np.full((len(data.y), width), np.nan)
     fit_seconds = predict_seconds = 0.0
     model_bytes = 0
+    last_fold = 0.0  # seconds the previous fold took: the next one is expected to take as long
     try:
         for train_rows, valid_rows in plan.folds:
-            if deadline is not None and time.time() > deadline:
+            if deadline is not None and time.time() + last_fold > deadline:
                 raise TimeoutError(f"{spec.run_name} ran out of time before a fold")
+            fold_started = time.perf_counter()
             rows = _training_rows(train_rows, spec.fraction, seed)
             model = build_model(spec, data, seed)
             started = time.perf_counter()
@@ -97,6 +100,7 @@ def evaluate_candidate(
             fit_seconds += fitted - started
             predict_seconds += time.perf_counter() - fitted
             oof[valid_rows] = prediction.reshape(len(valid_rows), width)
+            last_fold = time.perf_counter() - fold_started
         model_bytes = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     except TimeoutError:
         raise

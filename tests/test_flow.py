@@ -164,6 +164,30 @@ def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_pa
     assert board.loc[0, "status"] == "ok" and set(board["status"]) == {"ok", "failed", "timeout"}
 
 
+def test_a_fold_that_would_end_after_the_deadline_does_not_start():
+    from tasks.settings import TrainSettings
+    from tasks.split import SplitPlan
+    from tasks.train import evaluate_candidate
+    from tasks.types import CandidateSpec
+    from tasks.validate import prepare_data
+
+    frame = small_regression()
+    data = prepare_data(frame, TrainSettings(data="x", target="y", task="regression"))
+    rows = np.arange(len(frame))
+    folds = tuple((rows[rows % 3 != k], rows[rows % 3 == k]) for k in range(3))
+    reg = registry()
+    reg.add(_Slow, origin="test")
+    try:
+        started = time.time()
+        with pytest.raises(TimeoutError, match="ran out of time before a fold"):
+            # Each fold sleeps 0.4 s: the second would end at 0.8 s, after the deadline.
+            evaluate_candidate(CandidateSpec(1, "test_slow", {}), data,
+                               SplitPlan("cv", folds, 0), seed=0, deadline=started + 0.6)
+        assert time.time() - started < 0.6
+    finally:
+        registry(refresh=True)
+
+
 def test_exit_score_and_a_separate_validation_file(tmp_path):
     train_file, valid_file = tmp_path / "train.parquet", tmp_path / "valid.csv"
     awkward_classification(n=200, seed=1).to_parquet(train_file)

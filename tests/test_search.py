@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from flows._ensemble import plan_affordable_ensemble, plan_ensemble
+from flows._ensemble import plan_ensemble
 from flows._loop import Halving
 from models import DataShape, registry
 from tasks._tuner import FamilyTuner
@@ -158,7 +158,7 @@ def _regression_candidate(cid: int, oof: np.ndarray, y: np.ndarray,
                            oof=oof)
 
 
-def test_an_ensemble_that_cannot_be_refitted_in_time_is_chosen_again_without_its_costliest():
+def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
     rng = np.random.default_rng(0)
     y = rng.normal(size=400)
     data = SimpleNamespace(y=y, task="regression")
@@ -167,14 +167,15 @@ def test_an_ensemble_that_cannot_be_refitted_in_time_is_chosen_again_without_its
     other = _regression_candidate(3, y + rng.normal(scale=0.6, size=400), y, 2.0)
     results = [cheap, costly, other]
 
-    def seconds(plan) -> float:
-        return sum(m.fit_seconds for m in plan.members)
+    def seconds(member) -> float:
+        return member.fit_seconds
 
     full = plan_ensemble(results, data, "rmse", cheap)
     assert {m.spec.id for m in full.members} == {1, 2, 3}
-    assert plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 1000.0) is not None
-    affordable = plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 50.0)
+    unbound = plan_ensemble(results, data, "rmse", cheap, seconds, 1000.0)
+    assert unbound.weights == full.weights
+    affordable = plan_ensemble(results, data, "rmse", cheap, seconds, 50.0)
     assert {m.spec.id for m in affordable.members} == {1, 3}
     assert affordable.result.metrics["rmse"] < cheap.metrics["rmse"]
     assert full.result.metrics["rmse"] < affordable.result.metrics["rmse"]
-    assert plan_affordable_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
+    assert plan_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
