@@ -16,8 +16,13 @@ import numpy as np
 
 from models._base import DataShape, ModelFamily, Param
 
-__all__ = ["ForecastFamily", "GlobalForecaster", "LocalForecaster", "SeasonalAdjustment",
-           "is_seasonal"]
+__all__ = ["LEVELS", "ForecastFamily", "GlobalForecaster", "LocalForecaster",
+           "SeasonalAdjustment", "is_seasonal", "normal_bounds", "restore_bounds"]
+
+#: The prediction-interval levels every forecaster publishes.
+LEVELS = (0.8, 0.95)
+
+Bounds = dict[float, np.ndarray]  # level -> (horizon, 2): lower, upper
 
 
 def is_seasonal(y: np.ndarray, season: int) -> bool:
@@ -75,6 +80,22 @@ class SeasonalAdjustment:
         return forecast * pattern if self.multiplicative_ else forecast + pattern
 
 
+def normal_bounds(path: np.ndarray, sigma: np.ndarray, levels: tuple[float, ...]) -> Bounds:
+    """Gaussian intervals around ``path`` with per-step standard deviations ``sigma``."""
+    from scipy.stats import norm
+
+    return {level: np.column_stack([path - norm.ppf(0.5 + level / 2) * sigma,
+                                    path + norm.ppf(0.5 + level / 2) * sigma])
+            for level in levels}
+
+
+def restore_bounds(adjustment: SeasonalAdjustment, bounds: Bounds) -> Bounds:
+    """Put the season back on intervals of the adjusted series (indices are positive for the
+    multiplicative case, so the order of lower and upper holds)."""
+    return {level: np.column_stack([adjustment.restore(b[:, 0]), adjustment.restore(b[:, 1])])
+            for level, b in bounds.items()}
+
+
 def _centered_moving_average(y: np.ndarray, m: int) -> np.ndarray:
     if m % 2:
         kernel = np.ones(m) / m
@@ -106,6 +127,37 @@ class LocalForecaster(ABC):
         if out.shape != (horizon,) or not np.all(np.isfinite(out)):
             out = np.full(horizon, float(y[-1]))
         return out
+
+    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
+                           levels: tuple[float, ...]) -> tuple[np.ndarray, Optional[Bounds]]:
+        """The forecast and the model's own prediction intervals (``level -> (horizon, 2)``
+        lower and upper), or None where the model has none (the default)."""
+        return self.forecast(y, horizon, season), None
+
+    def with_intervals(self, y: np.ndarray, horizon: int, season: int,
+                       levels: tuple[float, ...] = LEVELS) -> tuple[np.ndarray, Optional[Bounds]]:
+        """:meth:`forecast_intervals` with the fallback of :meth:`__call__`; intervals that are
+        not finite or do not hold the forecast are dropped (None)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in __call__
+            try:
+                path, bounds = self.forecast_intervals(y, horizon, season, levels)
+            except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
+                path, bounds = np.full(horizon, np.nan), None
+        path = np.asarray(path, dtype=float)
+        if path.shape != (horizon,) or not np.all(np.isfinite(path)):
+            return np.full(horizon, float(y[-1])), None
+        if bounds is None:
+            return path, None
+        checked = {}
+        tolerance = 1e-9 * (1.0 + np.abs(path))
+        for level in levels:
+            b = np.asarray(bounds.get(level, np.nan), dtype=float)
+            if (b.shape != (horizon, 2) or not np.all(np.isfinite(b))
+                    or np.any(b[:, 0] > path + tolerance) or np.any(path > b[:, 1] + tolerance)):
+                return path, None
+            checked[level] = b
+        return path, checked
 
 
 class GlobalForecaster(ABC):

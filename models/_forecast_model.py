@@ -45,6 +45,10 @@ class ForecastModel:
         reads from ``df`` (at publishing, the last known values stood in for them).
     history : Panel, optional
         The training series the global members forecast from.
+    model_intervals : dict, optional
+        Level -> (n_series, horizon, 2) lower and upper bounds from the forecasting model
+        itself, for series forecast by one statistical model alone (NaN for the others, whose
+        intervals come from ``quantiles``).
     """
 
     def __init__(self, time_column: str, series_id: list[str], target: str, freq: str,
@@ -53,7 +57,8 @@ class ForecastModel:
                  dropped: Optional[dict[tuple, str]] = None,
                  feature_names: Optional[list[str]] = None,
                  global_members: Optional[dict[int, Any]] = None,
-                 history: Optional[Any] = None) -> None:
+                 history: Optional[Any] = None,
+                 model_intervals: Optional[dict[str, np.ndarray]] = None) -> None:
         self.time_column = time_column
         self.series_id = list(series_id)
         self.target = target
@@ -68,9 +73,12 @@ class ForecastModel:
         self.feature_names = list(feature_names or [])
         self.global_members = dict(global_members or {})
         self.history = history
+        self.model_intervals = {k: np.asarray(v, dtype=float)
+                                for k, v in (model_intervals or {}).items()}
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("model_intervals", {})  # models published before it existed
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
@@ -141,8 +149,13 @@ class ForecastModel:
         return self._paths_for(df, series, steps)[series, steps - 1]
 
     def predict_interval(self, df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-        """``forecast``, ``lower`` and ``upper`` per row: the point forecast plus the backtest
-        errors' quantiles at this step, scaled to the series (``level`` 0.8 or 0.95)."""
+        """``forecast``, ``lower``, ``upper`` and ``interval`` per row (``level`` 0.8 or 0.95).
+
+        A series forecast by one statistical model alone gets that model's own interval
+        (``interval`` = ``"model"``); the others get the point forecast plus the chosen
+        forecaster's backtest errors' quantiles at this step, scaled to the series
+        (``"backtest"``).
+        """
         key = str(level)
         if key not in self.quantiles:
             raise ValueError(f"level {level} is not available; use one of "
@@ -151,8 +164,15 @@ class ForecastModel:
         point = self._paths_for(df, series, steps)[series, steps - 1]
         bounds = np.asarray(self.quantiles[key])[steps - 1]
         scale = self.scales[series]
-        return pd.DataFrame({"forecast": point, "lower": point + bounds[:, 0] * scale,
-                             "upper": point + bounds[:, 1] * scale}, index=df.index)
+        lower, upper = point + bounds[:, 0] * scale, point + bounds[:, 1] * scale
+        source = np.full(len(df), "backtest", dtype=object)
+        if key in self.model_intervals:
+            own = self.model_intervals[key][series, steps - 1]
+            found = np.isfinite(own).all(axis=1)
+            lower[found], upper[found] = own[found, 0], own[found, 1]
+            source[found] = "model"
+        return pd.DataFrame({"forecast": point, "lower": lower, "upper": upper,
+                             "interval": source}, index=df.index)
 
 
 def _plain(value: Any) -> Any:

@@ -77,6 +77,18 @@ class LagWindows:
             columns.append(future[np.clip(o + k, 0, len(future) - 1)])
         return np.hstack(columns), lvl
 
+    def column_groups(self, feature_names: list[str]) -> dict[str, list[int]]:
+        """Which columns of :meth:`rows` each input fills: ``"history"`` (the window and the
+        same-phase values of earlier cycles), ``"step"`` (periods ahead), and each known
+        feature by name."""
+        seasonal = 3 if self.season > 1 else 0
+        groups = {"history": [*range(self.n_lags),
+                              *range(self.n_lags + 1, self.n_lags + 1 + seasonal)],
+                  "step": [self.n_lags]}
+        first = self.n_lags + 1 + seasonal
+        groups.update({name: [first + j] for j, name in enumerate(feature_names)})
+        return groups
+
 
 class LagRegressionForecaster(GlobalForecaster):
     """A scikit-learn regressor on :class:`LagWindows` rows, trained across series.
@@ -125,10 +137,11 @@ class LagRegressionForecaster(GlobalForecaster):
         self.regressor_.fit(np.vstack(features), np.concatenate(targets))
         return self
 
-    def predict(self, panel: Any, horizon: int,
-                future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+    def design(self, panel: Any, horizon: int, future: Optional[list[np.ndarray]] = None
+               ) -> tuple[np.ndarray, list[tuple[int, np.ndarray, tuple[bool, float]]]]:
+        """The rows the regressor forecasts every series from (``horizon`` rows per series
+        with history, in order), and per such series its index, window level and transform."""
         steps = np.arange(1, horizon + 1)
-        out = np.full((len(panel), horizon), np.nan)
         blocks, meta = [], []
         for i, y in enumerate(panel.values):
             if len(y) == 0:
@@ -142,9 +155,21 @@ class LagRegressionForecaster(GlobalForecaster):
             X, level = self.windows_.rows(z, np.array([len(y) - 1]), known, steps)
             blocks.append(X)
             meta.append((i, level, how))
-        if not blocks:
+        width = blocks[0].shape[1] if blocks else 0
+        return (np.vstack(blocks) if blocks else np.zeros((0, width))), meta
+
+    def forecast_from(self, X: np.ndarray, meta: list, n_series: int,
+                      horizon: int) -> np.ndarray:
+        """(n_series, horizon) forecasts from :meth:`design` rows (NaN for series without)."""
+        out = np.full((n_series, horizon), np.nan)
+        if not meta:
             return out
-        predicted = self.regressor_.predict(np.vstack(blocks)).reshape(len(blocks), horizon)
+        predicted = self.regressor_.predict(X).reshape(len(meta), horizon)
         for row, (i, level, how) in enumerate(meta):
             out[i] = self.windows_.inverse(predicted[row] + level, how)
         return out
+
+    def predict(self, panel: Any, horizon: int,
+                future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+        X, meta = self.design(panel, horizon, future)
+        return self.forecast_from(X, meta, len(panel), horizon)

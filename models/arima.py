@@ -9,7 +9,7 @@ import numpy as np
 from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
 
 __all__ = ["Arima", "ArimaForecaster"]
 
@@ -42,11 +42,13 @@ class ArimaForecaster(LocalForecaster):
     def __init__(self, max_history: int = 300) -> None:
         self.max_history = max_history
 
-    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    def _fit(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
+        """The seasonal adjustment, the adjusted series and the fitted model of the smallest
+        AICc (None when the series is too short or no order fits)."""
         adjustment = SeasonalAdjustment(season).fit(y)
         adjusted = adjustment.remove(y)[-self.max_history:]
         if len(adjusted) < 8:
-            return adjustment.restore(np.full(horizon, adjusted[-1]))
+            return adjustment, adjusted, None
         d = differences(adjusted)
         trend = "t" if d == 1 else ("c" if d == 0 else "n")
         best, best_aicc = None, np.inf
@@ -59,9 +61,24 @@ class ArimaForecaster(LocalForecaster):
                 continue
             if np.isfinite(fitted.aicc) and fitted.aicc < best_aicc:
                 best, best_aicc = fitted, fitted.aicc
+        return adjustment, adjusted, best
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        adjustment, adjusted, best = self._fit(y, season)
         if best is None:
             return adjustment.restore(np.full(horizon, adjusted[-1]))
         return adjustment.restore(np.asarray(best.forecast(horizon)))
+
+    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
+                           levels: tuple[float, ...]):
+        """The fitted model's own forecast intervals (statsmodels ``get_forecast``)."""
+        adjustment, adjusted, best = self._fit(y, season)
+        if best is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1])), None
+        result = best.get_forecast(horizon)
+        bounds = {level: np.asarray(result.conf_int(alpha=1 - level)) for level in levels}
+        return (adjustment.restore(np.asarray(result.predicted_mean)),
+                restore_bounds(adjustment, bounds))
 
 
 class Arima(ForecastFamily):

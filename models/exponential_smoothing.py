@@ -8,11 +8,12 @@ from typing import Any, Optional
 import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing as HoltWinters
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
 
 __all__ = ["ExponentialSmoothing", "ExponentialSmoothingForecaster"]
 
 MAX_HISTORY = 400  # the most recent periods fitted; older ones barely move the smoothing
+SIMULATIONS = 1000  # simulated paths behind the intervals
 
 
 class ExponentialSmoothingForecaster(LocalForecaster):
@@ -34,22 +35,46 @@ class ExponentialSmoothingForecaster(LocalForecaster):
         self.damped = damped
         self.seasonal = seasonal
 
-    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    def _fit(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
+        """The seasonal adjustment (none for Holt-Winters), the series it leaves and the fitted
+        model (None when the adjusted series is too short to fit)."""
         y = y[-MAX_HISTORY:]
         if self.seasonal != "adjust" and season > 1 and len(y) >= 2 * season + 2:
             kind = "mul" if self.seasonal == "mul" and np.all(y > 0) else "add"
             model = HoltWinters(y, trend=self.trend, damped_trend=self.damped and bool(self.trend),
                                 seasonal=kind, seasonal_periods=season,
                                 initialization_method="estimated")
-            return model.fit().forecast(horizon)
+            return SeasonalAdjustment(1).fit(y), y, model.fit()
         adjustment = SeasonalAdjustment(season).fit(y)
         adjusted = adjustment.remove(y)
         if len(adjusted) < 4:
-            return adjustment.restore(np.full(horizon, adjusted[-1]))
+            return adjustment, adjusted, None
         model = HoltWinters(adjusted, trend=self.trend,
                             damped_trend=self.damped and bool(self.trend),
                             initialization_method="estimated")
-        return adjustment.restore(model.fit().forecast(horizon))
+        return adjustment, adjusted, model.fit()
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        adjustment, adjusted, fitted = self._fit(y, season)
+        if fitted is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        return adjustment.restore(np.asarray(fitted.forecast(horizon)))
+
+    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
+                           levels: tuple[float, ...]):
+        """Intervals from the fitted model's state-space simulation (statsmodels' ``simulate``,
+        additive Gaussian errors, seeded), as quantiles of the simulated paths."""
+        adjustment, adjusted, fitted = self._fit(y, season)
+        if fitted is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1])), None
+        path = np.asarray(fitted.forecast(horizon))
+        paths = np.asarray(fitted.simulate(horizon, anchor="end", repetitions=SIMULATIONS,
+                                           error="add", rng=np.random.default_rng(0)))
+        paths = paths.reshape(horizon, -1)
+        bounds = {level: np.column_stack([
+            np.minimum(np.quantile(paths, 0.5 - level / 2, axis=1), path),
+            np.maximum(np.quantile(paths, 0.5 + level / 2, axis=1), path)]) for level in levels}
+        return adjustment.restore(path), restore_bounds(adjustment, bounds)
 
 
 class ExponentialSmoothing(ForecastFamily):

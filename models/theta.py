@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from statsmodels.tsa.forecasting.theta import ThetaModel
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment
+from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
 
 __all__ = ["Theta", "ThetaForecaster"]
 
@@ -30,6 +30,21 @@ class ThetaForecaster(LocalForecaster):
         model = ThetaModel(adjusted, period=1, deseasonalize=False)
         path = model.fit().forecast(horizon, theta=self.theta)
         return adjustment.restore(np.asarray(path))
+
+    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
+                           levels: tuple[float, ...]):
+        """statsmodels' Theta intervals (the SES innovations' variance, growing with the
+        step as the model's integrated moving average implies)."""
+        adjustment = SeasonalAdjustment(season).fit(y)
+        adjusted = adjustment.remove(y)
+        if len(adjusted) < 4:
+            return adjustment.restore(np.full(horizon, adjusted[-1])), None
+        fitted = ThetaModel(adjusted, period=1, deseasonalize=False).fit()
+        path = np.asarray(fitted.forecast(horizon, theta=self.theta))
+        bounds = {level: fitted.prediction_intervals(horizon, theta=self.theta,
+                                                     alpha=1 - level).to_numpy()
+                  for level in levels}
+        return adjustment.restore(path), restore_bounds(adjustment, bounds)
 
 
 class Theta(ForecastFamily):

@@ -3,8 +3,11 @@ error by horizon step (matplotlib's object API, as :mod:`tasks.charts`)."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
+from models._forecast import LEVELS
 from tasks.charts import Chart, _figure, _png
 from tasks.forecast_data import Panel
 
@@ -14,7 +17,7 @@ SERIES_DRAWN = 4
 
 
 def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np.ndarray,
-                    target: str) -> Chart:
+                    target: str, model_bounds: Optional[np.ndarray] = None) -> Chart:
     drawn = list(range(min(SERIES_DRAWN, len(panel))))
     figure, _ = _figure(8.0, 2.2 * len(drawn) + 0.5)
     figure.clear()
@@ -29,17 +32,22 @@ def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np
         for level, alpha in (("0.95", 0.15), ("0.8", 0.3)):
             if level in quantiles:
                 bounds = np.asarray(quantiles[level])
-                ax.fill_between(ahead, paths[i] + bounds[:, 0] * scales[i],
-                                paths[i] + bounds[:, 1] * scales[i], color="#1f77b4",
-                                alpha=alpha, linewidth=0, label=f"{float(level):.0%} interval")
+                low, high = paths[i] + bounds[:, 0] * scales[i], paths[i] + bounds[:, 1] * scales[i]
+                if model_bounds is not None and float(level) in LEVELS:
+                    own = model_bounds[i, LEVELS.index(float(level))]
+                    if np.isfinite(own).all():
+                        low, high = own[:, 0], own[:, 1]
+                ax.fill_between(ahead, low, high, color="#1f77b4", alpha=alpha, linewidth=0,
+                                label=f"{float(level):.0%} interval")
         ax.plot(ahead, paths[i], color="#1f77b4", linewidth=1.5, label="forecast")
         ax.set_title(f"series {panel.keys[i] or '(single)'}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)
         if n == 0:
             ax.legend(fontsize=7, loc="upper left")
     ax.set_xlabel("periods from the end of training")
-    return Chart("forecast", f"History and forecast of {len(drawn)} series, with intervals from "
-                 "the backtest errors", _png(figure), {"series_drawn": float(len(drawn))})
+    return Chart("forecast.png", f"History and forecast of {len(drawn)} series, with intervals "
+                 "(the model's own, or from the backtest errors)", _png(figure),
+                 {"series_drawn": float(len(drawn))})
 
 
 def _error_by_step(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> Chart:
@@ -52,13 +60,15 @@ def _error_by_step(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray)
     ax.set_title("Backtest error by horizon step")
     numbers = {f"step_{k + 1}": float(v) for k, v in enumerate(by_step)}
     numbers["mean"] = float(np.nanmean(by_step))
-    return Chart("error_by_step", "Backtest error of the chosen forecaster by horizon step "
+    return Chart("error_by_step.png", "Backtest error of the chosen forecaster by horizon step "
                  "(MASE units)", _png(figure), numbers)
 
 
 def forecast_charts(panel: Panel, actual: np.ndarray, backtest: np.ndarray, paths: np.ndarray,
-                    quantiles: dict, scales: np.ndarray, target: str) -> list[Chart]:
-    """The forecast chart and the error-by-step chart."""
+                    quantiles: dict, scales: np.ndarray, target: str,
+                    model_bounds: Optional[np.ndarray] = None) -> list[Chart]:
+    """The forecast chart and the error-by-step chart (``model_bounds``: the models' own
+    intervals, (series, levels, horizon, 2), NaN where a series has none)."""
     series_scales = scales[:, 0]
-    return [_forecast_chart(panel, paths, quantiles, series_scales, target),
+    return [_forecast_chart(panel, paths, quantiles, series_scales, target, model_bounds),
             _error_by_step(actual, backtest, scales)]

@@ -25,6 +25,8 @@ from tasks.validate import _context, gx
 __all__ = ["Panel", "PreparedPanel", "build_forecast_suite", "infer_frequency", "min_history",
            "prepare_panel", "prepare_panel_task", "season_of"]
 
+CONTRACT_MAX_SERIES = 20_000  # series ids listed in the scoring contract
+
 _SEASONS = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24,
             "Q": 4, "QS": 4, "QE": 4, "A": 1, "Y": 1, "YS": 1, "YE": 1, "AS": 1,
             "min": 60, "T": 60, "s": 60, "S": 60}
@@ -121,14 +123,32 @@ def min_history(horizon: int, season: int) -> int:
 
 def build_forecast_suite(frame: pd.DataFrame, settings: TrainSettings) -> gx.ExpectationSuite:
     """Hard checks (``meta.hard``): the named columns exist, the time column and the series ids
-    are never empty, and no series has two rows for one time."""
+    are never empty, and no series has two rows for one time. The scoring contract
+    (``meta.contract``): the time, series-id and known-feature columns, the series trained on and
+    the known features' ranges."""
     _context()
     ex = gx.expectations
     hard = {"hard": True}
     suite = gx.ExpectationSuite(name=f"automl-forecast-{settings.target}")
-    named = [settings.target, settings.time_column, *settings.series_id, *settings.known_features]
-    for column in named:
-        suite.add_expectation(ex.ExpectColumnToExist(column=column, meta=hard))
+    inputs = [settings.time_column, *settings.series_id, *settings.known_features]
+    for column in [settings.target, *inputs]:
+        meta = dict(hard)
+        if column in inputs and column in frame.columns:  # the scoring contract, too
+            meta.update(contract=True, dtype=str(frame[column].dtype))
+        suite.add_expectation(ex.ExpectColumnToExist(column=column, meta=meta))
+    for column in settings.series_id:
+        seen = frame[column].dropna().unique() if column in frame.columns else []
+        if 0 < len(seen) <= CONTRACT_MAX_SERIES:  # a series never trained on is drift
+            values = sorted((v.item() if isinstance(v, np.generic) else v for v in seen), key=str)
+            suite.add_expectation(ex.ExpectColumnValuesToBeInSet(
+                column=column, value_set=values, meta={"contract": True}))
+    for column in settings.known_features:
+        present = (pd.to_numeric(frame[column], errors="coerce").dropna()
+                   if column in frame.columns else [])
+        if len(present):
+            suite.add_expectation(ex.ExpectColumnValuesToBeBetween(
+                column=column, min_value=float(present.min()), max_value=float(present.max()),
+                meta={"contract": True}))
     for column in [settings.time_column, *settings.series_id]:
         suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=column, meta=hard))
     suite.add_expectation(ex.ExpectCompoundColumnsToBeUnique(

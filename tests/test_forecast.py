@@ -212,8 +212,16 @@ def test_cli_run_publishes_a_forecaster_for_every_series(forecast_run):
     root, frame, done = forecast_run
     out = root / "out"
     for name in ("model.pkl", "leaderboard.csv", "metrics.json", "manifest.json",
-                 "forecast.png", "error_by_step.png"):
+                 "forecast.png", "error_by_step.png", "report.html", "feature_importance.csv"):
         assert (out / name).is_file(), name
+    page = (out / "report.html").read_text()
+    assert "AutoML report: forecasting of sales" in page
+    assert "<link" not in page and "<script" not in page  # self-contained
+    assert page.count('src="data:image/png;base64,') == 2
+    assert 'data-chart="forecast.png"' in page and 'data-chart="error_by_step.png"' in page
+    importance = pd.read_csv(out / "feature_importance.csv")
+    assert list(importance.columns) == ["feature", "importance", "std", "source"]
+    assert "sales" in set(importance["feature"])
     facts = json.loads((out / "metrics.json").read_text())
     assert facts["metric"] == "mase" and facts["selection"]["mode"] in {"global", "per_series"}
     assert facts["short_series"] == [["shop 4"]]
@@ -286,3 +294,9 @@ def test_known_future_features_drive_the_forecast(tmp_path):
     base = pd.DataFrame({"shop": "s1", "day": days, "promo": 0.0})
     lift = model.predict(base.assign(promo=1.0)) - model.predict(base)
     assert np.all(lift > 20), lift
+    # The report's importance finds the promotion column, shuffled out of sample, matters.
+    importance = pd.read_csv(tmp_path / "out" / "feature_importance.csv").set_index("feature")
+    assert {"sales", "day", "promo"} <= set(importance.index)
+    assert importance.loc["promo", "importance"] > 0.5
+    assert importance.loc["promo", "importance"] > importance.loc["day", "importance"]
+    assert "global members (100% of the forecast)" in importance["source"].iloc[0]

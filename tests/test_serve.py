@@ -165,3 +165,32 @@ def test_schema_driven_fuzzing_finds_no_5xx(server):
     assert done.returncode == 0, done.stdout[-3000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
     assert counts and int(counts.group(1)) >= 100 and counts.group(1) == counts.group(2)
+
+
+def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
+    import joblib
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({
+        "store": s, "month": pd.date_range("2015-01-01", periods=48, freq="MS"),
+        "sales": 100 + 10 * s + np.cumsum(rng.normal(0, 1, 48))}) for s in (1, 2, 3)],
+        ignore_index=True)
+    out = tmp_path / "forecast"
+    train(data=frame, target="sales", task="forecasting", time_column="month",
+          series_id=["store"], horizon=3, include=["theta"], max_trials=1, output=str(out))
+    process, url = _start(out)
+    try:
+        rows = [{"store": 2, "month": "2019-02-01"}, {"store": 1, "month": "2019-01-01"}]
+        status, answer = _post(url, json.dumps({"rows": rows}))
+        assert status == 200, answer
+        expected = joblib.load(out / "model.pkl").predict(pd.DataFrame(rows))
+        assert answer["predictions"] == pytest.approx(list(expected))
+        status, answer = _post(url, json.dumps({"rows": [{"store": 9, "month": "2019-01-01"}]}))
+        assert status == 422 and "'store': 9" in answer["detail"]
+        assert "was not in training" in answer["detail"]
+        status, answer = _post(url, json.dumps({"rows": [{"store": 1, "month": "2020-01-01"}]}))
+        assert status == 422 and "is not one of the 3" in answer["detail"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,178 @@
+"""Backtesting the forecasting candidates within the time budget: local ones in batches of
+series on every worker (their cost probed on a few series first), a global one in one task beside
+them, sized to the time left and calibrated by what earlier fits measured."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+from prefect.logging import get_run_logger
+
+from flows._loop import PUBLISH_SECONDS, Budget
+from models._forecast import ForecastFamily
+from models._global import default_lags
+from tasks.artifacts import Progress
+from tasks.backtest import BacktestResult, backtest_task
+from tasks.forecast_data import Panel
+from tasks.settings import TrainSettings
+from tasks.types import CandidateResult, CandidateSpec
+
+__all__ = ["Candidate", "backtest_all", "batches", "plan_candidates"]
+
+GLOBAL_SECONDS_PER_CELL = 2.5e-6  # measured: one-thread booster fit per row and feature
+BATCHES_PER_WORKER = 4
+
+
+@dataclass
+class Candidate:
+    spec: CandidateSpec
+    family: type[ForecastFamily]
+
+
+def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon: int,
+                    max_trials: Optional[int]) -> list[Candidate]:
+    """Every family's configurations, cheapest family first, numbered (a global family's
+    window length resolved from the panel when it leaves it open)."""
+    out = []
+    for family in sorted(families, key=lambda f: (f.cost, f.name)):
+        for config in family.configs(panel.season, horizon):
+            config = dict(config)
+            if family.kind == "global" and config.get("n_lags", 0) is None:
+                config["n_lags"] = default_lags(panel.season, horizon, panel.freq)
+            out.append(Candidate(CandidateSpec(len(out) + 1, family.name, config), family))
+    return out[:max_trials] if max_trials else out
+
+
+def batches(n: int, workers: int) -> list[list[int]]:
+    size = max(1, math.ceil(n / (workers * BATCHES_PER_WORKER)))
+    return [list(range(i, min(n, i + size))) for i in range(0, n, size)]
+
+
+def _global_rows(budget: Budget, n_features: int, cost: float) -> int:  # cost x rate
+    """Training rows a global candidate can afford: its backtest fit and its final fit within
+    40% of the time left (the local candidates run beside it; later ones get the rest)."""
+    if budget.seconds is None:
+        return 300_000
+    seconds = budget.remaining() * 0.4
+    return int(min(1_000_000, seconds / (2 * GLOBAL_SECONDS_PER_CELL * n_features * cost)))
+
+
+def _cost_key(spec: CandidateSpec) -> str:
+    """Local costs are measured per configuration: one family's configurations differ a lot
+    (Holt-Winters against simple smoothing)."""
+    return f"{spec.family}:{sorted(spec.config.items())}"
+
+
+def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, budget: Budget,
+                      per_cell: dict[str, float], rates: dict[str, float],
+                      busy: int = 0) -> tuple[CandidateSpec, float]:
+    """The candidate (global ones sized to the time left) and its expected seconds.
+
+    ``rates`` holds, per global family, measured over predicted seconds of its earlier
+    candidates; a family not measured yet is assumed as slow as the slowest measured one.
+    """
+    spec, family, windows = cand.spec, cand.family, settings.backtest_windows
+    if family.kind == "global":
+        features = int(spec.config.get("n_lags", 8)) + 5
+        rate = max(1.0, rates.get(family.name, max(rates.values(), default=1.0)))
+        rows = _global_rows(budget, features, family.cost * rate)
+        spec = CandidateSpec(spec.id, spec.family, {**spec.config, "max_rows": rows})
+        cells = min(rows, sum(len(v) for v in panel.values) * settings.horizon)
+        fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost * rate
+        if (windows + 1) * fit < 0.4 * budget.remaining():  # cheap: a fit at every origin
+            spec = CandidateSpec(spec.id, spec.family, {**spec.config, "fit_per_window": True})
+            return spec, (windows + 1) * fit
+        return spec, 2 * fit
+    cells = len(panel) * windows
+    seconds = per_cell.get(_cost_key(spec), 0.002 * family.cost) * cells * (1 + 1 / windows)
+    return spec, seconds / max(1, settings.n_workers - busy)  # busy: threads a global holds
+
+
+def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSettings,
+                  budget: Budget, progress: Progress) -> tuple[dict[int, np.ndarray],
+                                                                list[CandidateResult], dict]:
+    """Backtest the candidates in order, local ones in batches of series on every worker;
+    a global one trains in one task while the local ones go on beside it."""
+    logger = get_run_logger()
+    horizon, windows = settings.horizon, settings.backtest_windows
+    groups_of = batches(len(panel), settings.n_workers)
+    forecasts: dict[int, np.ndarray] = {}
+    results: dict[int, CandidateResult] = {}
+    fitted: dict[int, Any] = {}
+    per_cell: dict[str, float] = {}  # configuration -> measured seconds per series-window
+    rates: dict[str, float] = {}  # global family -> measured / predicted seconds
+    pending: list[tuple[CandidateSpec, list[list[int]], list, float, float]] = []
+
+    def collect(spec: CandidateSpec, groups: list[list[int]], futures: list,
+                started: float, expected: float) -> None:
+        parts: list[BacktestResult] = [f.result() for f in futures]
+        working = sum(p.seconds for p in parts)  # measured inside the tasks, not waiting
+        errors = [p.error for p in parts if p.error]
+        if errors:
+            results[spec.id] = CandidateResult(spec, "failed", fit_seconds=working,
+                                               error=errors[0])
+            return
+        out = np.full((len(panel), windows, horizon), np.nan)
+        for rows, part in zip(groups, parts):
+            out[rows] = part.forecasts
+        forecasts[spec.id] = out
+        if parts[0].fitted is not None:
+            fitted[spec.id] = (parts[0].fitted, working)
+            fits = (windows if spec.config.get("fit_per_window") else 1)
+            predicted = expected * fits / (fits + 1)  # the expectation included the final fit
+            rates[spec.family] = max(rates.get(spec.family, 0.0), working / max(predicted, 1e-3))
+        else:
+            per_cell[_cost_key(spec)] = working / (len(panel) * windows)
+        results[spec.id] = CandidateResult(spec, "ok", fit_seconds=working,
+                                           finished_seconds=time.time() - budget.started)
+        progress.update(0.9 * len(results) / len(candidates))
+
+    def probe(spec: CandidateSpec, forecaster: Any, rows: list[int]) -> float:
+        """Seconds per series-window of a local configuration not measured yet in this run."""
+        first = backtest_task.with_options(task_run_name=f"probe-{spec.family}").submit(
+            spec.family, spec.id, 0, forecaster, panel.subset(rows), horizon, windows)
+        return first.result().seconds / (len(rows) * windows)
+
+    for cand in candidates:
+        if cand.family.kind == "global":
+            while pending:  # one global fit at a time
+                collect(*pending.pop())
+        reserve = PUBLISH_SECONDS + max(
+            (r.fit_seconds / windows for r in results.values() if r.status == "ok"), default=0.0)
+        spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
+                                           len(pending))
+        left = budget.remaining() - reserve
+        if expected > left or spec.config.get("max_rows", 5_000) < 5_000:
+            logger.info("%s skipped: about %.0f s needed, %.0f s left", spec.run_name, expected,
+                        left)
+            results[spec.id] = CandidateResult(spec, "too_slow",
+                                               error="would not fit the time left")
+            continue
+        forecaster = cand.family.build("forecasting", spec.config, settings.seed)
+        if cand.family.kind == "local" and _cost_key(spec) not in per_cell:
+            per_cell[_cost_key(spec)] = probe(spec, forecaster, groups_of[0][:20])
+            spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
+                                           len(pending))
+            if expected > budget.remaining() - reserve:
+                logger.info("%s skipped after a probe: about %.0f s needed", spec.run_name,
+                            expected)
+                results[spec.id] = CandidateResult(spec, "too_slow",
+                                                   error="would not fit the time left")
+                continue
+        groups = [list(range(len(panel)))] if cand.family.kind == "global" else groups_of
+        name = f"backtest-{spec.family}-{spec.id:02d}"
+        futures = [backtest_task.with_options(task_run_name=f"{name}-b{b}").submit(
+            spec.family, spec.id, b, forecaster, panel.subset(rows), horizon, windows,
+            bool(spec.config.get("fit_per_window")))
+            for b, rows in enumerate(groups)]
+        if cand.family.kind == "global":
+            pending.append((spec, groups, futures, time.perf_counter(), expected))
+        else:
+            collect(spec, groups, futures, time.perf_counter(), expected)
+    while pending:
+        collect(*pending.pop())
+    return forecasts, [results[c.spec.id] for c in candidates], fitted
