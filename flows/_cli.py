@@ -119,6 +119,10 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
         result = flow.with_options(task_runner=runner)(**args)
     except AutoMLInputError as exc:
+        # The temporary API may still be starting in the background; once it is up, Prefect
+        # stops it at exit. Left half-started, its process could outlive this one and write to
+        # the same stderr after the one-line error.
+        _env.wait_for_local_api()
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ import numpy as np
 
 from models._base import DataShape, ModelFamily, Param
 
-__all__ = ["LEVELS", "ForecastFamily", "GlobalForecaster", "LocalForecaster",
+__all__ = ["LEVELS", "FittedForecaster", "ForecastFamily", "GlobalForecaster", "LocalForecaster",
            "SeasonalAdjustment", "is_seasonal", "normal_bounds", "restore_bounds"]
 
 #: The prediction-interval levels every forecaster publishes.
@@ -158,6 +158,35 @@ class LocalForecaster(ABC):
                 return path, None
             checked[level] = b
         return path, checked
+
+
+class FittedForecaster(LocalForecaster):
+    """A model fitted to each series (after seasonal adjustment): subclasses implement
+    :meth:`_fit` and :meth:`_bounds`; forecasts and intervals then share one fit."""
+
+    @abstractmethod
+    def _fit(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
+        """The seasonal adjustment, the series it leaves, and the fitted model (with a
+        ``forecast(horizon)`` method), or None when the series is too short to fit."""
+
+    @abstractmethod
+    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]) -> Bounds:
+        """The fitted model's intervals of the adjusted series."""
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        adjustment, adjusted, fitted = self._fit(y, season)
+        if fitted is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1]))
+        return adjustment.restore(np.asarray(fitted.forecast(horizon)))
+
+    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
+                           levels: tuple[float, ...]) -> tuple[np.ndarray, Optional[Bounds]]:
+        adjustment, adjusted, fitted = self._fit(y, season)
+        if fitted is None:
+            return adjustment.restore(np.full(horizon, adjusted[-1])), None
+        path = np.asarray(fitted.forecast(horizon))
+        return (adjustment.restore(path),
+                restore_bounds(adjustment, self._bounds(fitted, horizon, levels)))
 
 
 class GlobalForecaster(ABC):

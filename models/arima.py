@@ -9,7 +9,7 @@ import numpy as np
 from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
+from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
 __all__ = ["Arima", "ArimaForecaster"]
 
@@ -30,7 +30,7 @@ def differences(y: np.ndarray, max_d: int = 2) -> int:
     return d
 
 
-class ArimaForecaster(LocalForecaster):
+class ArimaForecaster(FittedForecaster):
     """ARIMA(p, d, q): d by KPSS, (p, q) by the smallest AICc; a drift term when d is 1.
 
     Parameters
@@ -63,22 +63,10 @@ class ArimaForecaster(LocalForecaster):
                 best, best_aicc = fitted, fitted.aicc
         return adjustment, adjusted, best
 
-    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
-        adjustment, adjusted, best = self._fit(y, season)
-        if best is None:
-            return adjustment.restore(np.full(horizon, adjusted[-1]))
-        return adjustment.restore(np.asarray(best.forecast(horizon)))
-
-    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
-                           levels: tuple[float, ...]):
+    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]):
         """The fitted model's own forecast intervals (statsmodels ``get_forecast``)."""
-        adjustment, adjusted, best = self._fit(y, season)
-        if best is None:
-            return adjustment.restore(np.full(horizon, adjusted[-1])), None
-        result = best.get_forecast(horizon)
-        bounds = {level: np.asarray(result.conf_int(alpha=1 - level)) for level in levels}
-        return (adjustment.restore(np.asarray(result.predicted_mean)),
-                restore_bounds(adjustment, bounds))
+        result = fitted.get_forecast(horizon)
+        return {level: np.asarray(result.conf_int(alpha=1 - level)) for level in levels}
 
 
 class Arima(ForecastFamily):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing as HoltWinters
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
+from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
 __all__ = ["ExponentialSmoothing", "ExponentialSmoothingForecaster"]
 
@@ -16,7 +16,7 @@ MAX_HISTORY = 400  # the most recent periods fitted; older ones barely move the 
 SIMULATIONS = 1000  # simulated paths behind the intervals
 
 
-class ExponentialSmoothingForecaster(LocalForecaster):
+class ExponentialSmoothingForecaster(FittedForecaster):
     """statsmodels' ``ExponentialSmoothing`` with parameters by maximum likelihood.
 
     Parameters
@@ -54,27 +54,16 @@ class ExponentialSmoothingForecaster(LocalForecaster):
                             initialization_method="estimated")
         return adjustment, adjusted, model.fit()
 
-    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
-        adjustment, adjusted, fitted = self._fit(y, season)
-        if fitted is None:
-            return adjustment.restore(np.full(horizon, adjusted[-1]))
-        return adjustment.restore(np.asarray(fitted.forecast(horizon)))
-
-    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
-                           levels: tuple[float, ...]):
-        """Intervals from the fitted model's state-space simulation (statsmodels' ``simulate``,
-        additive Gaussian errors, seeded), as quantiles of the simulated paths."""
-        adjustment, adjusted, fitted = self._fit(y, season)
-        if fitted is None:
-            return adjustment.restore(np.full(horizon, adjusted[-1])), None
+    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]):
+        """Quantiles of the fitted model's simulated paths (statsmodels' ``simulate``, additive
+        Gaussian errors, seeded), widened where needed to hold the point forecast."""
         path = np.asarray(fitted.forecast(horizon))
         paths = np.asarray(fitted.simulate(horizon, anchor="end", repetitions=SIMULATIONS,
                                            error="add", rng=np.random.default_rng(0)))
         paths = paths.reshape(horizon, -1)
-        bounds = {level: np.column_stack([
+        return {level: np.column_stack([
             np.minimum(np.quantile(paths, 0.5 - level / 2, axis=1), path),
             np.maximum(np.quantile(paths, 0.5 + level / 2, axis=1), path)]) for level in levels}
-        return adjustment.restore(path), restore_bounds(adjustment, bounds)
 
 
 class ExponentialSmoothing(ForecastFamily):
