@@ -42,7 +42,8 @@ def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon:
         for config in family.configs(panel.season, horizon):
             config = dict(config)
             if family.kind == "global" and config.get("n_lags", 0) is None:
-                config["n_lags"] = default_lags(panel.season, horizon, panel.freq)
+                config["n_lags"] = default_lags(panel.season, horizon, panel.freq,
+                                                float(config.get("lag_scale", 1.0)))
             out.append(Candidate(CandidateSpec(len(out) + 1, family.name, config), family))
     return out[:max_trials] if max_trials else out
 

@@ -22,10 +22,14 @@ __all__ = ["LagWindows", "LagRegressionForecaster", "default_lags"]
 MIN_LAGS = 3
 
 
-def default_lags(season: int, horizon: int, freq: Optional[str] = None) -> int:
+def default_lags(season: int, horizon: int, freq: Optional[str] = None,
+                 scale: float = 1.0) -> int:
     """Lags covering two cycles and twice the horizon (at least 8, at most 200), where the
     cycle is the longer of the season and the frequency's natural one (52 weekly, 12 monthly:
-    a yearly cycle can matter even when MASE is taken at lag 1); a week for hourly data."""
+    a yearly cycle can matter even when MASE is taken at lag 1); a week for hourly data.
+    ``scale`` multiplies that window (at least ``MIN_LAGS``, at most 200)."""
+    if scale != 1.0:
+        return int(min(200, max(MIN_LAGS, round(default_lags(season, horizon, freq) * scale))))
     cycle = season
     if freq is not None:
         from tasks.forecast_data import season_of
@@ -99,21 +103,25 @@ class LagRegressionForecaster(GlobalForecaster):
         An unfitted scikit-learn regressor (one thread); a clone of it is fitted.
     n_lags : int or None
         Window length (default :func:`default_lags` of the panel's season and frequency).
+    lag_scale : float
+        Multiplies the default window length when ``n_lags`` is None (at least ``MIN_LAGS``,
+        at most 200): boosters with shorter and longer lookbacks give the combination step
+        diverse members, as N-BEATS' ensemble over lookbacks does (Oreshkin et al., 2020).
     max_rows : int
         Training rows drawn (origins sampled per series, seeded).
     seed : int
     """
 
     def __init__(self, regressor: Any, n_lags: Optional[int] = None,
-                 max_rows: int = 300_000, seed: int = 0) -> None:
+                 max_rows: int = 300_000, seed: int = 0, lag_scale: float = 1.0) -> None:
         self.regressor = regressor
         self.n_lags = n_lags
+        self.lag_scale = lag_scale
         self.max_rows = max_rows
         self.seed = seed
 
     def fit(self, panel: Any, horizon: int) -> "LagRegressionForecaster":
-        self.windows_ = LagWindows(self.n_lags or default_lags(panel.season, horizon, panel.freq),
-                                   panel.season, horizon)
+        self.windows_ = LagWindows(self._lags(panel, horizon), panel.season, horizon)
         rng = np.random.default_rng(self.seed)
         steps = np.arange(1, horizon + 1)
         per_series = max(1, self.max_rows // max(1, len(panel) * horizon))
@@ -136,6 +144,11 @@ class LagRegressionForecaster(GlobalForecaster):
         self.regressor_ = clone(self.regressor)
         self.regressor_.fit(np.vstack(features), np.concatenate(targets))
         return self
+
+    def _lags(self, panel: Any, horizon: int) -> int:
+        if self.n_lags:
+            return int(self.n_lags)
+        return default_lags(panel.season, horizon, panel.freq, self.lag_scale)
 
     def design(self, panel: Any, horizon: int, future: Optional[list[np.ndarray]] = None
                ) -> tuple[np.ndarray, list[tuple[int, np.ndarray, tuple[bool, float]]]]:

@@ -13,7 +13,11 @@ __all__ = ["GlobalHistGradientBoosting"]
 
 
 class GlobalHistGradientBoosting(ForecastFamily):
-    """One booster across all series; early stopping on 10% of the training windows."""
+    """One booster across all series; early stopping on 10% of the training windows.
+
+    Besides the default lookback, absolute-loss boosters with half and twice that window are
+    candidates (``lag_scale``), for the combination step to mix.
+    """
 
     name = "global_hist_gradient_boosting"
     kind = "global"
@@ -22,7 +26,9 @@ class GlobalHistGradientBoosting(ForecastFamily):
     @classmethod
     def configs(cls, season: int, horizon: int) -> list[dict[str, Any]]:
         return [{"n_lags": None, "loss": "absolute_error", "max_leaf_nodes": 63},
-                {"n_lags": None, "loss": "squared_error", "max_leaf_nodes": 63}]
+                {"n_lags": None, "loss": "squared_error", "max_leaf_nodes": 63},
+                {"n_lags": None, "loss": "absolute_error", "max_leaf_nodes": 63, "lag_scale": 0.5},
+                {"n_lags": None, "loss": "absolute_error", "max_leaf_nodes": 63, "lag_scale": 2.0}]
 
     @classmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
@@ -32,4 +38,5 @@ class GlobalHistGradientBoosting(ForecastFamily):
             early_stopping=True, validation_fraction=0.1, n_iter_no_change=30,
             random_state=seed)
         return LagRegressionForecaster(booster, n_lags=config.get("n_lags"),
-                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed)
+                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed,
+                                       lag_scale=float(config.get("lag_scale", 1.0)))
