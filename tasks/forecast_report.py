@@ -12,14 +12,7 @@ import pandas as pd
 
 from tasks.charts import Chart
 from tasks.forecast_data import Panel
-from tasks.report import (
-    _STYLE,
-    _figures,
-    _leaderboard_view,
-    _markdown_table,
-    _number,
-    _table,
-)
+from tasks.html_page import figures, leaderboard_view, markdown_table, number, page, table
 
 __all__ = ["forecast_importance", "forecast_report"]
 
@@ -135,22 +128,25 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
          f"frequency {html.escape(str(facts['frequency']))}, season {facts['season']} periods, "
          f"horizon {summary['horizon']}; {facts['filled_periods']} missing periods filled. "
          f"Validation: {html.escape(summary['validation'])}.</p>"
-         + _table(guardrails) + _table(windows)),
-        ("Settings", _table(shown)),
+         + table(guardrails) + table(windows)),
+        ("Settings", table(shown)),
         ("Leaderboard",
          f"<p>{summary['candidates']} candidates backtested, by {metric} over every series and "
          "window; the whole table is leaderboard.csv.</p>"
-         + _table(_leaderboard_view(leaderboard, metric),
-                  numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])),
+         + table(leaderboard_view(leaderboard, metric),
+                 numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])),
         ("The chosen forecaster",
          f"<p>{html.escape(str(facts['best']['family']))} (candidate {facts['best']['id']}), "
          f"selection {html.escape(summary['selection'])}. Its backtest metrics:</p>"
-         + _table(chosen, numeric=["backtest value"]) + _table(selection)
-         + "<p>Prediction intervals: per horizon step, quantiles of the chosen forecaster's "
-         "backtest errors scaled to each series.</p>" + _figures(charts)),
+         + table(chosen, numeric=["backtest value"]) + table(selection)
+         + "<p>Prediction intervals: the statistical model's own (ARIMA, Theta, exponential "
+         "smoothing, naive) for series that one such model forecasts alone; otherwise, per "
+         "horizon step, quantiles of the chosen forecaster's backtest errors scaled to each "
+         "series. The <code>interval</code> column of <code>predict_interval</code> says which."
+         "</p>" + figures(charts)),
         ("Feature importance",
          f"<p>{html.escape(source)}. Full table: feature_importance.csv.</p>"
-         + _table(importance.drop(columns=["source"]), numeric=["importance", "std"])),
+         + table(importance.drop(columns=["source"]), numeric=["importance", "std"])),
         ("How to use the model", "<pre><code>" + html.escape(_usage(
             settings["time_column"], settings["series_id"], summary["horizon"]))
          + "</code></pre>"),
@@ -165,32 +161,25 @@ def forecast_report(facts: dict[str, Any], settings: dict[str, Any], leaderboard
     summary, metric = facts["summary"], facts["metric"]
     target = target or summary["target"]
     kpis = [("task", "forecasting"), ("target", target),
-            (f"backtest {metric}", _number(float(facts["value"]))),
+            (f"backtest {metric}", number(float(facts["value"]))),
             ("series", summary["series"]), ("horizon", summary["horizon"]),
             ("candidates", summary["candidates"])]
-    kpi = "".join(f"<div>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in kpis)
-    body = "".join(f"<section><h2>{html.escape(title)}</h2>{inner}</section>"
-                   for title, inner in _sections(facts, settings, leaderboard, importance,
-                                                 charts))
-    title = f"AutoML report: forecasting of {target}"
-    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
-            f"<h1>{html.escape(title)}</h1><p class=\"lead\">Chosen: "
-            f"{html.escape(str(facts['best']['family']))}</p><div class=\"kpi\">{kpi}</div>"
-            f"{body}<p class=\"note\">Backtest numbers come from rolling-origin windows that "
-            "each forecaster did not see; the published forecasts come from every series' full "
-            "history.</p></main></body></html>\n")
+    html_page = page(
+        f"AutoML report: forecasting of {target}", f"Chosen: {facts['best']['family']}", kpis,
+        _sections(facts, settings, leaderboard, importance, charts),
+        "Backtest numbers come from rolling-origin windows that each forecaster did not see; "
+        "the published forecasts come from every series' full history.")
     markdown = "\n".join([
         f"# AutoML report: forecasting of `{target}`", "",
         f"**Chosen:** {facts['best']['family']} ({summary['selection']})  ",
         f"**Validation:** {summary['validation']}  ",
         f"**Series:** {summary['series']}, horizon {summary['horizon']}", "",
         f"## Leaderboard (top 10 by {metric})", "",
-        _markdown_table(_leaderboard_view(leaderboard, metric).head(10)), "",
+        markdown_table(leaderboard_view(leaderboard, metric).head(10)), "",
         "## Feature importance", "",
-        _markdown_table(importance[["feature", "importance", "std"]]), "",
+        markdown_table(importance[["feature", "importance", "std"]]), "",
         "Charts: the image artifacts of this run; everything in report.html of the results "
         "folder."])
-    files = {"report.html": page.encode(),
+    files = {"report.html": html_page.encode(),
              "feature_importance.csv": importance.to_csv(index=False).encode()}
     return files, markdown
