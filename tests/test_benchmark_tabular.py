@@ -1,0 +1,51 @@
+"""The tabular benchmark's paired bootstrap against HistGradientBoosting defaults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.tabular import _resampled_scores, score, summarize, versus_baseline
+
+
+def _binary(n: int = 400, seed: int = 0) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = pd.Series(rng.integers(0, 2, n))
+    sharp = np.clip(y + rng.normal(0, 0.3, n), 0, 1)
+    vague = np.clip(y + rng.normal(0, 3.0, n), 0, 1)
+    return y, np.column_stack([1 - sharp, sharp]), np.column_stack([1 - vague, vague])
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "rmse"])
+def test_resampling_every_row_once_gives_the_score(metric):
+    y, sharp, _ = _binary()
+    prediction, classes = (sharp[:, 1], None) if metric == "rmse" else (sharp, [0, 1])
+    whole = _resampled_scores(metric, y, prediction, classes, np.arange(len(y))[None, :])
+    assert whole[0] == pytest.approx(score(metric, y, prediction, classes), rel=1e-6)
+
+
+def test_a_clearly_better_system_has_its_interval_above_zero_and_a_twin_straddles_it():
+    y, sharp, vague = _binary()
+    low, high = versus_baseline("roc_auc", y, (sharp, [0, 1]), (vague, [0, 1]))
+    assert 0 < low < high
+    low, high = versus_baseline("log_loss", y, (vague, [0, 1]), (sharp, [0, 1]))
+    assert low < high < 0
+    noisy = np.clip(sharp + np.random.default_rng(1).normal(0, 0.01, sharp.shape), 0, 1)
+    low, high = versus_baseline("roc_auc", y, (noisy, [0, 1]), (sharp, [0, 1]))
+    assert low <= 0 <= high
+
+
+def test_summary_counts_datasets_worse_than_hgb_and_those_beyond_chance():
+    rows = pd.DataFrame([
+        {"dataset": "a", "metric": "roc_auc", "system": "project", "score": 0.80,
+         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.05, "vs_hgb_high": 0.01},
+        {"dataset": "a", "metric": "roc_auc", "system": "hgb", "score": 0.81,
+         "wall_seconds": 1, "budget": 60},
+        {"dataset": "b", "metric": "rmse", "system": "project", "score": 2.0,
+         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.9, "vs_hgb_high": -0.2},
+        {"dataset": "b", "metric": "rmse", "system": "hgb", "score": 1.5,
+         "wall_seconds": 1, "budget": 60},
+    ])
+    last = summarize(rows).splitlines()[-1]
+    assert last.startswith("| worse than hgb") and "| 2 (1) |" in last
