@@ -170,23 +170,28 @@ class FittedForecaster(LocalForecaster):
         ``forecast(horizon)`` method), or None when the series is too short to fit."""
 
     @abstractmethod
-    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]) -> Bounds:
-        """The fitted model's intervals of the adjusted series."""
+    def _bounds(self, fitted: Any, path: np.ndarray, horizon: int,
+                levels: tuple[float, ...]) -> Bounds:
+        """The fitted model's intervals of the adjusted series around its forecast ``path``."""
+
+    def _point(self, fitted: Any, horizon: int) -> np.ndarray:
+        """The fitted model's forecast of the adjusted series."""
+        return np.asarray(fitted.forecast(horizon))
 
     def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
         adjustment, adjusted, fitted = self._fit(y, season)
         if fitted is None:
             return adjustment.restore(np.full(horizon, adjusted[-1]))
-        return adjustment.restore(np.asarray(fitted.forecast(horizon)))
+        return adjustment.restore(self._point(fitted, horizon))
 
     def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
                            levels: tuple[float, ...]) -> tuple[np.ndarray, Optional[Bounds]]:
         adjustment, adjusted, fitted = self._fit(y, season)
         if fitted is None:
             return adjustment.restore(np.full(horizon, adjusted[-1])), None
-        path = np.asarray(fitted.forecast(horizon))
+        path = self._point(fitted, horizon)
         return (adjustment.restore(path),
-                restore_bounds(adjustment, self._bounds(fitted, horizon, levels)))
+                restore_bounds(adjustment, self._bounds(fitted, path, horizon, levels)))
 
 
 class GlobalForecaster(ABC):

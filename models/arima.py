@@ -63,7 +63,7 @@ class ArimaForecaster(FittedForecaster):
                 best, best_aicc = fitted, fitted.aicc
         return adjustment, adjusted, best
 
-    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]):
+    def _bounds(self, fitted: Any, path: np.ndarray, horizon: int, levels: tuple[float, ...]):
         """The fitted model's own forecast intervals (statsmodels ``get_forecast``)."""
         result = fitted.get_forecast(horizon)
         return {level: np.asarray(result.conf_int(alpha=1 - level)) for level in levels}

@@ -54,10 +54,9 @@ class ExponentialSmoothingForecaster(FittedForecaster):
                             initialization_method="estimated")
         return adjustment, adjusted, model.fit()
 
-    def _bounds(self, fitted: Any, horizon: int, levels: tuple[float, ...]):
+    def _bounds(self, fitted: Any, path: np.ndarray, horizon: int, levels: tuple[float, ...]):
         """Quantiles of the fitted model's simulated paths (statsmodels' ``simulate``, additive
         Gaussian errors, seeded), widened where needed to hold the point forecast."""
-        path = np.asarray(fitted.forecast(horizon))
         paths = np.asarray(fitted.simulate(horizon, anchor="end", repetitions=SIMULATIONS,
                                            error="add", rng=np.random.default_rng(0)))
         paths = paths.reshape(horizon, -1)

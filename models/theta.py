@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 from statsmodels.tsa.forecasting.theta import ThetaModel
 
-from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, restore_bounds
+from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
 __all__ = ["Theta", "ThetaForecaster"]
 
 
-class ThetaForecaster(LocalForecaster):
+class ThetaForecaster(FittedForecaster):
     """Assimakopoulos & Nikolopoulos' Theta: SES with drift of half the linear trend (theta=2).
 
     The season is removed by classical decomposition when the M4 test finds one (as the
@@ -22,29 +22,22 @@ class ThetaForecaster(LocalForecaster):
     def __init__(self, theta: float = 2.0) -> None:
         self.theta = theta
 
-    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    def _fit(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
         adjustment = SeasonalAdjustment(season).fit(y)
         adjusted = adjustment.remove(y)
         if len(adjusted) < 4:
-            return adjustment.restore(np.full(horizon, adjusted[-1]))
-        model = ThetaModel(adjusted, period=1, deseasonalize=False)
-        path = model.fit().forecast(horizon, theta=self.theta)
-        return adjustment.restore(np.asarray(path))
+            return adjustment, adjusted, None
+        return adjustment, adjusted, ThetaModel(adjusted, period=1, deseasonalize=False).fit()
 
-    def forecast_intervals(self, y: np.ndarray, horizon: int, season: int,
-                           levels: tuple[float, ...]):
+    def _point(self, fitted: Any, horizon: int) -> np.ndarray:
+        return np.asarray(fitted.forecast(horizon, theta=self.theta))
+
+    def _bounds(self, fitted: Any, path: np.ndarray, horizon: int, levels: tuple[float, ...]):
         """statsmodels' Theta intervals (the SES innovations' variance, growing with the
         step as the model's integrated moving average implies)."""
-        adjustment = SeasonalAdjustment(season).fit(y)
-        adjusted = adjustment.remove(y)
-        if len(adjusted) < 4:
-            return adjustment.restore(np.full(horizon, adjusted[-1])), None
-        fitted = ThetaModel(adjusted, period=1, deseasonalize=False).fit()
-        path = np.asarray(fitted.forecast(horizon, theta=self.theta))
-        bounds = {level: fitted.prediction_intervals(horizon, theta=self.theta,
-                                                     alpha=1 - level).to_numpy()
-                  for level in levels}
-        return adjustment.restore(path), restore_bounds(adjustment, bounds)
+        return {level: fitted.prediction_intervals(horizon, theta=self.theta,
+                                                   alpha=1 - level).to_numpy()
+                for level in levels}
 
 
 class Theta(ForecastFamily):
