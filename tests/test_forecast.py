@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 from models import registry
+from flows._forecast_backtest import plan_candidates
 from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, is_seasonal
+from models._global import default_lags
 from models.naive import NaiveForecaster
 from tasks.backtest import actuals, backtest, forecast_metrics, mase_scales, n_windows
 from tasks.errors import AutoMLInputError
@@ -138,6 +140,18 @@ def test_every_forecasting_family_backtests_to_finite_forecasts(name):
         assert out.shape == (4, 2, 24) and np.all(np.isfinite(out))
         metrics = forecast_metrics(actuals(panel, 24, 2), out, mase_scales(panel, 24, 2))
         assert metrics["mase"] < 3.0, (name, metrics)  # a daily cycle is easy to follow
+
+
+def test_boosters_with_half_and_twice_the_lookback_are_candidates():
+    panel = prepare_panel(shop_sales(periods=24 * 8), _settings()).panel
+    boosters = [c.spec.config for c in plan_candidates(
+        [registry().get("global_hist_gradient_boosting")], panel, 24, None)]
+    assert [c["n_lags"] for c in boosters] == [168, 168, 84, 200]  # hourly: a week; cap 200
+    assert default_lags(1, 6, "YS", 0.5) == 6 and default_lags(1, 6, "YS", 2.0) == 24
+    short = registry().get("global_hist_gradient_boosting").build("forecasting", {
+        **boosters[2], "n_lags": None, "max_rows": 5_000}, 0).fit(panel, 24)
+    assert short.windows_.n_lags == 84
+    assert np.isfinite(short.predict(panel, 24)).all()
 
 
 class _Recorder(LocalForecaster):
