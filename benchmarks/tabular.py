@@ -284,11 +284,11 @@ def _worse_than_hgb(results: pd.DataFrame) -> dict[str, tuple[int, int]]:
     baseline = results[results["system"] == "hgb"].set_index("dataset")["score"]
     out = {}
     for system, group in results[results["system"] != "hgb"].groupby("system"):
-        better = GREATER_IS_BETTER
-        worse = [(r.score < baseline[r.dataset]) if better[r.metric] else
-                 (r.score > baseline[r.dataset]) for r in group.itertuples()]
-        sure = [w and r.vs_hgb_high < 0 for w, r in zip(worse, group.itertuples())]
-        out[system] = (int(np.sum(worse)), int(np.sum(sure)))
+        rows = list(group.itertuples())
+        worse = [r.score < baseline[r.dataset] if GREATER_IS_BETTER[r.metric]
+                 else r.score > baseline[r.dataset] for r in rows]
+        sure = [w and r.vs_hgb_high < 0 for w, r in zip(worse, rows)]
+        out[system] = (sum(worse), sum(sure))
     return out
 
 

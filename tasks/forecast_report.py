@@ -12,7 +12,15 @@ import pandas as pd
 
 from tasks.charts import Chart
 from tasks.forecast_data import Panel
-from tasks.html_page import figures, leaderboard_view, markdown_table, number, page, table
+from tasks.html_page import (
+    CHARTS_NOTE,
+    figures,
+    leaderboard_view,
+    markdown_table,
+    number,
+    page,
+    table,
+)
 
 __all__ = ["forecast_importance", "forecast_report"]
 
@@ -178,8 +186,7 @@ def forecast_report(facts: dict[str, Any], settings: dict[str, Any], leaderboard
         markdown_table(leaderboard_view(leaderboard, metric).head(10)), "",
         "## Feature importance", "",
         markdown_table(importance[["feature", "importance", "std"]]), "",
-        "Charts: the image artifacts of this run; everything in report.html of the results "
-        "folder."])
+        CHARTS_NOTE])
     files = {"report.html": html_page.encode(),
              "feature_importance.csv": importance.to_csv(index=False).encode()}
     return files, markdown

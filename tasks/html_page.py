@@ -12,10 +12,12 @@ import pandas as pd
 
 from tasks.charts import Chart
 
-__all__ = ["LEADERBOARD_ROWS", "STYLE", "figures", "leaderboard_view", "markdown_table", "number",
-           "page", "table"]
+__all__ = ["CHARTS_NOTE", "LEADERBOARD_ROWS", "STYLE", "figures", "leaderboard_view",
+           "markdown_table", "number", "page", "table"]
 
 LEADERBOARD_ROWS = 20
+CHARTS_NOTE = ("Charts: the image artifacts of this run; everything in report.html of the "
+               "results folder.")
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tasks.charts import Chart
 from tasks.html_page import (
+    CHARTS_NOTE,
     LEADERBOARD_ROWS,
     figures,
     leaderboard_view,
@@ -125,7 +126,6 @@ def report_markdown(content: ReportContent) -> str:
              "## Feature importance (raw columns)", "", markdown_table(importance), "",
              "## Guardrails", "",
              markdown_table(pd.DataFrame(list(content.guardrails),
-                                          columns=["name", "status", "detail"])), "",
-             "Charts: the image artifacts of this run; everything in report.html of the results "
-             "folder."]
+                                         columns=["name", "status", "detail"])), "",
+             CHARTS_NOTE]
     return "\n".join(parts)
