@@ -62,6 +62,13 @@ def _global_rows(budget: Budget, n_features: int, cost: float) -> int:  # cost x
     return int(min(1_000_000, seconds / (2 * GLOBAL_SECONDS_PER_CELL * n_features * cost)))
 
 
+def _time_limit(fit: float, fits: int, left: float) -> float:
+    """Seconds one fit of a global candidate may take: twice its prediction (measured rates
+    vary with the data), and never so much that its fits would overrun the time left (a
+    fifth of that is kept for building the training rows, which the limit does not cut)."""
+    return max(0.5, min(2 * fit, 0.8 * left / fits))
+
+
 def _cost_key(spec: CandidateSpec) -> str:
     """Local costs are measured per configuration: one family's configurations differ a lot
     (Holt-Winters against simple smoothing)."""
@@ -69,9 +76,10 @@ def _cost_key(spec: CandidateSpec) -> str:
 
 
 def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, budget: Budget,
-                      per_cell: dict[str, float], rates: dict[str, float],
-                      busy: int = 0) -> tuple[CandidateSpec, float]:
-    """The candidate (global ones sized to the time left) and its expected seconds.
+                      per_cell: dict[str, float], rates: dict[str, float], busy: int = 0,
+                      reserve: float = 0.0) -> tuple[CandidateSpec, float]:
+    """The candidate (global ones sized to, and time-limited by, the time left beyond
+    ``reserve``) and its expected seconds.
 
     ``rates`` holds, per global family, measured over predicted seconds of its earlier
     candidates; a family not measured yet is assumed as slow as the slowest measured one.
@@ -84,10 +92,11 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
         spec = CandidateSpec(spec.id, spec.family, {**spec.config, "max_rows": rows})
         cells = min(rows, sum(len(v) for v in panel.values) * settings.horizon)
         fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost * rate
-        if (windows + 1) * fit < 0.4 * budget.remaining():  # cheap: a fit at every origin
-            spec = CandidateSpec(spec.id, spec.family, {**spec.config, "fit_per_window": True})
-            return spec, (windows + 1) * fit
-        return spec, 2 * fit
+        fits = windows + 1 if (windows + 1) * fit < 0.4 * budget.remaining() else 2
+        extra = {"fit_per_window": True} if fits > 2 else {}  # cheap: a fit at every origin
+        if budget.seconds is not None:
+            extra["time_limit"] = round(_time_limit(fit, fits, budget.remaining() - reserve), 2)
+        return CandidateSpec(spec.id, spec.family, {**spec.config, **extra}), fits * fit
     cells = len(panel) * windows
     seconds = per_cell.get(_cost_key(spec), 0.002 * family.cost) * cells * (1 + 1 / windows)
     return spec, seconds / max(1, settings.n_workers - busy)  # busy: threads a global holds
@@ -145,7 +154,7 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
         reserve = PUBLISH_SECONDS + max(
             (r.fit_seconds / windows for r in results.values() if r.status == "ok"), default=0.0)
         spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
-                                           len(pending))
+                                           len(pending), reserve)
         left = budget.remaining() - reserve
         if expected > left or spec.config.get("max_rows", 5_000) < 5_000:
             logger.info("%s skipped: about %.0f s needed, %.0f s left", spec.run_name, expected,

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import clone
 
 from models._forecast import GlobalForecaster
+from models._time_limit import fit_within
 
 __all__ = ["LagWindows", "LagRegressionForecaster", "default_lags"]
 
@@ -110,15 +111,20 @@ class LagRegressionForecaster(GlobalForecaster):
     max_rows : int
         Training rows drawn (origins sampled per series, seeded).
     seed : int
+    time_limit : float or None
+        Seconds one fit of a booster may take; its rounds stop when they are up (see
+        :func:`models._time_limit.fit_within`). None: no limit.
     """
 
     def __init__(self, regressor: Any, n_lags: Optional[int] = None,
-                 max_rows: int = 300_000, seed: int = 0, lag_scale: float = 1.0) -> None:
+                 max_rows: int = 300_000, seed: int = 0, lag_scale: float = 1.0,
+                 time_limit: Optional[float] = None) -> None:
         self.regressor = regressor
         self.n_lags = n_lags
         self.lag_scale = lag_scale
         self.max_rows = max_rows
         self.seed = seed
+        self.time_limit = time_limit
 
     def fit(self, panel: Any, horizon: int) -> "LagRegressionForecaster":
         self.windows_ = LagWindows(self._lags(panel, horizon), panel.season, horizon)
@@ -141,8 +147,8 @@ class LagRegressionForecaster(GlobalForecaster):
             targets.append(z[target_index[keep]] - level[keep])
         if not features:
             raise ValueError("no series is long enough to train on")
-        self.regressor_ = clone(self.regressor)
-        self.regressor_.fit(np.vstack(features), np.concatenate(targets))
+        self.regressor_ = fit_within(clone(self.regressor), np.vstack(features),
+                                     np.concatenate(targets), self.time_limit)
         return self
 
     def _lags(self, panel: Any, horizon: int) -> int:

@@ -11,6 +11,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier, XGBRegressor
 
+from models._time_limit import StopAtTime
+
 __all__ = ["EarlyStoppingXGBClassifier", "EarlyStoppingXGBRegressor"]
 
 _MIN_ROWS_FOR_STOPPING = 5_000
@@ -21,7 +23,8 @@ class _EarlyStoppingXGB(BaseEstimator):
 
     The held-out rows come from the training data given to ``fit``, never from the validation
     data the candidate is scored on. Under 5,000 rows a tenth is too noisy to stop on, and all
-    ``n_estimators`` rounds are fitted.
+    ``n_estimators`` rounds are fitted. With ``time_limit`` (seconds), boosting also stops
+    when that time is up.
     """
 
     _booster: type = XGBRegressor
@@ -30,7 +33,8 @@ class _EarlyStoppingXGB(BaseEstimator):
                  min_child_weight: float = 1.0, subsample: float = 1.0,
                  colsample_bytree: float = 1.0, reg_lambda: float = 1.0, reg_alpha: float = 0.0,
                  class_weight: Optional[str] = None, early_stopping_rounds: int = 30,
-                 validation_fraction: float = 0.1, random_state: int = 0):
+                 validation_fraction: float = 0.1, random_state: int = 0,
+                 time_limit: Optional[float] = None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -43,6 +47,7 @@ class _EarlyStoppingXGB(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.time_limit = time_limit
 
     def _stratify(self, y: np.ndarray) -> Optional[np.ndarray]:
         return None
@@ -59,6 +64,7 @@ class _EarlyStoppingXGB(BaseEstimator):
             reg_lambda=self.reg_lambda, reg_alpha=self.reg_alpha, tree_method="hist", n_jobs=1,
             random_state=self.random_state, verbosity=0,
             early_stopping_rounds=int(self.early_stopping_rounds) if stop else None,
+            callbacks=None if self.time_limit is None else [StopAtTime(self.time_limit)],
         )
         self.model_ = self._booster(**params)
         if not stop:

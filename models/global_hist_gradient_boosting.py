@@ -39,4 +39,5 @@ class GlobalHistGradientBoosting(ForecastFamily):
             random_state=seed)
         return LagRegressionForecaster(booster, n_lags=config.get("n_lags"),
                                        max_rows=int(config.get("max_rows", 300_000)), seed=seed,
+                                       time_limit=config.get("time_limit"),
                                        lag_scale=float(config.get("lag_scale", 1.0)))

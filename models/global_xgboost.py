@@ -30,4 +30,5 @@ class GlobalXGBoost(ForecastFamily):
             learning_rate=float(config["learning_rate"]), subsample=0.8, colsample_bytree=0.8,
             min_child_weight=10.0, random_state=seed)
         return LagRegressionForecaster(booster, n_lags=config.get("n_lags"),
-                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed)
+                                       max_rows=int(config.get("max_rows", 300_000)), seed=seed,
+                                       time_limit=config.get("time_limit"))

@@ -1,0 +1,84 @@
+"""Fitting a booster within a number of seconds: its rounds stop when the time is up.
+
+A planner can only predict how long a fit takes (rows, features and rounds vary, and so does
+the machine); a fit that stops on time keeps the run inside its budget when the prediction
+was wrong. Without a limit every function here fits exactly as the estimator would.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from xgboost.callback import TrainingCallback
+
+__all__ = ["StopAtTime", "fit_within"]
+
+_FIRST_ROUNDS = 20  # measured first, to learn the seconds per round
+
+
+class StopAtTime(TrainingCallback):
+    """xgboost callback: stop boosting once ``seconds`` have passed since training began.
+
+    Parameters
+    ----------
+    seconds : float
+        Time allowed for the whole training.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.ends = float("inf")
+
+    def before_training(self, model: Any) -> Any:
+        self.ends = time.perf_counter() + self.seconds
+        return model
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        return time.perf_counter() > self.ends
+
+
+def _hist_boosting_within(estimator: Any, X: Any, y: Any, seconds: float) -> Any:
+    """Grow a histogram booster in steps (warm start: the same model as one fit, because its
+    early-stopping split is seeded) until it stops by itself, reaches ``max_iter`` or the time
+    is up. The first step measures the seconds per round; the second asks for as many rounds
+    as the time left allows."""
+    if not isinstance(estimator.random_state, int):
+        estimator.set_params(random_state=0)  # warm starts must reuse one validation split
+    rounds = int(estimator.max_iter)
+    ends = time.perf_counter() + seconds
+    estimator.set_params(warm_start=True, max_iter=min(rounds, _FIRST_ROUNDS))
+    started = time.perf_counter()
+    estimator.fit(X, y)
+    per_round = (time.perf_counter() - started) / max(1, estimator.n_iter_)
+    while estimator.n_iter_ == estimator.max_iter < rounds:
+        affordable = int((ends - time.perf_counter()) / max(per_round, 1e-6))
+        if affordable < 1:
+            break
+        estimator.set_params(max_iter=min(rounds, estimator.n_iter_ + affordable))
+        estimator.fit(X, y)
+    estimator.set_params(warm_start=False, max_iter=rounds)
+    return estimator
+
+
+def fit_within(estimator: Any, X: Any, y: Any, seconds: Optional[float] = None) -> Any:
+    """Fit ``estimator`` on ``X, y``, its boosting rounds cut off after about ``seconds``.
+
+    Histogram gradient boosting grows in warm-started steps; an estimator with a
+    ``time_limit`` parameter (the xgboost wrappers) is given the limit; any other is fitted
+    as it is (its fit cannot be cut short). ``seconds=None`` is an ordinary fit.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator.
+    """
+    if seconds is None:
+        return estimator.fit(X, y)
+    if isinstance(estimator, (HistGradientBoostingRegressor, HistGradientBoostingClassifier)):
+        return _hist_boosting_within(estimator, X, y, float(seconds))
+    if "time_limit" in estimator.get_params():
+        estimator.set_params(time_limit=float(seconds))
+    return estimator.fit(X, y)

@@ -1,0 +1,78 @@
+"""Boosters fitted within a time limit, and the forecasting planner giving global candidates one."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_friedman1
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from flows._forecast_backtest import _expected_seconds, plan_candidates
+from flows._loop import Budget
+from models import registry
+from models._time_limit import fit_within
+from models._xgb_estimator import EarlyStoppingXGBRegressor
+from tasks.forecast_data import prepare_panel
+from tasks.settings import TrainSettings
+
+
+def _data():
+    return make_friedman1(3_000, n_features=10, noise=0.5, random_state=0)
+
+
+def _booster(**kw) -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(max_iter=300, early_stopping=True,
+                                         n_iter_no_change=10, random_state=0, **kw)
+
+
+def test_a_generous_limit_grows_the_same_booster_as_one_fit():
+    X, y = _data()
+    plain = _booster().fit(X, y)
+    within = fit_within(_booster(), X, y, 1e6)
+    assert 20 < within.n_iter_ == plain.n_iter_ < 300
+    np.testing.assert_allclose(within.predict(X), plain.predict(X))
+    assert within.get_params() == plain.get_params()  # warm start and max_iter are restored
+
+
+def test_an_exhausted_limit_stops_the_rounds():
+    X, y = _data()
+    assert fit_within(_booster(), X, y, 0.0).n_iter_ == 20  # the measuring step only
+    assert fit_within(_booster(), X, y, None).n_iter_ == _booster().fit(X, y).n_iter_
+    rounds = EarlyStoppingXGBRegressor(n_estimators=50, time_limit=0.0).fit(X, y)
+    assert rounds.model_.get_booster().num_boosted_rounds() == 1
+    free = EarlyStoppingXGBRegressor(n_estimators=50).fit(X, y)
+    assert free.model_.get_booster().num_boosted_rounds() == 50
+
+
+def test_the_limit_is_kept_when_the_rounds_are_slow():
+    X, y = make_friedman1(20_000, n_features=40, random_state=0)
+    slow = HistGradientBoostingRegressor(max_iter=5_000, max_leaf_nodes=255, early_stopping=False,
+                                         learning_rate=0.01, random_state=0)
+    started = time.perf_counter()
+    fitted = fit_within(slow, X, y, 2.0)
+    assert fitted.n_iter_ < 5_000
+    assert time.perf_counter() - started < 6.0, fitted.n_iter_  # unlimited: over a minute
+
+
+def _hourly_panel():
+    hours = pd.date_range("2024-03-01", periods=24 * 12, freq="h")
+    frame = pd.concat([pd.DataFrame({"shop": f"s{s}", "hour": hours,
+                                     "sales": 50 + s + np.sin(np.arange(len(hours)))})
+                       for s in range(4)], ignore_index=True)
+    settings = TrainSettings(data="x", target="sales", task="forecasting", time_column="hour",
+                             series_id=["shop"], horizon=24)
+    return prepare_panel(frame, settings).panel, settings
+
+
+def test_global_candidates_are_time_limited_only_under_a_budget():
+    panel, settings = _hourly_panel()
+    booster = plan_candidates([registry().get("global_hist_gradient_boosting")], panel, 24,
+                              None)[0]
+    timed = Budget(time.time(), 30.0)
+    spec, expected = _expected_seconds(booster, panel, settings, timed, {}, {}, reserve=10.0)
+    fits = 4 if spec.config.get("fit_per_window") else 2
+    assert 0 < spec.config["time_limit"] <= 0.8 * 20.0 / fits
+    spec, _ = _expected_seconds(booster, panel, settings, Budget(time.time(), None), {}, {})
+    assert "time_limit" not in spec.config  # no budget: the same model on every machine
