@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +36,7 @@ def use_cli_logging() -> None:
 
 
 _LOCAL_API: Optional[threading.Thread] = None
+_ALIAS_WARNING = "The 'alias' attribute with value '"
 
 
 def _start_local_api() -> None:
@@ -44,13 +46,23 @@ def _start_local_api() -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    # Prefect 3.8.8's API app, built by pydantic 2.14, warns about Prefect's own route parameters
-    # ("The 'alias' attribute with value 'flow_runs'" or 'flows', which one varies from start to
-    # start) on the stderr that the server process shares with the CLI. Only that message is
-    # filtered, and only in the server process (which inherits this variable).
-    if "PYTHONWARNINGS" not in os.environ:
-        os.environ["PYTHONWARNINGS"] = "ignore:The 'alias' attribute with value '"
     SubprocessASGIServer().start()
+
+
+def _quiet_route_alias_warning() -> None:
+    """Filter pydantic's warning about Prefect 3.8.8's own API route parameters.
+
+    FastAPI hides it ("The 'alias' attribute with value 'flow_runs'", 'flows' or 'task_runs')
+    with ``warnings.catch_warnings``, which is not thread-safe: importing Prefect's API in the
+    background while the CLI imports pydantic models can restore the filters under it, and the
+    warning reaches the CLI's stderr (the API's process shares it too). Only that message is
+    filtered, in this process and, through ``PYTHONWARNINGS``, in the API's.
+    """
+    warnings.filterwarnings("ignore", message=_ALIAS_WARNING)
+    entry = f"ignore:{_ALIAS_WARNING}"
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if entry not in current:
+        os.environ["PYTHONWARNINGS"] = f"{current},{entry}" if current else entry
 
 
 def start_local_api_early() -> None:
@@ -63,6 +75,7 @@ def start_local_api_early() -> None:
     global _LOCAL_API
     if os.environ.get("PREFECT_API_URL") or _LOCAL_API is not None:
         return
+    _quiet_route_alias_warning()
     _LOCAL_API = threading.Thread(target=_start_local_api, name="prefect-local-api", daemon=True)
     _LOCAL_API.start()
 
