@@ -36,14 +36,22 @@ class Candidate:
 def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon: int,
                     max_trials: Optional[int]) -> list[Candidate]:
     """Every family's configurations, cheapest family first, numbered (a global family's
-    window length resolved from the panel when it leaves it open)."""
+    window length resolved from the panel when it leaves it open).
+
+    A lookback variant (``lag_scale``) that the window cap leaves less than half as far from
+    the default window as asked (hourly: twice 168 lags capped at 200) is left out: it would
+    cost more than the default for a near twin of it, not a different lookback.
+    """
     out = []
     for family in sorted(families, key=lambda f: (f.cost, f.name)):
         for config in family.configs(panel.season, horizon):
             config = dict(config)
             if family.kind == "global" and config.get("n_lags", 0) is None:
-                config["n_lags"] = default_lags(panel.season, horizon, panel.freq,
-                                                float(config.get("lag_scale", 1.0)))
+                scale = float(config.get("lag_scale", 1.0))
+                base = default_lags(panel.season, horizon, panel.freq)
+                config["n_lags"] = default_lags(panel.season, horizon, panel.freq, scale)
+                if abs(config["n_lags"] / base - 1) < abs(scale - 1) / 2:
+                    continue
             out.append(Candidate(CandidateSpec(len(out) + 1, family.name, config), family))
     return out[:max_trials] if max_trials else out
 
