@@ -72,7 +72,7 @@ def test_global_candidates_are_time_limited_only_under_a_budget():
                               None)[0]
     timed = Budget(time.time(), 30.0)
     spec, expected = _expected_seconds(booster, panel, settings, timed, {}, {}, reserve=10.0)
-    fits = 4 if spec.config.get("fit_per_window") else 2
-    assert 0 < spec.config["time_limit"] <= 0.8 * 20.0 / fits
+    backtest_fits = 3 if spec.config.get("fit_per_window") else 1
+    assert 0 < spec.config["time_limit"] <= 0.8 * 20.0 / backtest_fits
     spec, _ = _expected_seconds(booster, panel, settings, Budget(time.time(), None), {}, {})
     assert "time_limit" not in spec.config  # no budget: the same model on every machine
