@@ -100,8 +100,11 @@ def _final_paths(selection: Selection, candidates: dict[int, Candidate], panel: 
         rows = [int(i) for i in np.flatnonzero(weights[:, c])]
         forecaster, seconds = fitted[c]
         if seconds * 1.2 + PUBLISH_SECONDS < budget.remaining():
+            config = dict(cand.spec.config)
+            if budget.seconds is not None:  # the local members' forecasts run beside it
+                config["time_limit"] = max(0.5, 0.8 * (budget.remaining() - PUBLISH_SECONDS))
             forecaster = refit_task(cand.spec.family, cand.family.build(
-                "forecasting", cand.spec.config, settings.seed), panel, horizon)
+                "forecasting", config, settings.seed), panel, horizon)
         part, _ = forecast_task(cand.spec.family, forecaster, panel, horizon)
         members[c] = (forecaster, weights[:, c].copy(), part)
         paths[rows] += weights[rows, c, None] * part[rows]
