@@ -101,8 +101,9 @@ def _final_paths(selection: Selection, candidates: dict[int, Candidate], panel: 
         forecaster, seconds = fitted[c]
         if seconds * 1.2 + PUBLISH_SECONDS < budget.remaining():
             config = dict(cand.spec.config)
-            if budget.seconds is not None:  # the local members' forecasts run beside it
-                config["time_limit"] = max(0.5, 0.8 * (budget.remaining() - PUBLISH_SECONDS))
+            if budget.seconds is not None:  # the local members' forecasts run beside it;
+                # half of what is left: its training rows, forecast and the report come after
+                config["time_limit"] = max(0.5, 0.5 * (budget.remaining() - PUBLISH_SECONDS))
             forecaster = refit_task(cand.spec.family, cand.family.build(
                 "forecasting", config, settings.seed), panel, horizon)
         part, _ = forecast_task(cand.spec.family, forecaster, panel, horizon)
