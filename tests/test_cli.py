@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import sqlite3
@@ -12,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows._logging import ShutdownCancelFilter
 from tests.conftest import awkward_classification, small_regression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +96,19 @@ def test_bad_data_fails_before_training_and_writes_nothing(data_dir, tmp_path, s
     _assert_one_line_error(done, pattern)
     assert [p.name for p in out.iterdir()] == ["model.pkl"]
     assert (out / "model.pkl").read_bytes() == b"earlier model"
+
+
+def _record(name: str, exc: BaseException) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, "Exception during reset or similar",
+                             None, (type(exc), exc, None))
+
+
+def test_only_the_temporary_apis_cancelled_connections_are_kept_off_the_console():
+    keep = ShutdownCancelFilter().filter
+    assert not keep(_record("sqlalchemy.pool.impl.AsyncAdaptedQueuePool",
+                            asyncio.CancelledError()))
+    assert keep(_record("sqlalchemy.pool.impl.AsyncAdaptedQueuePool", OSError("disk full")))
+    assert keep(_record("prefect.flow_runs", asyncio.CancelledError()))
 
 
 def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path):
