@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--task", required=True,
                    choices=["classification", "regression", "forecasting"])
-    p.add_argument("--metric", help="primary metric (default: roc_auc, log_loss or rmse)")
+    p.add_argument("--metric", help="primary metric (default: roc_auc, log_loss, rmse or mase)")
     p.add_argument("--time-budget", type=float, help="seconds for the whole run")
     p.add_argument("--max-trials", type=int, help="stop after this many candidates")
     p.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,8 @@ from models._forecast import LEVELS, ForecastFamily, GlobalForecaster, LocalFore
 from models._forecast_model import ForecastModel
 from models.naive import NaiveForecaster, SeasonalNaiveForecaster
 from tasks.artifacts import Progress, experiment_key, publish_artifacts
-from tasks.backtest import actuals, forecast_metrics, mase_scales, n_windows
+from tasks.backtest import (Naive2Reference, actuals, forecast_metrics, mase_scales, n_windows,
+                            naive2_reference)
 from tasks.forecast_charts import forecast_charts
 from tasks.forecast_data import Panel, PreparedPanel, prepare_panel_task
 from tasks.forecast_report import forecast_importance, forecast_report
@@ -154,15 +155,18 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
         raise RuntimeError("no series is long enough to backtest")  # guarded in prepare_panel
     forecasts, results, fitted = backtest_all(candidates, panel, settings, budget, progress)
     actual, scales = actuals(panel, horizon, windows), mase_scales(panel, horizon, windows)
+    reference = naive2_reference(panel, horizon, windows, actual, scales)
     for r in results:
         if r.spec.id in forecasts:
-            r.metrics = forecast_metrics(actual, forecasts[r.spec.id], scales)
-    selection = select_forecaster(forecasts, actual, scales, metric, settings.ensemble)
+            r.metrics = forecast_metrics(actual, forecasts[r.spec.id], scales, reference)
+    selection = select_forecaster(forecasts, actual, scales, metric, settings.ensemble,
+                                  reference)
     by_id = {c.spec.id: c for c in candidates}
     by_id.update({r.spec.id: Candidate(r.spec, by_id[r.spec.id].family) for r in results})
     chosen_forecast = np.stack([combine({c: forecasts[c][i] for c in w}, w)
                                 for i, w in enumerate(selection.weights)])
-    chosen = _chosen_result(selection, results, actual, chosen_forecast, scales, budget)
+    chosen = _chosen_result(selection, results, actual, chosen_forecast, scales, budget,
+                            reference)
     if all(chosen is not r for r in results):
         results.append(chosen)
     paths, members, bounds = _final_paths(selection, by_id, panel, settings, fitted, budget)
@@ -210,7 +214,8 @@ def _report(settings: TrainSettings, facts: dict[str, Any], leaderboard: pd.Data
 
 
 def _chosen_result(selection: Selection, results: list[CandidateResult], actual: np.ndarray,
-                   forecast: np.ndarray, scales: np.ndarray, budget: Budget) -> CandidateResult:
+                   forecast: np.ndarray, scales: np.ndarray, budget: Budget,
+                   reference: Naive2Reference) -> CandidateResult:
     if selection.mode == "global" and len(selection.weights[0]) == 1:
         only = next(iter(selection.weights[0]))
         return next(r for r in results if r.spec.id == only)
@@ -223,7 +228,7 @@ def _chosen_result(selection: Selection, results: list[CandidateResult], actual:
         config["series_per_candidate"] = {str(k): int(v) for k, v in counts.items()}
     spec = CandidateSpec(max(r.spec.id for r in results) + 1,
                          "combination" if selection.mode == "global" else "per_series", config)
-    return CandidateResult(spec, "ok", forecast_metrics(actual, forecast, scales),
+    return CandidateResult(spec, "ok", forecast_metrics(actual, forecast, scales, reference),
                            fit_seconds=0.0, finished_seconds=time.time() - budget.started)
 
 

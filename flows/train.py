@@ -59,7 +59,8 @@ from tasks.validate import PreparedData, validate_task  # noqa: E402
 __all__ = ["train"]
 
 MetricName = Literal["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "f1_macro",
-                     "average_precision", "rmse", "mae", "r2", "mape", "mase", "smape"]
+                     "average_precision", "rmse", "mae", "r2", "mape", "mase", "smape",
+                     "owa"]
 
 
 def _run_name() -> str:
@@ -79,7 +80,8 @@ def train(
     task: Literal["classification", "regression", "forecasting"] = Field(
         ..., description="Kind of problem."),
     metric: Optional[MetricName] = Field(
-        None, description="Primary metric; default roc_auc (binary), log_loss (multiclass), rmse."),
+        None, description="Primary metric; default roc_auc (binary), log_loss (multiclass), rmse, "
+        "mase (forecasting)."),
     time_budget: Optional[float] = Field(
         None, description="Seconds for the whole run, start-up to publishing (default 300 "
         "unless max_trials is set)."),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from prefect import task
@@ -19,10 +19,12 @@ from prefect.cache_policies import NO_CACHE
 from threadpoolctl import threadpool_limits
 
 from models._forecast import GlobalForecaster, LocalForecaster
+from models.naive import NaiveForecaster
 from tasks.forecast_data import Panel, min_history
 
-__all__ = ["BacktestResult", "actuals", "backtest", "backtest_task", "forecast_metrics",
-           "mase_scales", "n_windows", "nan_mean", "pointwise_loss"]
+__all__ = ["BacktestResult", "Naive2Reference", "actuals", "backtest", "backtest_task",
+           "forecast_metrics", "mase_scales", "n_windows", "naive2_reference", "nan_mean",
+           "pointwise_loss"]
 
 
 @dataclass
@@ -68,6 +70,26 @@ def mase_scales(panel: Panel, horizon: int, windows: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Naive2Reference:
+    """sMAPE and MASE of Naive2 (naive on the seasonally adjusted series) on the backtest
+    windows: the denominators of OWA, the M4 competition's measure."""
+
+    smape: float
+    mase: float
+
+
+def naive2_reference(panel: Panel, horizon: int, windows: int, actual: np.ndarray,
+                     scales: np.ndarray) -> Naive2Reference:
+    """Naive2's sMAPE and MASE over every series and window of the backtest."""
+    forecasts = _local(NaiveForecaster(adjusted=True), panel, horizon, windows)
+    present = ~np.isnan(actual[..., 0])
+    found = [float(np.nanmean(pointwise_loss(name, actual, forecasts, scales)[present]))
+             if present.any() else float("nan") for name in ("smape", "mase")]
+    smape, mase = (v if np.isfinite(v) and v > 0 else 1.0 for v in found)
+    return Naive2Reference(smape, mase)
+
+
 def nan_mean(values: np.ndarray) -> np.ndarray:
     """Mean over the last axis ignoring NaN; NaN where a row has no value (no window)."""
     count = np.sum(~np.isnan(values), axis=-1)
@@ -76,8 +98,17 @@ def nan_mean(values: np.ndarray) -> np.ndarray:
 
 
 def pointwise_loss(metric: str, actual: np.ndarray, forecast: np.ndarray,
-                   scales: np.ndarray) -> np.ndarray:
-    """Per-(series, window) loss for ``metric`` (lower is better), NaN where no window."""
+                   scales: np.ndarray, reference: Optional[Naive2Reference] = None) -> np.ndarray:
+    """Per-(series, window) loss for ``metric`` (lower is better), NaN where no window.
+
+    ``"owa"`` (the M4 competition's overall weighted average) is the mean of sMAPE and MASE,
+    each relative to Naive2's on the same windows (``reference``); averaged over the series
+    and windows it is the backtest's OWA."""
+    if metric == "owa":
+        if reference is None:
+            raise ValueError("OWA needs the Naive2 reference of the backtest")
+        return 0.5 * (pointwise_loss("smape", actual, forecast, scales) / reference.smape
+                      + pointwise_loss("mase", actual, forecast, scales) / reference.mase)
     error = actual - forecast
     if metric == "mase":
         return nan_mean(np.abs(error)) / scales
@@ -93,13 +124,15 @@ def pointwise_loss(metric: str, actual: np.ndarray, forecast: np.ndarray,
     raise ValueError(f"unknown forecasting metric {metric!r}")
 
 
-def forecast_metrics(actual: np.ndarray, forecast: np.ndarray,
-                     scales: np.ndarray) -> dict[str, float]:
-    """MASE and sMAPE averaged over series and windows; RMSE and MAE pooled over all values."""
+def forecast_metrics(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,
+                     reference: Optional[Naive2Reference] = None) -> dict[str, float]:
+    """MASE and sMAPE averaged over series and windows; RMSE and MAE pooled over all values;
+    with ``reference``, OWA too."""
     present = ~np.isnan(actual[..., 0])
     out = {}
-    for name in ("mase", "smape", "mae", "rmse"):
-        loss = pointwise_loss(name, actual, forecast, scales)[present]
+    names = ("mase", "smape", "mae", "rmse") + (("owa",) if reference is not None else ())
+    for name in names:
+        loss = pointwise_loss(name, actual, forecast, scales, reference)[present]
         value = float(np.nanmean(loss)) if np.isfinite(loss).any() else float("nan")
         out[name] = float(np.sqrt(value)) if name == "rmse" else value
     return out

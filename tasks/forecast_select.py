@@ -5,10 +5,11 @@ candidates (Caruana et al., 2004, on backtest forecasts), and per-series choice 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
-from tasks.backtest import nan_mean, pointwise_loss
+from tasks.backtest import Naive2Reference, nan_mean, pointwise_loss
 
 __all__ = ["Selection", "combine", "interval_quantiles", "select_forecaster"]
 
@@ -30,8 +31,9 @@ class Selection:
     facts: dict[str, float] = field(default_factory=dict)
 
 
-def _loss(metric: str, actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> float:
-    values = pointwise_loss(metric, actual, forecast, scales)
+def _loss(metric: str, actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,
+          reference: Optional[Naive2Reference] = None) -> float:
+    values = pointwise_loss(metric, actual, forecast, scales, reference)
     value = float(np.nanmean(values)) if np.isfinite(values).any() else np.inf
     return float(np.sqrt(value)) if metric == "rmse" else value
 
@@ -43,7 +45,9 @@ def combine(forecasts: dict[int, np.ndarray], weights: dict[int, float]) -> np.n
 
 
 def greedy_combination(forecasts: dict[int, np.ndarray], actual: np.ndarray,
-                       scales: np.ndarray, metric: str) -> tuple[dict[int, float], float]:
+                       scales: np.ndarray, metric: str,
+                       reference: Optional[Naive2Reference] = None
+                       ) -> tuple[dict[int, float], float]:
     """Forward selection with replacement of the candidates whose mean forecast scores best."""
     counts: dict[int, int] = {}
     best_loss = np.inf
@@ -53,7 +57,7 @@ def greedy_combination(forecasts: dict[int, np.ndarray], actual: np.ndarray,
         for c, f in forecasts.items():
             size = sum(counts.values())
             trial = f if current is None else (current * size + f) / (size + 1)
-            loss = _loss(metric, actual, trial, scales)
+            loss = _loss(metric, actual, trial, scales, reference)
             if loss < step_loss - 1e-12:
                 step_best, step_loss = c, loss
         if step_best is None or step_loss >= best_loss - 1e-9:
@@ -68,24 +72,25 @@ def greedy_combination(forecasts: dict[int, np.ndarray], actual: np.ndarray,
 
 
 def select_forecaster(forecasts: dict[int, np.ndarray], actual: np.ndarray, scales: np.ndarray,
-                      metric: str, ensemble: bool = True) -> Selection:
+                      metric: str, ensemble: bool = True,
+                      reference: Optional[Naive2Reference] = None) -> Selection:
     """Pick what forecasts each series.
 
     The global choice is the best candidate on all windows, or the greedy combination when it
     scores better. Per-series choice (each series its best candidate on windows 2..W) replaces
     it only when it beats the global choice, also chosen on windows 2..W, on window 1 by
-    ``PER_SERIES_GAIN``.
+    ``PER_SERIES_GAIN``. ``reference`` (Naive2's backtest scores) is needed for ``"owa"``.
     """
     usable = {c: f for c, f in forecasts.items() if np.isfinite(
         f[~np.isnan(actual)]).all()}
     if not usable:
         raise RuntimeError("every candidate failed its backtest; check the data or give a "
                            "larger --time-budget")
-    singles = {c: _loss(metric, actual, f, scales) for c, f in usable.items()}
+    singles = {c: _loss(metric, actual, f, scales, reference) for c, f in usable.items()}
     best = min(singles, key=lambda c: (singles[c], c))
     weights, loss = {best: 1.0}, singles[best]
     if ensemble and len(usable) > 1:
-        blend, blend_loss = greedy_combination(usable, actual, scales, metric)
+        blend, blend_loss = greedy_combination(usable, actual, scales, metric, reference)
         if blend_loss < loss:
             weights, loss = blend, blend_loss
     facts = {"best_single": singles[best], "chosen": loss}
@@ -93,7 +98,7 @@ def select_forecaster(forecasts: dict[int, np.ndarray], actual: np.ndarray, scal
     selection = Selection("global", [weights] * n, weights if len(weights) > 1 else {}, facts)
     if actual.shape[1] < 2 or n < 2:
         return selection
-    per_series = _per_series(usable, actual, scales, metric, ensemble)
+    per_series = _per_series(usable, actual, scales, metric, ensemble, reference)
     if per_series is not None:
         choice, global_loss, series_loss = per_series
         facts.update(window1_global=global_loss, window1_per_series=series_loss)
@@ -103,21 +108,23 @@ def select_forecaster(forecasts: dict[int, np.ndarray], actual: np.ndarray, scal
 
 
 def _per_series(forecasts: dict[int, np.ndarray], actual: np.ndarray, scales: np.ndarray,
-                metric: str, ensemble: bool) -> tuple[list[dict[int, float]], float, float] | None:
+                metric: str, ensemble: bool, reference: Optional[Naive2Reference] = None
+                ) -> tuple[list[dict[int, float]], float, float] | None:
     early, late = actual.copy(), actual.copy()
     early[:, 0] = np.nan  # choose on windows 2..W
     late[:, 1:] = np.nan  # judge on window 1
     has_both = ~np.isnan(early[:, 1:, 0]).all(axis=1) & ~np.isnan(late[:, 0, 0])
     if has_both.sum() < 2:
         return None
-    glob = {c: _loss(metric, early, f, scales) for c, f in forecasts.items()}
+    glob = {c: _loss(metric, early, f, scales, reference) for c, f in forecasts.items()}
     pick = min(glob, key=lambda c: (glob[c], c))
     glob_weights = {pick: 1.0}
     if ensemble and len(forecasts) > 1:
-        blend, blend_loss = greedy_combination(forecasts, early, scales, metric)
+        blend, blend_loss = greedy_combination(forecasts, early, scales, metric, reference)
         if blend_loss < glob[pick]:
             glob_weights = blend
-    per_row = {c: pointwise_loss(metric, early, f, scales) for c, f in forecasts.items()}
+    per_row = {c: pointwise_loss(metric, early, f, scales, reference)
+               for c, f in forecasts.items()}
     ids = sorted(forecasts)
     stacked = np.stack([nan_mean(per_row[c]) for c in ids])
     choice: list[dict[int, float]] = []
@@ -130,8 +137,8 @@ def _per_series(forecasts: dict[int, np.ndarray], actual: np.ndarray, scales: np
     global_forecast = combine(forecasts, glob_weights)
     series_forecast = np.stack([combine({c: forecasts[c][i] for c in choice[i]}, choice[i])
                                 for i in range(actual.shape[0])])
-    return (choice, _loss(metric, late[rows], global_forecast[rows], scales[rows]),
-            _loss(metric, late[rows], series_forecast[rows], scales[rows]))
+    return (choice, _loss(metric, late[rows], global_forecast[rows], scales[rows], reference),
+            _loss(metric, late[rows], series_forecast[rows], scales[rows], reference))
 
 
 def interval_quantiles(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,

@@ -28,7 +28,7 @@ CLASSIFICATION_METRICS = (
     "average_precision",
 )
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-FORECASTING_METRICS = ("mase", "smape", "rmse", "mae")
+FORECASTING_METRICS = ("mase", "smape", "owa", "rmse", "mae")
 METRICS_BY_TASK = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,

@@ -19,7 +19,8 @@ from flows._forecast_backtest import plan_candidates
 from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, is_seasonal
 from models._global import default_lags
 from models.naive import NaiveForecaster
-from tasks.backtest import actuals, backtest, forecast_metrics, mase_scales, n_windows
+from tasks.backtest import (actuals, backtest, forecast_metrics, mase_scales, n_windows,
+                            naive2_reference, pointwise_loss)
 from tasks.errors import AutoMLInputError
 from tasks.forecast_data import prepare_panel, season_of
 from tasks.forecast_select import select_forecaster
@@ -201,6 +202,29 @@ def test_combination_and_per_series_choice_only_where_they_pay():
     assert split.facts["window1_per_series"] < split.facts["window1_global"]
 
 
+def test_owa_is_relative_to_naive2_on_the_same_windows():
+    panel = prepare_panel(shop_sales(periods=24 * 6), _settings()).panel
+    actual, scales = actuals(panel, 24, 3), mase_scales(panel, 24, 3)
+    reference = naive2_reference(panel, 24, 3, actual, scales)
+    naive2 = backtest(NaiveForecaster(adjusted=True), panel, 24, 3)
+    plain = forecast_metrics(actual, naive2, scales)
+    assert "owa" not in plain
+    assert (reference.smape, reference.mase) == pytest.approx((plain["smape"], plain["mase"]))
+    assert forecast_metrics(actual, naive2, scales, reference)["owa"] == pytest.approx(1.0)
+    seasonal = backtest(registry().get("seasonal_naive").build("forecasting", {}, 0), panel, 24,
+                        3)
+    better = forecast_metrics(actual, seasonal, scales, reference)
+    expected = 0.5 * (better["smape"] / plain["smape"] + better["mase"] / plain["mase"])
+    assert better["owa"] == pytest.approx(expected) and better["owa"] < 1.0
+    chosen = select_forecaster({1: naive2, 2: seasonal}, actual, scales, "owa", False, reference)
+    assert chosen.weights[0] == {2: 1.0}
+    with pytest.raises(ValueError, match="Naive2 reference"):
+        pointwise_loss("owa", actual, naive2, scales)
+    assert _settings(metric="owa").metric == "owa"
+    with pytest.raises(ValueError, match="does not apply to regression"):
+        TrainSettings(data="x", target="y", task="regression", metric="owa")
+
+
 # --- through the flow --------------------------------------------------------------------------
 
 def _cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
@@ -246,6 +270,7 @@ def test_cli_run_publishes_a_forecaster_for_every_series(forecast_run):
     assert "sales" in set(importance["feature"])
     facts = json.loads((out / "metrics.json").read_text())
     assert facts["metric"] == "mase" and facts["selection"]["mode"] in {"global", "per_series"}
+    assert 0 < facts["validation_metrics"]["owa"] < 1  # better than Naive2 on the backtest
     assert facts["short_series"] == [["shop 4"]]
     assert facts["windows_per_series"]["3"] == 4
     board = pd.read_csv(out / "leaderboard.csv")
