@@ -148,7 +148,8 @@ def test_boosters_with_half_and_twice_the_lookback_are_candidates():
     boosters = [c.spec.config for c in plan_candidates(
         [registry().get("global_hist_gradient_boosting")], panel, 24, None)]
     # Hourly: a week of lags; twice that is capped at 200, too close to 168 to be a variant.
-    assert [c["n_lags"] for c in boosters] == [168, 168, 84]
+    assert [c["n_lags"] for c in boosters] == [168, 168, 84, 168]
+    assert [c.get("learning_rate", 0.1) for c in boosters] == [0.1, 0.1, 0.1, 0.05]
     assert default_lags(1, 6, "YS", 0.5) == 6 and default_lags(1, 6, "YS", 2.0) == 24
     weekly = prepare_panel(shop_sales(periods=24 * 8).assign(
         hour=lambda f: f.groupby("shop").cumcount().map(
@@ -156,7 +157,7 @@ def test_boosters_with_half_and_twice_the_lookback_are_candidates():
         _settings(horizon=13)).panel
     lookbacks = [c.spec.config["n_lags"] for c in plan_candidates(
         [registry().get("global_hist_gradient_boosting")], weekly, 13, None)]
-    assert lookbacks == [104, 104, 52, 200]  # two years of weeks, halved and doubled (capped)
+    assert lookbacks == [104, 104, 52, 200, 104]  # two years of weeks, halved and doubled (capped)
     short = registry().get("global_hist_gradient_boosting").build("forecasting", {
         **boosters[2], "n_lags": None, "max_rows": 5_000}, 0).fit(panel, 24)
     assert short.windows_.n_lags == 84
