@@ -4,9 +4,11 @@ Monthly), scored as the M4 organisers score: sMAPE, MASE and OWA relative to Nai
     python benchmarks/forecast.py [--sets m4-hourly m4-weekly ...] [--budget-scale 1.0]
 
 Each set is written as a long table (id, t, y) on a regular grid of its frequency (the series
-have no dates; they end in 2020), with ``--seasonality`` set to the organisers' MASE period, trained through the CLI with the set's budget, and the published model predicts
-the h periods after each series. The check first: the official Naive2 forecasts in
-``benchmark_forecasts/`` must reproduce the published Naive2 figures.
+have no dates; they end in 2020), with ``--seasonality`` set to the organisers' MASE period,
+trained through the CLI with the set's budget and ``--metric owa`` (the measure the sets are
+scored by), and the published model predicts the h periods after each series. The check
+first: the official Naive2 forecasts in ``benchmark_forecasts/`` must reproduce the published
+Naive2 figures.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ def run_set(spec: ForecastSet, scratch: Path, budget_scale: float) -> dict:
                            "y", "--task", "forecasting", "--time-column", "t", "--series-id",
                            "id", "--horizon", str(spec.horizon), "--frequency", spec.freq,
                            "--seasonality", str(spec.season), "--time-budget", str(budget),
-                           "--output", str(output)], cwd=ROOT, capture_output=True, text=True)
+                           "--metric", "owa", "--output", str(output)], cwd=ROOT,
+                          capture_output=True, text=True)
     wall = time.time() - started
     if done.returncode != 0:
         raise RuntimeError(f"{spec.name}: {done.stderr.strip()[-500:]}")
