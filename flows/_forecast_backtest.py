@@ -100,10 +100,11 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
     if family.kind == "global":
         features = int(spec.config.get("n_lags", 8)) + 5
         rate = max(1.0, rates.get(family.name, max(rates.values(), default=1.0)))
-        rows = _global_rows(budget, features, family.cost * rate)
+        cost = family.cost * family.config_cost(spec.config) * rate
+        rows = _global_rows(budget, features, cost)
         spec = CandidateSpec(spec.id, spec.family, {**spec.config, "max_rows": rows})
         cells = min(rows, sum(len(v) for v in panel.values) * settings.horizon)
-        fit = GLOBAL_SECONDS_PER_CELL * cells * features * family.cost * rate
+        fit = GLOBAL_SECONDS_PER_CELL * cells * features * cost
         fits = windows + 1 if (windows + 1) * fit < 0.4 * budget.remaining() else 2
         extra = {"fit_per_window": True} if fits > 2 else {}  # cheap: a fit at every origin
         if budget.seconds is not None:

@@ -224,6 +224,12 @@ class ForecastFamily(ModelFamily):
         """The configurations to backtest, most promising first."""
 
     @classmethod
+    def config_cost(cls, config: dict[str, Any]) -> float:
+        """How many times the family's usual time ``config`` takes (the planner's estimate of
+        a global candidate before any of its fits is measured); 1 unless a family says more."""
+        return 1.0
+
+    @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
         return {}
 

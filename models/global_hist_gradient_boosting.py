@@ -35,6 +35,11 @@ class GlobalHistGradientBoosting(ForecastFamily):
                  "learning_rate": 0.05}]
 
     @classmethod
+    def config_cost(cls, config: dict[str, Any]) -> float:
+        """Early stopping takes about as many more rounds as the learning rate is smaller."""
+        return 0.1 / float(config.get("learning_rate", 0.1))
+
+    @classmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> LagRegressionForecaster:
         booster = HistGradientBoostingRegressor(
             loss=config.get("loss", "squared_error"),

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import make_friedman1
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -76,3 +77,15 @@ def test_global_candidates_are_time_limited_only_under_a_budget():
     assert 0 < spec.config["time_limit"] <= 0.8 * 20.0 / backtest_fits
     spec, _ = _expected_seconds(booster, panel, settings, Budget(time.time(), None), {}, {})
     assert "time_limit" not in spec.config  # no budget: the same model on every machine
+
+
+def test_a_booster_learning_at_half_the_rate_is_planned_at_twice_the_cost():
+    panel, settings = _hourly_panel()
+    boosters = plan_candidates([registry().get("global_hist_gradient_boosting")], panel, 24,
+                               None)
+    default, slow = boosters[0], boosters[-1]
+    assert slow.spec.config["learning_rate"] == 0.05 and "learning_rate" not in default.spec.config
+    unlimited = Budget(time.time(), None)
+    _, usual = _expected_seconds(default, panel, settings, unlimited, {}, {})
+    _, halved = _expected_seconds(slow, panel, settings, unlimited, {}, {})
+    assert halved == pytest.approx(2 * usual)
