@@ -10,13 +10,14 @@ import pytest
 from sklearn.datasets import make_friedman1
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from flows._forecast_backtest import _expected_seconds, plan_candidates
+from flows._forecast_backtest import _expected_seconds, final_seconds, plan_candidates
 from flows._loop import Budget
 from models import registry
 from models._time_limit import fit_within
 from models._xgb_estimator import EarlyStoppingXGBRegressor
 from tasks.forecast_data import prepare_panel
 from tasks.settings import TrainSettings
+from tasks.types import CandidateResult, CandidateSpec
 
 
 def _data():
@@ -89,3 +90,15 @@ def test_a_booster_learning_at_half_the_rate_is_planned_at_twice_the_cost():
     _, usual = _expected_seconds(default, panel, settings, unlimited, {}, {})
     _, halved = _expected_seconds(slow, panel, settings, unlimited, {}, {})
     assert halved == pytest.approx(2 * usual)
+
+
+def test_the_final_forecasts_are_reserved_per_series_not_per_window():
+    local = CandidateResult(CandidateSpec(1, "arima", {}), "ok", fit_seconds=60.0)
+    booster = CandidateResult(CandidateSpec(2, "global_hist_gradient_boosting", {}), "ok",
+                              fit_seconds=90.0)
+    # Short series: 100 series had 150 series-windows, so a final fit per series costs 2/3 of
+    # the local candidate's backtest, not the third that one window of three would suggest.
+    assert final_seconds({1: local}, {}, 100 / 150, 3) == pytest.approx(40.0)
+    assert final_seconds({1: local, 2: booster}, {2: object()}, 100 / 150, 3) == 40.0
+    assert final_seconds({2: booster}, {2: object()}, 100 / 150, 3) == pytest.approx(30.0)
+    assert final_seconds({}, {}, 1.0, 3) == 0.0
