@@ -82,11 +82,10 @@ class Naive2Reference:
 def naive2_reference(panel: Panel, horizon: int, windows: int, actual: np.ndarray,
                      scales: np.ndarray) -> Naive2Reference:
     """Naive2's sMAPE and MASE over every series and window of the backtest."""
-    forecasts = _local(NaiveForecaster(adjusted=True), panel, horizon, windows)
-    present = ~np.isnan(actual[..., 0])
-    found = [float(np.nanmean(pointwise_loss(name, actual, forecasts, scales)[present]))
-             if present.any() else float("nan") for name in ("smape", "mase")]
-    smape, mase = (v if np.isfinite(v) and v > 0 else 1.0 for v in found)
+    found = forecast_metrics(actual, _local(NaiveForecaster(adjusted=True), panel, horizon,
+                                            windows), scales)
+    smape, mase = (v if np.isfinite(v) and v > 0 else 1.0
+                   for v in (found["smape"], found["mase"]))
     return Naive2Reference(smape, mase)
 
 
