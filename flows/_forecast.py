@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from threadpoolctl import threadpool_limits
 
-from flows._forecast_backtest import Candidate, backtest_all, batches, plan_candidates
+from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
+from flows._forecast_final import FINAL_SHARE, final_paths, local_forecasts, select_within
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
 from flows._select import choose_families
 from models import DataShape
-from models._forecast import LEVELS, ForecastFamily, GlobalForecaster, LocalForecaster
+from models._forecast import LEVELS, ForecastFamily
 from models._forecast_model import ForecastModel
 from models.naive import NaiveForecaster, SeasonalNaiveForecaster
 from tasks.artifacts import Progress, experiment_key, publish_artifacts
@@ -28,95 +26,12 @@ from tasks.backtest import (Naive2Reference, actuals, forecast_metrics, mase_sca
 from tasks.forecast_charts import forecast_charts
 from tasks.forecast_data import Panel, PreparedPanel, prepare_panel_task
 from tasks.forecast_report import forecast_importance, forecast_report
-from tasks.forecast_select import Selection, combine, interval_quantiles, select_forecaster
+from tasks.forecast_select import Selection, combine, interval_quantiles
 from tasks.publish import leaderboard_frame, package_versions, publish_task
 from tasks.settings import TrainSettings
 from tasks.types import CandidateResult, CandidateSpec, CandidateSummary, TrainResult
 
 __all__ = ["run_forecasting"]
-
-
-@task(name="forecast", cache_policy=NO_CACHE, task_run_name="forecast-{name}")
-def forecast_task(name: str, forecaster: Any, panel: Panel, horizon: int,
-                  intervals: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Forecasts (series, horizon) from the end of every series of ``panel``; with
-    ``intervals``, a local forecaster's own intervals too (see :func:`local_forecasts`)."""
-    with threadpool_limits(limits=1):
-        if isinstance(forecaster, GlobalForecaster):
-            return forecaster.predict(panel, horizon), None
-        if intervals:
-            return local_forecasts(forecaster, panel, horizon)
-        return np.stack([forecaster(y, horizon, panel.season) for y in panel.values]), None
-
-
-def local_forecasts(forecaster: LocalForecaster, panel: Panel,
-                    horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Paths (series, horizon) and the model's prediction intervals (series, levels, horizon,
-    2) in :data:`LEVELS` order, NaN for a series where the model has none."""
-    paths = np.empty((len(panel), horizon))
-    bounds = np.full((len(panel), len(LEVELS), horizon, 2), np.nan)
-    for i, y in enumerate(panel.values):
-        paths[i], found = forecaster.with_intervals(y, horizon, panel.season, LEVELS)
-        if found is not None:
-            bounds[i] = np.stack([found[level] for level in LEVELS])
-    return paths, bounds
-
-
-@task(name="refit", cache_policy=NO_CACHE, task_run_name="refit-{name}")
-def refit_task(name: str, forecaster: GlobalForecaster, panel: Panel,
-               horizon: int) -> GlobalForecaster:
-    """Train a global forecaster on every series' full history."""
-    with threadpool_limits(limits=1):
-        return forecaster.fit(panel, horizon)
-
-
-def _final_paths(selection: Selection, candidates: dict[int, Candidate], panel: Panel,
-                 settings: TrainSettings, fitted: dict[int, Any],
-                 budget: Budget) -> tuple[np.ndarray, dict[int, Any], np.ndarray]:
-    """Each series' forecast from its full history, weighted as selected; the global members
-    are trained again on all of it when their first fit fits the time left. Series forecast by
-    one local member alone get that model's own intervals (else NaN; see
-    :func:`local_forecasts`)."""
-    horizon = settings.horizon
-    weights = np.zeros((len(panel), max(candidates) + 1))
-    for i, chosen in enumerate(selection.weights):
-        for c, w in chosen.items():
-            weights[i, c] = w
-    paths = np.zeros((len(panel), horizon))
-    bounds = np.full((len(panel), len(LEVELS), horizon, 2), np.nan)
-    members: dict[int, Any] = {}
-    chosen = sorted(int(c) for c in np.flatnonzero(weights.sum(axis=0)))
-    pending = []  # local members first, so that they run while a global one trains
-    for c in (c for c in chosen if candidates[c].family.kind == "local"):
-        cand = candidates[c]
-        rows = [int(i) for i in np.flatnonzero(weights[:, c])]
-        forecaster = cand.family.build("forecasting", cand.spec.config, settings.seed)
-        alone = bool(np.any(weights[rows, c] == 1.0))
-        for g in batches(len(rows), settings.n_workers):
-            index = [rows[j] for j in g]
-            pending.append((c, index, forecast_task.submit(
-                cand.spec.family, forecaster, panel.subset(index), horizon, alone)))
-    for c in (c for c in chosen if candidates[c].family.kind == "global"):
-        cand = candidates[c]
-        rows = [int(i) for i in np.flatnonzero(weights[:, c])]
-        forecaster, seconds = fitted[c]
-        if seconds * 1.2 + PUBLISH_SECONDS < budget.remaining():
-            config = dict(cand.spec.config)
-            if budget.seconds is not None:  # the local members' forecasts run beside it;
-                # half of what is left: its training rows, forecast and the report come after
-                config["time_limit"] = max(0.5, 0.5 * (budget.remaining() - PUBLISH_SECONDS))
-            forecaster = refit_task(cand.spec.family, cand.family.build(
-                "forecasting", config, settings.seed), panel, horizon)
-        part, _ = forecast_task(cand.spec.family, forecaster, panel, horizon)
-        members[c] = (forecaster, weights[:, c].copy(), part)
-        paths[rows] += weights[rows, c, None] * part[rows]
-    for c, index, future in pending:
-        part, found = future.result()
-        paths[index] += weights[index, c, None] * part
-        if found is not None:
-            alone = weights[index, c] == 1.0
-            bounds[np.asarray(index)[alone]] = found[alone]
-    return paths, members, bounds
 
 
 def _fallback(short: Panel, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,14 +68,21 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     progress = Progress(key, f"Forecasters backtested for {settings.target}")
     if len(panel) == 0:
         raise RuntimeError("no series is long enough to backtest")  # guarded in prepare_panel
-    forecasts, results, fitted = backtest_all(candidates, panel, settings, budget, progress)
+    backtests = backtest_all(candidates, panel, settings, budget, progress)
+    forecasts, results, fitted = backtests.forecasts, backtests.results, backtests.fitted
     actual, scales = actuals(panel, horizon, windows), mase_scales(panel, horizon, windows)
     reference = naive2_reference(panel, horizon, windows, actual, scales)
     for r in results:
         if r.spec.id in forecasts:
             r.metrics = forecast_metrics(actual, forecasts[r.spec.id], scales, reference)
-    selection = select_forecaster(forecasts, actual, scales, metric, settings.ensemble,
-                                  reference)
+    local = {c.spec.id for c in candidates if c.family.kind == "local"}
+    seconds = (None if budget.seconds is None
+               else FINAL_SHARE * (budget.remaining() - PUBLISH_SECONDS))
+    selection = select_within(forecasts, actual, scales, metric, settings.ensemble, reference,
+                              backtests.final, local, seconds)
+    if selection.facts.get("left_out_for_time"):
+        logger.info("left out of the choice, their final forecasts would not fit the %.0f s "
+                    "left: %s", seconds, selection.facts["left_out_for_time"])
     by_id = {c.spec.id: c for c in candidates}
     by_id.update({r.spec.id: Candidate(r.spec, by_id[r.spec.id].family) for r in results})
     chosen_forecast = np.stack([combine({c: forecasts[c][i] for c in w}, w)
@@ -169,7 +91,7 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
                             reference)
     if all(chosen is not r for r in results):
         results.append(chosen)
-    paths, members, bounds = _final_paths(selection, by_id, panel, settings, fitted, budget)
+    paths, members, bounds = final_paths(selection, by_id, panel, settings, fitted, budget)
     quantiles = interval_quantiles(actual, chosen_forecast, scales)
     model = _model(prepared, settings, paths, bounds, quantiles, members)
     leaderboard = leaderboard_frame(results, metric, greater_is_better=False)

@@ -16,21 +16,35 @@ from flows._loop import PUBLISH_SECONDS, Budget
 from models._forecast import ForecastFamily
 from models._global import default_lags
 from tasks.artifacts import Progress
-from tasks.backtest import BacktestResult, backtest_task, n_windows
+from tasks.backtest import BacktestResult, Probe, backtest_task, probe_task
 from tasks.forecast_data import Panel
 from tasks.settings import TrainSettings
 from tasks.types import CandidateResult, CandidateSpec
 
-__all__ = ["Candidate", "backtest_all", "batches", "final_seconds", "plan_candidates"]
+__all__ = ["Backtests", "Candidate", "backtest_all", "batches", "final_work", "plan_candidates"]
 
 GLOBAL_SECONDS_PER_CELL = 2.5e-6  # measured: one-thread booster fit per row and feature
 BATCHES_PER_WORKER = 4
+PROBE_SERIES = 20
 
 
 @dataclass
 class Candidate:
     spec: CandidateSpec
     family: type[ForecastFamily]
+
+
+@dataclass
+class Backtests:
+    """Every candidate's backtest: ``forecasts`` (series, windows, horizon) of those that ran,
+    ``results`` in candidate order, ``fitted`` global forecasters with their seconds, and
+    ``final`` the expected seconds of each finished candidate's final forecasts (see
+    :func:`final_work`)."""
+
+    forecasts: dict[int, np.ndarray]
+    results: list[CandidateResult]
+    fitted: dict[int, Any]
+    final: dict[int, float]
 
 
 def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon: int,
@@ -81,16 +95,20 @@ def _time_limit(backtest_fits: int, left: float) -> float:
     return max(0.5, 0.8 * left / backtest_fits)
 
 
-def final_seconds(results: dict[int, CandidateResult], fitted: dict[int, Any],
-                  per_fit: float, windows: int) -> float:
-    """Seconds kept for the final forecasts: the costliest finished candidate's. A local one
-    fits once per series there where its backtest fitted once per series-window, so it costs
-    ``per_fit`` (series over series-windows) of its backtest, more than one window's share
-    when series are short (M3 Yearly: 645 series, 1,331 series-windows of 3 x 645; ARIMA's
-    backtest took 77 s and its final forecasts a minute on two workers). A global one: one of
-    its windows' fits (its refit runs only when it fits the time left)."""
-    return max((r.fit_seconds / windows if r.spec.id in fitted else r.fit_seconds * per_fit
-                for r in results.values() if r.status == "ok"), default=0.0)
+def final_work(results: dict[int, CandidateResult], fitted: dict[int, Any],
+               costs: dict[str, Probe], windows: int) -> dict[int, float]:
+    """Expected seconds of each finished candidate's final forecasts. A local one: its backtest
+    times the final-over-backtest ratio its probe measured (M3 Yearly ARIMA: about 1, where
+    one fit per series over one per series-window would say 0.48). A global one: one of its
+    windows' fits (its refit runs only when it fits the time left)."""
+    out = {}
+    for r in results.values():
+        if r.status != "ok":
+            continue
+        cost = costs.get(_cost_key(r.spec))
+        ratio = cost.final_ratio if cost is not None else 1 / windows
+        out[r.spec.id] = r.fit_seconds / windows if r.spec.id in fitted else r.fit_seconds * ratio
+    return out
 
 
 def _cost_key(spec: CandidateSpec) -> str:
@@ -100,13 +118,14 @@ def _cost_key(spec: CandidateSpec) -> str:
 
 
 def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, budget: Budget,
-                      per_cell: dict[str, float], rates: dict[str, float], busy: int = 0,
+                      costs: dict[str, Probe], rates: dict[str, float], busy: int = 0,
                       reserve: float = 0.0) -> tuple[CandidateSpec, float]:
     """The candidate (global ones sized to, and time-limited by, the time left beyond
     ``reserve``) and its expected seconds.
 
-    ``rates`` holds, per global family, measured over predicted seconds of its earlier
-    candidates; a family not measured yet is assumed as slow as the slowest measured one.
+    ``costs`` holds what local configurations measured (a probe, then their backtest);
+    ``rates``, per global family, measured over predicted seconds of its earlier candidates;
+    a family not measured yet is assumed as slow as the slowest measured one.
     """
     spec, family, windows = cand.spec, cand.family, settings.backtest_windows
     if family.kind == "global":
@@ -122,14 +141,13 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
         if budget.seconds is not None:
             extra["time_limit"] = round(_time_limit(fits - 1, budget.remaining() - reserve), 2)
         return CandidateSpec(spec.id, spec.family, {**spec.config, **extra}), fits * fit
-    cells = len(panel) * windows
-    seconds = per_cell.get(_cost_key(spec), 0.002 * family.cost) * cells * (1 + 1 / windows)
+    cost = costs.get(_cost_key(spec), Probe(0.002 * family.cost, 1 / windows))
+    seconds = cost.per_window * len(panel) * windows * (1 + cost.final_ratio)
     return spec, seconds / max(1, settings.n_workers - busy)  # busy: threads a global holds
 
 
 def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSettings,
-                  budget: Budget, progress: Progress) -> tuple[dict[int, np.ndarray],
-                                                                list[CandidateResult], dict]:
+                 budget: Budget, progress: Progress) -> Backtests:
     """Backtest the candidates in order, local ones in batches of series on every worker;
     a global one trains in one task while the local ones go on beside it."""
     logger = get_run_logger()
@@ -138,7 +156,7 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
     forecasts: dict[int, np.ndarray] = {}
     results: dict[int, CandidateResult] = {}
     fitted: dict[int, Any] = {}
-    per_cell: dict[str, float] = {}  # configuration -> measured seconds per series-window
+    costs: dict[str, Probe] = {}  # local configuration -> what it measured
     rates: dict[str, float] = {}  # global family -> measured / predicted seconds
     pending: list[tuple[CandidateSpec, list[list[int]], list, float, float]] = []
 
@@ -161,24 +179,20 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             predicted = expected * fits / (fits + 1)  # the expectation included the final fit
             rates[spec.family] = max(rates.get(spec.family, 0.0), working / max(predicted, 1e-3))
         else:
-            per_cell[_cost_key(spec)] = working / (len(panel) * windows)
+            key = _cost_key(spec)
+            costs[key] = Probe(working / (len(panel) * windows), costs[key].final_ratio)
         results[spec.id] = CandidateResult(spec, "ok", fit_seconds=working,
                                            finished_seconds=time.time() - budget.started)
         progress.update(0.9 * len(results) / len(candidates))
 
-    def probe(spec: CandidateSpec, forecaster: Any, rows: list[int]) -> float:
-        """Seconds per series-window of a local configuration not measured yet in this run."""
-        first = backtest_task.with_options(task_run_name=f"probe-{spec.family}").submit(
-            spec.family, spec.id, 0, forecaster, panel.subset(rows), horizon, windows)
-        return first.result().seconds / (len(rows) * windows)
-
-    per_fit = len(panel) / max(1, int(n_windows(panel, horizon, windows).sum()))
+    probe_rows = sorted({int(i) for i in np.linspace(0, len(panel) - 1, PROBE_SERIES)})
     for cand in candidates:
         if cand.family.kind == "global":
             while pending:  # one global fit at a time
                 collect(*pending.pop())
-        reserve = PUBLISH_SECONDS + final_seconds(results, fitted, per_fit, windows)
-        spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
+        reserve = PUBLISH_SECONDS + max(final_work(results, fitted, costs, windows).values(),
+                                        default=0.0)
+        spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
                                            len(pending), reserve)
         left = budget.remaining() - reserve
         if expected > left or spec.config.get("max_rows", 5_000) < 5_000:
@@ -188,10 +202,11 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
                                                error="would not fit the time left")
             continue
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
-        if cand.family.kind == "local" and _cost_key(spec) not in per_cell:
-            per_cell[_cost_key(spec)] = probe(spec, forecaster, groups_of[0][:20])
-            spec, expected = _expected_seconds(cand, panel, settings, budget, per_cell, rates,
-                                           len(pending))
+        if cand.family.kind == "local" and _cost_key(spec) not in costs:
+            costs[_cost_key(spec)] = probe_task(spec.family, forecaster,
+                                                panel.subset(probe_rows), horizon, windows)
+            spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
+                                               len(pending))
             if expected > budget.remaining() - reserve:
                 logger.info("%s skipped after a probe: about %.0f s needed", spec.run_name,
                             expected)
@@ -210,4 +225,5 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             collect(spec, groups, futures, time.perf_counter(), expected)
     while pending:
         collect(*pending.pop())
-    return forecasts, [results[c.spec.id] for c in candidates], fitted
+    return Backtests(forecasts, [results[c.spec.id] for c in candidates], fitted,
+                     final_work(results, fitted, costs, windows))

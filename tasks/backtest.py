@@ -22,9 +22,9 @@ from models._forecast import GlobalForecaster, LocalForecaster
 from models.naive import NaiveForecaster
 from tasks.forecast_data import Panel, min_history
 
-__all__ = ["BacktestResult", "Naive2Reference", "actuals", "backtest", "backtest_task",
+__all__ = ["BacktestResult", "Naive2Reference", "Probe", "actuals", "backtest", "backtest_task",
            "forecast_metrics", "mase_scales", "n_windows", "naive2_reference", "nan_mean",
-           "pointwise_loss"]
+           "pointwise_loss", "probe", "probe_task"]
 
 
 @dataclass
@@ -194,3 +194,43 @@ def backtest_task(name: str, candidate: int, batch: int, forecaster: Any, panel:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return BacktestResult(candidate, batch, forecasts, time.perf_counter() - started, error,
                           forecaster if isinstance(forecaster, GlobalForecaster) else None)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a local forecaster cost on a few series: seconds per series-window of its backtest,
+    and its final forecasts (one fit per series on the full history) over its backtest."""
+
+    per_window: float
+    final_ratio: float
+
+
+def probe(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int) -> Probe:
+    """Time the backtest and the final forecasts of ``forecaster`` on ``panel``.
+
+    The ratio is measured rather than derived from the counts of fits: a fit on the full history
+    can cost more than one on a shorter one (ARIMA tries more orders on longer series).
+    A failure stops the timing; the backtest then records it.
+    """
+    cells = max(1, int(n_windows(panel, horizon, windows).sum()))
+    with threadpool_limits(limits=1):
+        started = time.perf_counter()
+        try:
+            _local(forecaster, panel, horizon, windows)
+        except Exception:  # noqa: BLE001 - recorded by the backtest that follows
+            return Probe((time.perf_counter() - started) / cells, len(panel) / cells)
+        middle = time.perf_counter()
+        try:
+            for y in panel.values:
+                forecaster(y, horizon, panel.season)
+        except Exception:  # noqa: BLE001 - as above
+            return Probe((middle - started) / cells, len(panel) / cells)
+        ended = time.perf_counter()
+    return Probe((middle - started) / cells, (ended - middle) / max(middle - started, 1e-9))
+
+
+@task(name="probe", cache_policy=NO_CACHE, task_run_name="probe-{name}")
+def probe_task(name: str, forecaster: LocalForecaster, panel: Panel, horizon: int,
+               windows: int) -> Probe:
+    """:func:`probe` as a task, one thread."""
+    return probe(forecaster, panel, horizon, windows)

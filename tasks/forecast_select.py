@@ -5,7 +5,7 @@ candidates (Caruana et al., 2004, on backtest forecasts), and per-series choice 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -22,13 +22,14 @@ class Selection:
     """What forecasts each series: ``weights[i]`` maps candidate id -> weight for series i.
 
     ``mode`` is ``"global"`` (every series the same) or ``"per_series"``; ``facts`` records the
-    scores that decided it.
+    scores that decided it (and the candidates left out for time, see
+    :func:`flows._forecast_final.select_within`).
     """
 
     mode: str
     weights: list[dict[int, float]]
     combination: dict[int, float]
-    facts: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _loss(metric: str, actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,

@@ -10,11 +10,13 @@ import pytest
 from sklearn.datasets import make_friedman1
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from flows._forecast_backtest import _expected_seconds, final_seconds, plan_candidates
+from flows._forecast_backtest import _cost_key, _expected_seconds, final_work, plan_candidates
 from flows._loop import Budget
 from models import registry
+from models._forecast import LocalForecaster
 from models._time_limit import fit_within
 from models._xgb_estimator import EarlyStoppingXGBRegressor
+from tasks.backtest import Probe, probe
 from tasks.forecast_data import prepare_panel
 from tasks.settings import TrainSettings
 from tasks.types import CandidateResult, CandidateSpec
@@ -92,13 +94,35 @@ def test_a_booster_learning_at_half_the_rate_is_planned_at_twice_the_cost():
     assert halved == pytest.approx(2 * usual)
 
 
-def test_the_final_forecasts_are_reserved_per_series_not_per_window():
+class _LongerCostsMore(LocalForecaster):
+    """Ten times slower on a full series than on any backtest cut of it."""
+
+    def __init__(self, full: int) -> None:
+        self.full = full
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        time.sleep(0.02 if len(y) >= self.full else 0.002)
+        return np.repeat(y[-1], horizon)
+
+
+def test_the_probe_measures_the_final_fit_rather_than_counting_fits():
+    panel, _ = _hourly_panel()
+    found = probe(_LongerCostsMore(24 * 12), panel, 24, 3)
+    # 3 backtest fits of 2 ms and one final fit of 20 ms per series: the final forecasts
+    # cost over three times the backtest, where counting fits would say a third.
+    assert 2.0 < found.final_ratio < 5.0
+    assert found.per_window == pytest.approx(0.002, rel=0.5)
+
+
+def test_the_final_forecasts_are_expected_from_the_probed_ratio():
     local = CandidateResult(CandidateSpec(1, "arima", {}), "ok", fit_seconds=60.0)
     booster = CandidateResult(CandidateSpec(2, "global_hist_gradient_boosting", {}), "ok",
                               fit_seconds=90.0)
-    # Short series: 100 series had 150 series-windows, so a final fit per series costs 2/3 of
-    # the local candidate's backtest, not the third that one window of three would suggest.
-    assert final_seconds({1: local}, {}, 100 / 150, 3) == pytest.approx(40.0)
-    assert final_seconds({1: local, 2: booster}, {2: object()}, 100 / 150, 3) == 40.0
-    assert final_seconds({2: booster}, {2: object()}, 100 / 150, 3) == pytest.approx(30.0)
-    assert final_seconds({}, {}, 1.0, 3) == 0.0
+    failed = CandidateResult(CandidateSpec(3, "theta", {}), "failed", fit_seconds=5.0)
+    results = {1: local, 2: booster, 3: failed}
+    costs = {_cost_key(local.spec): Probe(0.01, 1.5)}
+    assert final_work(results, {2: object()}, costs, 3) == {1: pytest.approx(90.0),
+                                                            2: pytest.approx(30.0)}
+    # no probe recorded: one window's share, as for a global candidate
+    assert final_work({1: local}, {}, {}, 3) == {1: pytest.approx(20.0)}
+    assert final_work({}, {}, {}, 3) == {}

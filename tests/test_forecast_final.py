@@ -1,0 +1,51 @@
+"""The choice of forecaster trimmed to the final forecasts that fit the time left."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flows._forecast_final import local_seconds, select_within
+from tasks.forecast_select import Selection
+
+ACTUAL = np.full((4, 2, 3), 10.0)
+SCALES = np.ones((4, 2))
+# 1 and 2 err by +1 and -1, so that their mean is exact; 3 errs by +3
+FORECASTS = {1: ACTUAL + 1, 2: ACTUAL - 1, 3: ACTUAL + 3}
+FINAL = {1: 50.0, 2: 5.0, 3: 1.0}
+
+
+def _members(selection: Selection) -> set[int]:
+    return {c for weights in selection.weights for c in weights}
+
+
+def _select(seconds, final=FINAL, local=frozenset({1, 2, 3})):
+    return select_within(FORECASTS, ACTUAL, SCALES, "mase", True, None, final, set(local),
+                         seconds)
+
+
+def test_the_best_choice_stands_when_its_final_forecasts_fit():
+    for seconds in (None, 100.0):
+        selection = _select(seconds)
+        assert _members(selection) == {1, 2}
+        assert "left_out_for_time" not in selection.facts
+
+
+def test_the_costliest_local_member_leaves_the_choice_when_time_is_short():
+    selection = _select(20.0)
+    assert 1 not in _members(selection)
+    assert selection.facts["left_out_for_time"] == [1]
+    assert sum(local_seconds(selection, FINAL, {1, 2, 3}).values()) <= 20.0
+
+
+def test_a_global_member_is_not_counted_and_the_last_candidate_is_kept():
+    selection = _select(20.0, {**FINAL, 1: 1_000.0}, local={2, 3})
+    assert _members(selection) == {1, 2}  # 1 is global: its refit is decided later
+    only = _select(0.0)
+    assert len(_members(only)) == 1 and len(only.facts["left_out_for_time"]) == 2
+
+
+def test_a_member_costs_its_share_of_the_series():
+    per_series = Selection("per_series", [{1: 1.0}, {2: 1.0}, {2: 0.5, 3: 0.5}, {2: 1.0}], {})
+    assert local_seconds(per_series, FINAL, {1, 2}) == {1: pytest.approx(12.5),
+                                                        2: pytest.approx(3.75)}
