@@ -12,7 +12,8 @@ import pandas as pd
 from prefect.logging import get_run_logger
 
 from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
-from flows._forecast_final import FINAL_SHARE, final_paths, local_forecasts, select_within
+from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, local_forecasts,
+                                   select_within)
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
 from flows._select import choose_families
@@ -68,14 +69,15 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     progress = Progress(key, f"Forecasters backtested for {settings.target}")
     if len(panel) == 0:
         raise RuntimeError("no series is long enough to backtest")  # guarded in prepare_panel
-    backtests = backtest_all(candidates, panel, settings, budget, progress)
-    forecasts, results, fitted = backtests.forecasts, backtests.results, backtests.fitted
     actual, scales = actuals(panel, horizon, windows), mase_scales(panel, horizon, windows)
     reference = naive2_reference(panel, horizon, windows, actual, scales)
+    local = {c.spec.id for c in candidates if c.family.kind == "local"}
+    backtests = backtest_all(candidates, panel, settings, budget, progress, choice_seconds(
+        actual, scales, metric, settings.ensemble, reference, local))
+    forecasts, results, fitted = backtests.forecasts, backtests.results, backtests.fitted
     for r in results:
         if r.spec.id in forecasts:
             r.metrics = forecast_metrics(actual, forecasts[r.spec.id], scales, reference)
-    local = {c.spec.id for c in candidates if c.family.kind == "local"}
     seconds = (None if budget.seconds is None
                else FINAL_SHARE * (budget.remaining() - PUBLISH_SECONDS))
     selection = select_within(forecasts, actual, scales, metric, settings.ensemble, reference,

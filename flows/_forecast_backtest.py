@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from prefect.logging import get_run_logger
@@ -147,9 +147,17 @@ def _expected_seconds(cand: Candidate, panel: Panel, settings: TrainSettings, bu
 
 
 def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSettings,
-                 budget: Budget, progress: Progress) -> Backtests:
+                 budget: Budget, progress: Progress,
+                 choice_seconds: Optional[Callable[[dict[int, np.ndarray], dict[int, float]],
+                                                   float]] = None) -> Backtests:
     """Backtest the candidates in order, local ones in batches of series on every worker;
-    a global one trains in one task while the local ones go on beside it."""
+    a global one trains in one task while the local ones go on beside it.
+
+    A candidate starts only when its backtest and final forecasts fit the time left beyond
+    what the final stage already needs: publishing, and the final forecasts of the choice the
+    backtests so far make (``choice_seconds`` of the forecasts and :func:`final_work`), or of
+    the costliest candidate when that is more.
+    """
     logger = get_run_logger()
     horizon, windows = settings.horizon, settings.backtest_windows
     groups_of = batches(len(panel), settings.n_workers)
@@ -185,13 +193,17 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
                                            finished_seconds=time.time() - budget.started)
         progress.update(0.9 * len(results) / len(candidates))
 
+    chosen: dict[frozenset, float] = {}  # finished candidates -> their choice's final seconds
     probe_rows = sorted({int(i) for i in np.linspace(0, len(panel) - 1, PROBE_SERIES)})
     for cand in candidates:
         if cand.family.kind == "global":
             while pending:  # one global fit at a time
                 collect(*pending.pop())
-        reserve = PUBLISH_SECONDS + max(final_work(results, fitted, costs, windows).values(),
-                                        default=0.0)
+        work = final_work(results, fitted, costs, windows)
+        done = frozenset(forecasts)  # the choice changes only when a backtest finishes
+        if choice_seconds and done and done not in chosen:
+            chosen[done] = choice_seconds(forecasts, work)
+        reserve = PUBLISH_SECONDS + max(chosen.get(done, 0.0), max(work.values(), default=0.0))
         spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
                                            len(pending), reserve)
         left = budget.remaining() - reserve

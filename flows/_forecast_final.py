@@ -4,7 +4,7 @@ whose final forecasts fit the time left, and those forecasts from every series' 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from prefect import task
@@ -19,7 +19,8 @@ from tasks.forecast_data import Panel
 from tasks.forecast_select import Selection, select_forecaster
 from tasks.settings import TrainSettings
 
-__all__ = ["final_paths", "forecast_task", "local_forecasts", "local_seconds", "select_within"]
+__all__ = ["choice_seconds", "final_paths", "forecast_task", "local_forecasts", "local_seconds",
+           "select_within"]
 
 FINAL_SHARE = 0.9  # of the time left after the backtests: the final forecasts' estimates err
 
@@ -34,6 +35,21 @@ def local_seconds(selection: Selection, final: dict[int, float],
             rows[c] = rows.get(c, 0) + 1
     n = max(1, len(selection.weights))
     return {c: final.get(c, 0.0) * count / n for c, count in rows.items() if c in local}
+
+
+def choice_seconds(actual: np.ndarray, scales: np.ndarray, metric: str, ensemble: bool,
+                   reference: Optional[Naive2Reference], local: set[int]
+                   ) -> Callable[[dict[int, np.ndarray], dict[int, float]], float]:
+    """A function of the backtest forecasts so far and the expected seconds of each one's final
+    forecasts (see :func:`flows._forecast_backtest.final_work`): the seconds that the final
+    forecasts of the local members of the choice they make would take."""
+    def seconds(forecasts: dict[int, np.ndarray], final: dict[int, float]) -> float:
+        try:
+            selection = select_forecaster(forecasts, actual, scales, metric, ensemble, reference)
+        except RuntimeError:  # no usable forecasts yet: nothing to forecast
+            return 0.0
+        return sum(local_seconds(selection, final, local).values())
+    return seconds
 
 
 def select_within(forecasts: dict[int, np.ndarray], actual: np.ndarray, scales: np.ndarray,

@@ -198,8 +198,9 @@ def backtest_task(name: str, candidate: int, batch: int, forecaster: Any, panel:
 
 @dataclass(frozen=True)
 class Probe:
-    """What a local forecaster cost on a few series: seconds per series-window of its backtest,
-    and its final forecasts (one fit per series on the full history) over its backtest."""
+    """What a local forecaster cost on a few series: seconds of its backtest per series and
+    requested window (short series have fewer), and its final forecasts (one fit per series on
+    the full history) over its backtest."""
 
     per_window: float
     final_ratio: float
@@ -212,19 +213,19 @@ def probe(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int)
     can cost more than one on a shorter one (ARIMA tries more orders on longer series).
     A failure stops the timing; the backtest then records it.
     """
-    cells = max(1, int(n_windows(panel, horizon, windows).sum()))
+    cells = max(1, len(panel) * windows)
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
             _local(forecaster, panel, horizon, windows)
         except Exception:  # noqa: BLE001 - recorded by the backtest that follows
-            return Probe((time.perf_counter() - started) / cells, len(panel) / cells)
+            return Probe((time.perf_counter() - started) / cells, 1 / windows)
         middle = time.perf_counter()
         try:
             for y in panel.values:
                 forecaster(y, horizon, panel.season)
         except Exception:  # noqa: BLE001 - as above
-            return Probe((middle - started) / cells, len(panel) / cells)
+            return Probe((middle - started) / cells, 1 / windows)
         ended = time.perf_counter()
     return Probe((middle - started) / cells, (ended - middle) / max(middle - started, 1e-9))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows._forecast_final import local_seconds, select_within
+from flows._forecast_final import choice_seconds, local_seconds, select_within
 from tasks.forecast_select import Selection
 
 ACTUAL = np.full((4, 2, 3), 10.0)
@@ -49,3 +49,10 @@ def test_a_member_costs_its_share_of_the_series():
     per_series = Selection("per_series", [{1: 1.0}, {2: 1.0}, {2: 0.5, 3: 0.5}, {2: 1.0}], {})
     assert local_seconds(per_series, FINAL, {1, 2}) == {1: pytest.approx(12.5),
                                                         2: pytest.approx(3.75)}
+
+
+def test_the_backtests_keep_time_for_the_final_forecasts_of_the_choice_so_far():
+    seconds = choice_seconds(ACTUAL, SCALES, "mase", True, None, {1, 2, 3})
+    assert seconds(FORECASTS, FINAL) == pytest.approx(55.0)  # 1 and 2 together
+    assert seconds({3: FORECASTS[3]}, FINAL) == pytest.approx(1.0)
+    assert seconds({1: np.full_like(ACTUAL, np.nan)}, FINAL) == 0.0  # nothing usable yet
