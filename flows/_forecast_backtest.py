@@ -225,6 +225,10 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
                 results[spec.id] = CandidateResult(spec, "too_slow",
                                                    error="would not fit the time left")
                 continue
+        if budget.seconds is not None:
+            logger.info("%s: about %.0f s expected, %.0f s left beyond %.0f s kept for the "
+                        "final stage", spec.run_name, expected, budget.remaining() - reserve,
+                        reserve)
         groups = [list(range(len(panel)))] if cand.family.kind == "global" else groups_of
         name = f"backtest-{spec.family}-{spec.id:02d}"
         futures = [backtest_task.with_options(task_run_name=f"{name}-b{b}").submit(
