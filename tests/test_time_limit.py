@@ -7,13 +7,16 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from prefect import flow
 from sklearn.datasets import make_friedman1
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from flows._forecast_backtest import _cost_key, _expected_seconds, final_work, plan_candidates
+from flows._forecast_backtest import (Backtests, _cost_key, _expected_seconds, backtest_all,
+                                      final_work, plan_candidates)
 from flows._loop import Budget
 from models import registry
-from models._forecast import LocalForecaster
+from models._forecast import ForecastFamily, LocalForecaster
+from tasks.artifacts import Progress
 from models._time_limit import fit_within
 from models._xgb_estimator import EarlyStoppingXGBRegressor
 from tasks.backtest import Probe, probe
@@ -126,3 +129,54 @@ def test_the_final_forecasts_are_expected_from_the_probed_ratio():
     # no probe recorded: one window's share, as for a global candidate
     assert final_work({1: local}, {}, {}, 3) == {1: pytest.approx(20.0)}
     assert final_work({}, {}, {}, 3) == {}
+
+
+class _Sleeps(LocalForecaster):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        time.sleep(self.seconds)
+        return np.repeat(y[-1], horizon)
+
+
+class _Slow(ForecastFamily):
+    name, cost = "test_slow", 1.0  # first in the planned order
+
+    @classmethod
+    def configs(cls, season: int, horizon: int) -> list[dict]:
+        return [{}]
+
+    @classmethod
+    def build(cls, task: str, config: dict, seed: int) -> LocalForecaster:
+        return _Sleeps(0.004)
+
+
+class _Quick(_Slow):
+    name, cost = "test_quick", 2.0
+
+    @classmethod
+    def build(cls, task: str, config: dict, seed: int) -> LocalForecaster:
+        return _Sleeps(0.0)
+
+
+def test_a_candidate_taking_much_of_the_time_left_waits_for_the_cheaper_ones(prefect_harness):
+    hours = pd.date_range("2024-03-01", periods=24 * 6, freq="h")
+    frame = pd.DataFrame({"shop": np.repeat([f"s{s}" for s in range(100)], len(hours)),
+                          "hour": np.tile(hours, 100), "sales": 1.0 + np.arange(100 * len(hours))})
+    settings = TrainSettings(data="x", target="sales", task="forecasting", time_column="hour",
+                             series_id=["shop"], horizon=24, n_workers=2)
+    panel = prepare_panel(frame, settings).panel
+
+    @flow
+    def backtests(seconds: float) -> Backtests:
+        candidates = plan_candidates([_Slow, _Quick], panel, 24, None)
+        return backtest_all(candidates, panel, settings, Budget(time.time(), seconds),
+                            Progress("test-defer", "deferral"))
+
+    # The slow one: 300 fits of 4 ms to backtest and 100 to forecast, about 0.8 s on two
+    # workers, well over 40% of the second or so left beyond the 5 s kept for publishing.
+    slow, quick = backtests(6.5).results
+    assert quick.status == "ok"
+    if slow.status == "ok":  # it still fitted after its turn
+        assert quick.finished_seconds < slow.finished_seconds
