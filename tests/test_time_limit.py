@@ -16,9 +16,9 @@ from flows._forecast_backtest import (Backtests, _cost_key, _expected_seconds, b
 from flows._loop import Budget
 from models import registry
 from models._forecast import ForecastFamily, LocalForecaster
-from tasks.artifacts import Progress
 from models._time_limit import fit_within
 from models._xgb_estimator import EarlyStoppingXGBRegressor
+from tasks.artifacts import Progress
 from tasks.backtest import Probe, probe
 from tasks.forecast_data import prepare_panel
 from tasks.settings import TrainSettings
