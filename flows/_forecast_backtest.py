@@ -158,8 +158,9 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
     what the final stage already needs: publishing, and the final forecasts of the choice the
     backtests so far make (``choice_seconds`` of the forecasts and :func:`final_work`), or of
     the costliest candidate when that is more. One expected to take over ``DEFER_SHARE`` of
-    that time waits until the candidates after it have had their turn (M3 Quarterly: a
-    Holt-Winters configuration of 93 s, before the boosters, left them no time).
+    that time waits until the candidates after it have had their turn; the ones that waited
+    then go cheapest first (M3 Quarterly: a Holt-Winters configuration of 93 s, before the
+    boosters, left them no time).
     """
     logger = get_run_logger()
     horizon, windows = settings.horizon, settings.backtest_windows
@@ -199,7 +200,10 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
     chosen: dict[frozenset, float] = {}  # finished candidates -> their choice's final seconds
     probe_rows = sorted({int(i) for i in np.linspace(0, len(panel) - 1, PROBE_SERIES)})
     queue, deferred = list(candidates), set()
-    while queue:
+    later: list[tuple[float, int, Candidate]] = []  # expected seconds, order, candidate
+    while queue or later:
+        if not queue:
+            queue, later = [c for _, _, c in sorted(later, key=lambda t: t[:2])], []
         cand = queue.pop(0)
         if cand.family.kind == "global":
             while pending:  # one global fit at a time
@@ -234,7 +238,9 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             logger.info("%s deferred: about %.0f s of the %.0f s left", spec.run_name, expected,
                         left)
             deferred.add(spec.id)
-            queue.append(cand)
+            alone = (expected * max(1, settings.n_workers - len(pending)) / settings.n_workers
+                     if cand.family.kind == "local" else expected)  # with no global beside it
+            later.append((alone, spec.id, cand))
             continue
         if budget.seconds is not None:
             logger.info("%s: about %.0f s expected, %.0f s left beyond %.0f s kept for the "
