@@ -224,8 +224,12 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             continue
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
         if cand.family.kind == "local" and _cost_key(spec) not in costs:
-            costs[_cost_key(spec)] = probe_task(spec.family, forecaster,
-                                                panel.subset(probe_rows), horizon, windows)
+            found = probe_task(spec.family, forecaster, panel.subset(probe_rows), horizon,
+                               windows)
+            # Measured alone; its batches may gain nothing from running side by side
+            # (statsmodels holds the GIL), as the backtest then measures.
+            costs[_cost_key(spec)] = Probe(found.per_window * settings.n_workers,
+                                           found.final_ratio)
             spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
                                                len(pending))
             if expected > budget.remaining() - reserve:

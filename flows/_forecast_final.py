@@ -69,7 +69,7 @@ def select_within(forecasts: dict[int, np.ndarray], actual: np.ndarray, scales: 
     while True:
         selection = select_forecaster(pool, actual, scales, metric, ensemble, reference)
         costs = local_seconds(selection, final, local)
-        if seconds is None or sum(costs.values()) <= seconds or len(pool) == 1:
+        if seconds is None or sum(costs.values()) <= seconds or len(pool) == 1 or not costs:
             break
         worst = max(costs, key=lambda c: (costs[c], c))
         left_out.append(worst)

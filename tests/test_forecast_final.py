@@ -43,6 +43,8 @@ def test_a_global_member_is_not_counted_and_the_last_candidate_is_kept():
     assert _members(selection) == {1, 2}  # 1 is global: its refit is decided later
     only = _select(0.0)
     assert len(_members(only)) == 1 and len(only.facts["left_out_for_time"]) == 2
+    late = _select(-10.0, local={3})  # past the budget, with only global members chosen
+    assert _members(late) == {1, 2} and "left_out_for_time" not in late.facts
 
 
 def test_a_member_costs_its_share_of_the_series():
