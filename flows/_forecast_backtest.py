@@ -242,7 +242,7 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             logger.info("%s deferred: about %.0f s of the %.0f s left", spec.run_name, expected,
                         left)
             deferred.add(spec.id)
-            alone = (expected * max(1, settings.n_workers - len(pending)) / settings.n_workers
+            alone = (_expected_seconds(cand, panel, settings, budget, costs, rates)[1]
                      if cand.family.kind == "local" else expected)  # with no global beside it
             later.append((alone, spec.id, cand))
             continue

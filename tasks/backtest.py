@@ -214,18 +214,16 @@ def probe(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int)
     A failure stops the timing; the backtest then records it.
     """
     cells = max(1, len(panel) * windows)
+    middle = None
     with threadpool_limits(limits=1):
         started = time.perf_counter()
         try:
             _local(forecaster, panel, horizon, windows)
-        except Exception:  # noqa: BLE001 - recorded by the backtest that follows
-            return Probe((time.perf_counter() - started) / cells, 1 / windows)
-        middle = time.perf_counter()
-        try:
+            middle = time.perf_counter()
             for y in panel.values:
                 forecaster(y, horizon, panel.season)
-        except Exception:  # noqa: BLE001 - as above
-            return Probe((middle - started) / cells, 1 / windows)
+        except Exception:  # noqa: BLE001 - recorded by the backtest that follows
+            return Probe(((middle or time.perf_counter()) - started) / cells, 1 / windows)
         ended = time.perf_counter()
     return Probe((middle - started) / cells, (ended - middle) / max(middle - started, 1e-9))
 
