@@ -1,8 +1,8 @@
 """A global forecaster: one regressor trained across all series on normalized lag windows.
 
 Each training row is (series, origin t, step k): the last ``n_lags`` values up to t, the value
-of the same season phase as t + k, the step k and the known-future features at t + k; the target
-is the value at t + k. Windows are normalized: positive series in logs, others divided by their
+of the same season phase as t + k (and, for hourly data, of the same hour of the week), the step
+k and the known-future features at t + k; the target is the value at t + k. Windows are normalized: positive series in logs, others divided by their
 mean absolute value, then the window's mean is subtracted from the lags and the target. One
 model forecasts every step (the "direct" strategy with the step as a feature), so no forecast is
 fed back as an input.
@@ -18,36 +18,59 @@ from sklearn.base import clone
 from models._forecast import GlobalForecaster
 from models._time_limit import fit_within
 
-__all__ = ["LagWindows", "LagRegressionForecaster", "default_lags"]
+__all__ = ["LagWindows", "LagRegressionForecaster", "default_lags", "natural_cycle", "long_cycle"]
 
 MIN_LAGS = 3
 
 
-def default_lags(season: int, horizon: int, freq: Optional[str] = None,
-                 scale: float = 1.0) -> int:
-    """Lags covering two cycles and twice the horizon (at least 8, at most 200), where the
-    cycle is the longer of the season and the frequency's natural one (52 weekly, 12 monthly:
-    a yearly cycle can matter even when MASE is taken at lag 1); a week for hourly data.
-    ``scale`` multiplies that window (at least ``MIN_LAGS``, at most 200)."""
-    if scale != 1.0:
-        return int(min(200, max(MIN_LAGS, round(default_lags(season, horizon, freq) * scale))))
+def natural_cycle(season: int, freq: Optional[str] = None) -> int:
+    """The longest cycle worth looking back over: the longer of the season and the frequency's
+    natural one (52 weekly, 12 monthly: a yearly cycle can matter even when MASE is taken at
+    lag 1), and a week (168) for hourly data."""
     cycle = season
     if freq is not None:
         from tasks.forecast_data import season_of
 
         cycle = max(season, season_of(freq))
-    if cycle == 24:
+    return 168 if cycle == 24 else cycle
+
+
+def long_cycle(season: int, freq: Optional[str] = None) -> int:
+    """A cycle longer than a season above 1 whose phase becomes a feature of its own (168, the
+    week, for hourly data with a daily season), else 0. Weekly data with season 1 gets none:
+    on M4 Weekly the same week of last year gave a single booster no gain (sMAPE 6.78 against
+    6.72), while the same hour of last week took M4 Hourly from OWA 0.508 to 0.442."""
+    cycle = natural_cycle(season, freq)
+    return cycle if season > 1 and cycle > season and cycle % season == 0 else 0
+
+
+def default_lags(season: int, horizon: int, freq: Optional[str] = None,
+                 scale: float = 1.0) -> int:
+    """Lags covering two :func:`natural_cycle` and twice the horizon (at least 8, at most 200);
+    a week for hourly data. ``scale`` multiplies that window (at least ``MIN_LAGS``, at most
+    200)."""
+    if scale != 1.0:
+        return int(min(200, max(MIN_LAGS, round(default_lags(season, horizon, freq) * scale))))
+    cycle = natural_cycle(season, freq)
+    if cycle == 168:
         return 168
     return int(min(200, max(8, 2 * cycle, 2 * horizon)))
 
 
 class LagWindows:
-    """Builds the normalized rows of one panel; the transforms are fitted per series."""
+    """Builds the normalized rows of one panel; the transforms are fitted per series.
 
-    def __init__(self, n_lags: int, season: int, horizon: int) -> None:
+    ``cycle`` (a :func:`long_cycle`, 0 for none) adds the values of the same phase of it one
+    and two cycles back.
+    """
+
+    cycle = 0  # windows pickled before long cycles existed have none
+
+    def __init__(self, n_lags: int, season: int, horizon: int, cycle: int = 0) -> None:
         self.n_lags = n_lags
         self.season = season
         self.horizon = horizon
+        self.cycle = cycle
 
     def transform(self, y: np.ndarray) -> tuple[np.ndarray, tuple[bool, float]]:
         """Series -> normalized scale, and what undoes it."""
@@ -72,12 +95,12 @@ class LagWindows:
         k = np.tile(steps, len(origins))
         lvl = np.repeat(level, len(steps))
         columns = [np.repeat(lags - level[:, None], len(steps), axis=0), k[:, None]]
-        m = self.season
-        if m > 1:
-            back = m * np.ceil(k / m).astype(int)
-            for cycle in (0, 1, 2):
-                index = np.clip(o + k - back - cycle * m, 0, None)
-                columns.append((z[index] - lvl)[:, None])
+        for m, cycles in ((self.season, 3), (self.cycle, 2)):
+            if m > 1:
+                back = m * np.ceil(k / m).astype(int)
+                for cycle in range(cycles):
+                    index = np.clip(o + k - back - cycle * m, 0, None)
+                    columns.append((z[index] - lvl)[:, None])
         if future is not None:
             columns.append(future[np.clip(o + k, 0, len(future) - 1)])
         return np.hstack(columns), lvl
@@ -86,7 +109,7 @@ class LagWindows:
         """Which columns of :meth:`rows` each input fills: ``"history"`` (the window and the
         same-phase values of earlier cycles), ``"step"`` (periods ahead), and each known
         feature by name."""
-        seasonal = 3 if self.season > 1 else 0
+        seasonal = (3 if self.season > 1 else 0) + (2 if self.cycle > 1 else 0)
         groups = {"history": [*range(self.n_lags),
                               *range(self.n_lags + 1, self.n_lags + 1 + seasonal)],
                   "step": [self.n_lags]}
@@ -127,7 +150,8 @@ class LagRegressionForecaster(GlobalForecaster):
         self.time_limit = time_limit
 
     def fit(self, panel: Any, horizon: int) -> "LagRegressionForecaster":
-        self.windows_ = LagWindows(self._lags(panel, horizon), panel.season, horizon)
+        self.windows_ = LagWindows(self._lags(panel, horizon), panel.season, horizon,
+                                   long_cycle(panel.season, panel.freq))
         rng = np.random.default_rng(self.seed)
         steps = np.arange(1, horizon + 1)
         per_series = max(1, self.max_rows // max(1, len(panel) * horizon))

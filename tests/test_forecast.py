@@ -17,7 +17,7 @@ import pytest
 from models import registry
 from flows._forecast_backtest import plan_candidates
 from models._forecast import ForecastFamily, LocalForecaster, SeasonalAdjustment, is_seasonal
-from models._global import default_lags
+from models._global import LagWindows, default_lags, long_cycle
 from models.naive import NaiveForecaster
 from tasks.backtest import (actuals, backtest, forecast_metrics, mase_scales, n_windows,
                             naive2_reference, pointwise_loss)
@@ -162,6 +162,21 @@ def test_boosters_with_half_and_twice_the_lookback_are_candidates():
         **boosters[2], "n_lags": None, "max_rows": 5_000}, 0).fit(panel, 24)
     assert short.windows_.n_lags == 84
     assert np.isfinite(short.predict(panel, 24)).all()
+
+
+def test_hourly_rows_hold_the_same_hour_of_the_last_two_weeks():
+    assert long_cycle(24, "h") == 168 and long_cycle(1, "W-SUN") == 0 and long_cycle(12, "MS") == 0
+    windows = LagWindows(n_lags=4, season=24, horizon=3, cycle=long_cycle(24, "h"))
+    z = np.arange(500, dtype=float)
+    X, level = windows.rows(z, np.array([400]), None, np.array([1, 2, 3]))
+    week_back = X[:, -2] + level, X[:, -1] + level
+    assert week_back[0].tolist() == [401 - 168, 402 - 168, 403 - 168]
+    assert week_back[1].tolist() == [401 - 336, 402 - 336, 403 - 336]
+    day_back = X[:, 5] + level  # after 4 lags and the step: the same hour yesterday
+    assert day_back.tolist() == [401 - 24, 402 - 24, 403 - 24]
+    assert windows.column_groups([])["history"] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    old = LagWindows(n_lags=4, season=24, horizon=3)
+    assert old.rows(z, np.array([400]), None, np.array([1]))[0].shape[1] == 4 + 1 + 3
 
 
 class _Recorder(LocalForecaster):
