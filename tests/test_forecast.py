@@ -363,3 +363,19 @@ def test_known_future_features_drive_the_forecast(tmp_path):
     assert importance.loc["promo", "importance"] > 0.5
     assert importance.loc["promo", "importance"] > importance.loc["day", "importance"]
     assert "global members (100% of the forecast)" in importance["source"].iloc[0]
+
+
+def test_theta_configurations_share_one_fit_per_series():
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    from models.theta import ThetaForecaster, _fit_series
+
+    y = 100 + 2.0 * np.arange(40) + np.random.default_rng(0).normal(0, 3, 40)
+    _fit_series.cache_clear()
+    two, three = ThetaForecaster(2.0)(y, 6, 1), ThetaForecaster(3.0)(y, 6, 1)
+    assert (_fit_series.cache_info().hits, _fit_series.cache_info().misses) == (1, 1)
+    direct = ThetaModel(y, period=1, deseasonalize=False).fit()
+    assert np.allclose(two, direct.forecast(6, theta=2.0))
+    assert np.allclose(three, direct.forecast(6, theta=3.0)) and not np.allclose(two, three)
+    ThetaForecaster(2.0)(y[:-1], 6, 1)
+    assert _fit_series.cache_info().misses == 2
