@@ -1,11 +1,11 @@
 """A global forecaster: one regressor trained across all series on normalized lag windows.
 
 Each training row is (series, origin t, step k): the last ``n_lags`` values up to t, the value
-of the same season phase as t + k (and, for hourly data, of the same hour of the week), the step
-k and the known-future features at t + k; the target is the value at t + k. Windows are normalized: positive series in logs, others divided by their
-mean absolute value, then the window's mean is subtracted from the lags and the target. One
-model forecasts every step (the "direct" strategy with the step as a feature), so no forecast is
-fed back as an input.
+of the same season phase as t + k (and, for hourly data, of the same hour of the week), the
+step k and the known-future features at t + k; the target is the value at t + k. Windows are
+normalized: positive series in logs, others divided by their mean absolute value, then the
+window's mean is subtracted from the lags and the target. One model forecasts every step (the
+"direct" strategy with the step as a feature), so no forecast is fed back as an input.
 """
 
 from __future__ import annotations

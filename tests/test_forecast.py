@@ -365,17 +365,22 @@ def test_known_future_features_drive_the_forecast(tmp_path):
     assert "global members (100% of the forecast)" in importance["source"].iloc[0]
 
 
-def test_theta_configurations_share_one_fit_per_series():
+def test_theta_configurations_share_one_fit_per_series(monkeypatch):
     from statsmodels.tsa.forecasting.theta import ThetaModel
 
-    from models.theta import ThetaForecaster, _fit_series
+    import models.theta as theta
 
+    shared = theta._SharedFits(size=3)
+    monkeypatch.setattr(theta, "SHARED", shared)
     y = 100 + 2.0 * np.arange(40) + np.random.default_rng(0).normal(0, 3, 40)
-    _fit_series.cache_clear()
-    two, three = ThetaForecaster(2.0)(y, 6, 1), ThetaForecaster(3.0)(y, 6, 1)
-    assert (_fit_series.cache_info().hits, _fit_series.cache_info().misses) == (1, 1)
+    two, three = theta.ThetaForecaster(2.0)(y, 6, 1), theta.ThetaForecaster(3.0)(y, 6, 1)
+    assert len(shared.fits) == 1
     direct = ThetaModel(y, period=1, deseasonalize=False).fit()
     assert np.allclose(two, direct.forecast(6, theta=2.0))
     assert np.allclose(three, direct.forecast(6, theta=3.0)) and not np.allclose(two, three)
-    ThetaForecaster(2.0)(y[:-1], 6, 1)
-    assert _fit_series.cache_info().misses == 2
+    for cut in (1, 2, 3):
+        theta.ThetaForecaster(2.0)(y[:-cut], 6, 1)
+    # A fourth series overflows a memo of three: sharing stops rather than keeping a few.
+    assert shared.overflowed and not shared.fits
+    theta.ThetaForecaster(3.0)(y, 6, 1)
+    assert not shared.fits
