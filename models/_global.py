@@ -23,15 +23,20 @@ __all__ = ["LagWindows", "LagRegressionForecaster", "default_lags", "natural_cyc
 MIN_LAGS = 3
 
 
+def _longer_cycle(season: int, freq: Optional[str]) -> int:
+    """The longer of the season and the frequency's natural cycle (52 weekly, 12 monthly)."""
+    if freq is None:
+        return season
+    from tasks.forecast_data import season_of
+
+    return max(season, season_of(freq))
+
+
 def natural_cycle(season: int, freq: Optional[str] = None) -> int:
     """The longest cycle worth looking back over: the longer of the season and the frequency's
     natural one (52 weekly, 12 monthly: a yearly cycle can matter even when MASE is taken at
     lag 1), and a week (168) for hourly data."""
-    cycle = season
-    if freq is not None:
-        from tasks.forecast_data import season_of
-
-        cycle = max(season, season_of(freq))
+    cycle = _longer_cycle(season, freq)
     return 168 if cycle == 24 else cycle
 
 
@@ -46,13 +51,13 @@ def long_cycle(season: int, freq: Optional[str] = None) -> int:
 
 def default_lags(season: int, horizon: int, freq: Optional[str] = None,
                  scale: float = 1.0) -> int:
-    """Lags covering two :func:`natural_cycle` and twice the horizon (at least 8, at most 200);
-    a week for hourly data. ``scale`` multiplies that window (at least ``MIN_LAGS``, at most
-    200)."""
+    """Lags covering two cycles (the longer of the season and the frequency's natural one) and
+    twice the horizon (at least 8, at most 200); a week for hourly data. ``scale`` multiplies
+    that window (at least ``MIN_LAGS``, at most 200)."""
     if scale != 1.0:
         return int(min(200, max(MIN_LAGS, round(default_lags(season, horizon, freq) * scale))))
-    cycle = natural_cycle(season, freq)
-    if cycle == 168:
+    cycle = _longer_cycle(season, freq)
+    if cycle == 24:
         return 168
     return int(min(200, max(8, 2 * cycle, 2 * horizon)))
 
