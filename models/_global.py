@@ -18,7 +18,7 @@ from sklearn.base import clone
 from models._forecast import GlobalForecaster
 from models._time_limit import fit_within
 
-__all__ = ["LagWindows", "LagRegressionForecaster", "default_lags", "natural_cycle", "long_cycle"]
+__all__ = ["LagWindows", "LagRegressionForecaster", "default_lags", "long_cycle"]
 
 MIN_LAGS = 3
 
@@ -32,20 +32,13 @@ def _longer_cycle(season: int, freq: Optional[str]) -> int:
     return max(season, season_of(freq))
 
 
-def natural_cycle(season: int, freq: Optional[str] = None) -> int:
-    """The longest cycle worth looking back over: the longer of the season and the frequency's
-    natural one (52 weekly, 12 monthly: a yearly cycle can matter even when MASE is taken at
-    lag 1), and a week (168) for hourly data."""
-    cycle = _longer_cycle(season, freq)
-    return 168 if cycle == 24 else cycle
-
-
 def long_cycle(season: int, freq: Optional[str] = None) -> int:
     """A cycle longer than a season above 1 whose phase becomes a feature of its own (168, the
     week, for hourly data with a daily season), else 0. Weekly data with season 1 gets none:
     on M4 Weekly the same week of last year gave a single booster no gain (sMAPE 6.78 against
     6.72), while the same hour of last week took M4 Hourly from OWA 0.508 to 0.442."""
-    cycle = natural_cycle(season, freq)
+    cycle = _longer_cycle(season, freq)
+    cycle = 168 if cycle == 24 else cycle
     return cycle if season > 1 and cycle > season and cycle % season == 0 else 0
 
 

@@ -29,11 +29,12 @@ class _SharedFits:
         self.overflowed = False
 
     def get(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
-        key = (np.ascontiguousarray(y, dtype=float).tobytes(), int(season))
+        y = np.array(y, dtype=float)
+        key = (y.tobytes(), int(season))
         found = self.fits.get(key)
         if found is not None:
             return found
-        fit = _fit_series(np.array(y, dtype=float), int(season))
+        fit = _fit_series(y, int(season))
         with self.lock:
             if not self.overflowed and len(self.fits) >= self.size:
                 self.overflowed = True
