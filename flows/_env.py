@@ -19,6 +19,9 @@ _DEFAULTS = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
     # Telemetry cannot reach the internet here; each attempt logs an error and locks the database.
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The local API's first start in a new PREFECT_HOME creates its database, which takes about
+    # 20 s on 2 cores: Prefect's default wait (20 s) then gives up on a server that is coming up.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
@@ -46,7 +49,14 @@ def _start_local_api() -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    SubprocessASGIServer().start()
+    server = SubprocessASGIServer()
+    try:
+        server.start()
+    except Exception:
+        # Prefect leaves the server process running when its start times out; a later start
+        # replaces it unseen, and the orphan outlives the run (holding its caller's pipes).
+        server.stop()
+        raise
 
 
 def _quiet_route_alias_warning() -> None:

@@ -128,3 +128,20 @@ def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path
     trained = [n for n in runs if n.startswith("train-")]
     assert len(trained) == 6 and all(runs[n] == "COMPLETED" for n in trained)
     assert any(n.startswith("refit-") for n in runs)
+
+
+def test_a_local_api_that_fails_to_start_in_time_is_stopped(tmp_path):
+    """Prefect gives up waiting but leaves the server running; the CLI must not leave it behind
+    (an orphan holds the caller's pipes, so a caller reading the output never returns)."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "home"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    # The early start times out; Prefect then starts again on first use, as in a real run.
+    script = ("from flows._env import _start_local_api\n"
+              "from prefect.server.api.server import SubprocessASGIServer\n"
+              "try:\n    _start_local_api()\n"
+              "except RuntimeError as exc:\n    print('failed:', exc)\n"
+              "try:\n    SubprocessASGIServer().start()\nexcept RuntimeError:\n    pass\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert "failed: Timed out" in done.stdout, done.stdout + done.stderr
