@@ -274,12 +274,13 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
         ensemble = None
     if ensemble is not None:
         futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
-                                 seed=unmapped(settings.seed))
+                                 seed=unmapped(settings.seed),
+                                 params=[m.refit_params for m in ensemble.members])
         members = [f.result() for f in futures]
         logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
         return ensemble.result, make_ensemble(data.task, members, ensemble.weights)
-    return best, refit_task(best.spec, data, settings.seed)
+    return best, refit_task(best.spec, data, settings.seed, best.refit_params)
 
 
 if __name__ == "__main__":

@@ -128,3 +128,22 @@ class ModelFamily(ABC):
     @abstractmethod
     def build(cls, task: str, config: dict[str, Any], seed: int) -> Any:
         """An unfitted scikit-learn estimator for ``config`` (one thread)."""
+
+    @classmethod
+    def refit_params(cls, fitted: list[Any]) -> dict[str, Any]:
+        """Estimator parameters for the refit on all rows, learned from the validation folds.
+
+        Parameters
+        ----------
+        fitted : list of estimator
+            The estimators :meth:`build` made, as fitted on each fold's training rows.
+
+        Returns
+        -------
+        dict
+            Passed to the refitted estimator's ``set_params``. The default, ``{}``, refits as
+            built. A family that early-stops on rows held out of its own training data returns
+            the size the folds chose, so that the refit learns from every row and does not
+            choose its size on one small held-out part.
+        """
+        return {}

@@ -59,3 +59,15 @@ class HistGradientBoosting(ModelFamily):
             max_features=config.get("max_features", 1.0), early_stopping="auto",
             validation_fraction=0.1, n_iter_no_change=20, random_state=seed, **extra,
         )
+
+    @classmethod
+    def refit_params(cls, fitted: list[Any]) -> dict[str, Any]:
+        """The folds' mean early-stopped iterations, fitted on all rows with no rows held out.
+
+        Folds too small to stop early fitted every iteration, and so does the refit then (the
+        validated model), even when all rows together are enough to stop early.
+        """
+        if not fitted or not all(getattr(m, "do_early_stopping_", False) for m in fitted):
+            return {"early_stopping": False}
+        return {"max_iter": max(1, round(sum(m.n_iter_ for m in fitted) / len(fitted))),
+                "early_stopping": False}

@@ -49,3 +49,16 @@ class XGBoost(ModelFamily):
     def build(cls, task: str, config: dict[str, Any], seed: int) -> Any:
         kind = EarlyStoppingXGBClassifier if task == "classification" else EarlyStoppingXGBRegressor
         return kind(**config, random_state=seed)
+
+    @classmethod
+    def refit_params(cls, fitted: list[Any]) -> dict[str, Any]:
+        """The folds' mean early-stopped rounds, fitted on all rows with no rows held out.
+
+        Folds too small to stop early fitted every round, and so does the refit then (the
+        validated model), even when all rows together are enough to stop early.
+        """
+        rounds = [m.best_iteration_ for m in fitted]
+        if not rounds or any(r is None for r in rounds):
+            return {"early_stopping_rounds": 0}
+        return {"n_estimators": max(1, round(sum(r + 1 for r in rounds) / len(rounds))),
+                "early_stopping_rounds": 0}

@@ -30,7 +30,7 @@ __all__ = [
     "train_candidate_task",
 ]
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 
 def build_model(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
@@ -84,6 +84,7 @@ def evaluate_candidate(
     oof = np.full((len(data.y), width), np.nan)
     fit_seconds = predict_seconds = 0.0
     model_bytes = 0
+    fold_models: list[Any] = []
     last_fold = 0.0  # seconds the previous fold took: the next one is expected to take as long
     try:
         for train_rows, valid_rows in plan.folds:
@@ -100,8 +101,12 @@ def evaluate_candidate(
             fit_seconds += fitted - started
             predict_seconds += time.perf_counter() - fitted
             oof[valid_rows] = prediction.reshape(len(valid_rows), width)
+            fold_models.append(model.pipeline_.named_steps["model"])
             last_fold = time.perf_counter() - fold_started
         model_bytes = len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        # Sizes learned on a subsample would not suit all rows: only full-data folds teach them.
+        refit_params = (registry().get(spec.family).refit_params(fold_models)
+                        if spec.fraction >= 1.0 else {})
     except TimeoutError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
@@ -119,7 +124,8 @@ def evaluate_candidate(
         stored = oof
     per_1000 = 1000 * predict_seconds / max(1, int(validated.sum()))
     return CandidateResult(spec, "ok", metrics, fit_seconds, predict_seconds, stored,
-                           predict_seconds_per_1000=per_1000, model_bytes=model_bytes)
+                           predict_seconds_per_1000=per_1000, model_bytes=model_bytes,
+                           refit_params=refit_params)
 
 
 def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -148,15 +154,22 @@ def train_candidate_task(
     return evaluate_candidate(spec, data, plan, seed, deadline)
 
 
-def refit(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
-    """Fit the winning candidate on every training row: the model that is published."""
+def refit(spec: CandidateSpec, data: PreparedData, seed: int,
+          params: Optional[dict[str, Any]] = None) -> Any:
+    """Fit the winning candidate on every training row: the model that is published.
+
+    ``params`` (the candidate's ``refit_params``) are set on its estimator first.
+    """
     model = build_model(spec, data, seed)
+    if params:
+        model.estimator.set_params(**params)
     labels = data.y if data.classes is None else data.classes[data.y]
     return model.fit(data.X, labels)
 
 
 @task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)
-def refit_task(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
+def refit_task(spec: CandidateSpec, data: PreparedData, seed: int,
+               params: Optional[dict[str, Any]] = None) -> Any:
     """Refit a chosen candidate on all training rows."""
     with threadpool_limits(limits=1):
-        return refit(spec, data, seed)
+        return refit(spec, data, seed, params)

@@ -37,6 +37,8 @@ class CandidateResult:
     ``oof`` holds out-of-fold predictions for every training row (probabilities for
     classification, values for regression), NaN where a row was never in a validation fold.
     ``finished_seconds`` is when it finished, in seconds since the run started.
+    ``refit_params`` are what the family learned in the folds for its refit on all rows (see
+    :meth:`models.ModelFamily.refit_params`).
     """
 
     spec: CandidateSpec
@@ -50,6 +52,7 @@ class CandidateResult:
     predict_seconds_per_1000: float = math.nan
     model_bytes: int = 0
     finished_seconds: float = math.nan
+    refit_params: dict[str, Any] = field(default_factory=dict)
 
 
 class CandidateSummary(BaseModel):
