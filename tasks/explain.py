@@ -70,8 +70,9 @@ def permutation_importance_table(
         For the task and the classes.
     metric : str
     n_repeats : int, default=5
-        Shuffles per column; fewer when ``max_seconds`` runs out (never fewer than one; when
-        even one would not fit, fewer rows, down to ``MIN_ROWS``).
+        Shuffles per column; fewer when ``max_seconds`` runs out (when even one per column
+        would not fit, fewer rows, down to ``MIN_ROWS``; when that is still too slow, the
+        columns not reached in time are left out and ``source`` says how many were measured).
     seed : int, default=0
     max_seconds : float, default=inf
     source : str, default=""
@@ -97,18 +98,26 @@ def permutation_importance_table(
     drops: dict[str, list[float]] = {str(c): [] for c in X.columns}
     started = time.perf_counter()
     for repeat in range(n_repeats):
-        if repeat and time.perf_counter() - started > max_seconds:
-            break
         for column in X.columns:
+            # A model whose predictions cost a fixed time per call is not sped up by fewer rows.
+            if drops[str(X.columns[0])] and time.perf_counter() - started > max_seconds:
+                break
             original = shuffled[column]
             shuffled[column] = original.to_numpy()[rng.permutation(len(X))]
             drops[str(column)].append(model_loss(model, shuffled, y, data, metric) - base)
             shuffled[column] = original
+        else:
+            continue
+        break
+    measured = {name: d for name, d in drops.items() if d}
+    if len(measured) < len(drops):
+        source = (f"{source}; only {len(measured)} of {len(drops)} columns measured before the "
+                  "time ran out").lstrip("; ")
     baseline = -base if METRICS[metric].greater_is_better else base
     rows = [{"feature": name, "importance": float(np.mean(d)), "std": float(np.std(d)),
              "min": float(np.min(d)), "max": float(np.max(d)), "repeats": len(d),
              "metric": metric, "baseline_score": baseline, "rows": len(X), "source": source}
-            for name, d in drops.items()]
+            for name, d in measured.items()]
     table = pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
     return table.sort_values(["importance", "feature"], ascending=[False, True],
                              ignore_index=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,30 @@ def test_importance_on_demand_for_another_candidate(signal_run, capsys):
     assert explain_main(["--results", str(out), "--data", str(data), "--candidate",
                          "999"]) == 2
     assert "candidate 999 is not in leaderboard.csv" in capsys.readouterr().err
+
+
+class _SlowPerCall:
+    """A regressor whose every prediction call costs 0.05 s, however few the rows."""
+
+    def predict(self, X):
+        time.sleep(0.05)
+        return X.iloc[:, 0].to_numpy(dtype=float)
+
+
+def test_permutation_importance_stops_on_time_even_when_fewer_rows_do_not_help():
+    from tasks.explain import permutation_importance_table
+    from tasks.settings import TrainSettings
+    from tasks.validate import prepare_data
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 30)),
+                         columns=[f"x{i}" for i in range(30)])
+    data = prepare_data(frame.assign(y=frame["x0"]),
+                        TrainSettings(data="x", target="y", task="regression"))
+    started = time.perf_counter()
+    table = permutation_importance_table(_SlowPerCall(), frame, frame["x0"].to_numpy(), data,
+                                         "rmse", max_seconds=0.5, source="validation rows")
+    # 30 columns x 0.05 s would take 1.5 s; it stops once 0.5 s are spent.
+    assert time.perf_counter() - started < 1.0
+    assert 3 <= len(table) < 30 and table.loc[0, "feature"] == "x0"
+    assert table["source"].iloc[0] == (f"validation rows; only {len(table)} of 30 columns "
+                                       "measured before the time ran out")
