@@ -256,7 +256,7 @@ def forecast_run(tmp_path_factory):
     frame.to_csv(root / "sales.csv", index=False)
     done = _cli(["--data", str(root / "sales.csv"), "--target", "sales", "--task", "forecasting",
                  "--time-column", "hour", "--series-id", "shop", "--horizon", "24",
-                 "--time-budget", "45", "--output", str(root / "out")])
+                 "--time-budget", "90", "--output", str(root / "out")])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return root, frame, done
 
