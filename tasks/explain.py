@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -97,18 +98,14 @@ def permutation_importance_table(
     shuffled = X.copy()
     drops: dict[str, list[float]] = {str(c): [] for c in X.columns}
     started = time.perf_counter()
-    for repeat in range(n_repeats):
-        for column in X.columns:
-            # A model whose predictions cost a fixed time per call is not sped up by fewer rows.
-            if drops[str(X.columns[0])] and time.perf_counter() - started > max_seconds:
-                break
-            original = shuffled[column]
-            shuffled[column] = original.to_numpy()[rng.permutation(len(X))]
-            drops[str(column)].append(model_loss(model, shuffled, y, data, metric) - base)
-            shuffled[column] = original
-        else:
-            continue
-        break
+    for _, column in itertools.product(range(n_repeats), X.columns):
+        # A model whose predictions cost a fixed time per call is not sped up by fewer rows.
+        if drops[str(X.columns[0])] and time.perf_counter() - started > max_seconds:
+            break
+        original = shuffled[column]
+        shuffled[column] = original.to_numpy()[rng.permutation(len(X))]
+        drops[str(column)].append(model_loss(model, shuffled, y, data, metric) - base)
+        shuffled[column] = original
     measured = {name: d for name, d in drops.items() if d}
     if len(measured) < len(drops):
         source = (f"{source}; only {len(measured)} of {len(drops)} columns measured before the "
