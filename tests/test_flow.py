@@ -134,24 +134,33 @@ def test_regression_from_a_dataframe_with_include(tmp_path):
 
 
 class _SlowRegressor(DummyRegressor):
+    seconds = 0.4
+
     def fit(self, X, y, sample_weight=None):
-        time.sleep(0.4)
+        time.sleep(self.seconds)
         return super().fit(X, y, sample_weight)
+
+
+class _SlowerRegressor(_SlowRegressor):
+    seconds = 1.5
 
 
 # DummyRegressor(strategy="quantile") without a quantile fails in fit.
 _Failing = fixed_family("test_failing", {"regression"},
                         lambda: DummyRegressor(strategy="quantile"), cost=0.01)
 _Slow = fixed_family("test_slow", {"regression"}, _SlowRegressor, cost=0.01)
+_Slower = fixed_family("test_slow", {"regression"}, _SlowerRegressor, cost=0.01)
 
 
 def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_path):
     reg = registry()
     reg.add(_Failing, origin="test")
-    reg.add(_Slow, origin="test")
+    reg.add(_Slower, origin="test")
     try:
+        # 2 s per candidate: the slow one's second fold would end at 3 s, while the linear one's
+        # five folds fit (0.2 s failed it on a loaded machine).
         result = train(data=small_regression(), target="y", task="regression", max_trials=3,
-                       include=["test_failing", "test_slow", "linear"], candidate_timeout=0.2,
+                       include=["test_failing", "test_slow", "linear"], candidate_timeout=2.0,
                        n_workers=1, portfolio="none", output=str(tmp_path / "faults"))
     finally:
         registry(refresh=True)
