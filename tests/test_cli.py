@@ -60,19 +60,30 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> N
         (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
     ],
 )
-def test_bad_settings_fail_fast(data_dir, tmp_path, extra, pattern):
+def test_bad_settings_fail_fast(data_dir, tmp_path, server_env, extra, pattern):
     out = tmp_path / "out"
     done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
-                 "classification", "--output", str(out), *extra], dict(os.environ), timeout=120)
+                 "classification", "--output", str(out), *extra], server_env, timeout=120)
     _assert_one_line_error(done, pattern)
     assert not out.exists()
 
 
-def test_output_that_is_a_file(data_dir, tmp_path):
+def test_a_settings_error_while_the_local_api_starts_is_still_one_line(data_dir, tmp_path):
+    """With no API configured the CLI starts Prefect's local one in the background; an error
+    found meanwhile must still be the only line on stderr, and nothing may outlive the run."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = tmp_path / "out"
+    done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
+                 "classification", "--output", str(out), "--metric", "rmse"], env, timeout=120)
+    _assert_one_line_error(done, "metric 'rmse' does not apply to classification")
+    assert not out.exists()
+
+
+def test_output_that_is_a_file(data_dir, tmp_path, server_env):
     target = tmp_path / "taken"
     target.write_text("keep me")
     done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
-                 "classification", "--output", str(target)], dict(os.environ), timeout=120)
+                 "classification", "--output", str(target)], server_env, timeout=120)
     _assert_one_line_error(done, "is a file")
     assert target.read_text() == "keep me"
 
