@@ -7,8 +7,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from models._calibration import fit_temperature, scale_probabilities
 from tasks.ensemble import EnsembleChoice, evaluation_seconds, greedy_ensemble
-from tasks.evaluate import loss_of
+from tasks.evaluate import compute_metrics, loss_of
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
@@ -19,20 +20,25 @@ EXPECTED_ROUNDS = 25  # greedy rounds before its patience runs out, typically
 
 
 class EnsemblePlan:
-    """The members chosen (best first), their weights, and the blend as a leaderboard entry."""
+    """The members chosen (best first), their weights, and the blend as a leaderboard entry
+    (its ``metrics`` and ``temperature`` are those of the blend, scaled when calibrated)."""
 
-    def __init__(self, members: list[CandidateResult], choice: EnsembleChoice, next_id: int):
+    def __init__(self, members: list[CandidateResult], choice: EnsembleChoice, next_id: int,
+                 metrics: dict[str, float], temperature: float = 1.0):
         self.members = members
         self.weights = [choice.weights[i] for i in sorted(choice.counts)]
+        self.temperature = temperature
+        oof = _blend([m.oof for m in members], self.weights)
         config = {"members": {str(m.spec.id): round(w, 4)
                               for m, w in zip(members, self.weights)}}
         self.result = CandidateResult(
-            CandidateSpec(next_id, "ensemble", config), "ok", choice.metrics,
+            CandidateSpec(next_id, "ensemble", config), "ok", metrics,
             fit_seconds=sum(m.fit_seconds for m in members),
             predict_seconds=sum(m.predict_seconds for m in members),
             predict_seconds_per_1000=sum(m.predict_seconds_per_1000 for m in members),
             model_bytes=sum(m.model_bytes for m in members),
-            oof=_blend([m.oof for m in members], self.weights))
+            oof=scale_probabilities(oof, temperature) if temperature != 1.0 else oof,
+            temperature=temperature)
 
 
 def _blend(predictions: list, weights: list[float]) -> np.ndarray:
@@ -49,13 +55,16 @@ def _blend(predictions: list, weights: list[float]) -> np.ndarray:
 def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
                   best: CandidateResult,
                   member_seconds: Optional[Callable[[CandidateResult], float]] = None,
-                  seconds_left: float = math.inf) -> Optional[EnsemblePlan]:
+                  seconds_left: float = math.inf,
+                  calibrate: bool = False) -> Optional[EnsemblePlan]:
     """Greedy selection over the best candidates' out-of-fold predictions.
 
     With ``member_seconds`` (what refitting and publishing one member costs), a candidate joins
     the blend only while the members' total stays within ``seconds_left``, so that the blend
     chosen is one that can be refitted in time. Returns None when fewer than two candidates are
-    usable or the blend does not beat ``best`` on the validation rows.
+    usable or the blend does not beat ``best`` on the validation rows. With ``calibrate``, a
+    classification blend gets its own temperature (see :func:`fit_temperature`) before that
+    comparison.
     """
     usable = sorted(
         (r for r in results if r.status == "ok" and r.spec.fraction >= 1.0 and r.oof is not None
@@ -79,9 +88,17 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
                              max_cost=seconds_left - selecting)
     if len(choice.counts) < 2:
         return None
-    if not loss_of(metric, choice.metrics[metric]) < loss_of(metric, best.metrics[metric]):
+    metrics, temperature = choice.metrics, 1.0
+    if calibrate and data.task == "classification":
+        blend = _blend([predictions[i] for i in sorted(choice.counts)],
+                       [choice.weights[i] for i in sorted(choice.counts)])
+        temperature = fit_temperature(blend, data.y[rows])
+        if temperature != 1.0:
+            blend = scale_probabilities(blend, temperature)
+            metrics = compute_metrics(data.task, data.y[rows], blend.argmax(axis=1), blend)
+    if not loss_of(metric, metrics[metric]) < loss_of(metric, best.metrics[metric]):
         return None
     members = [usable[i] for i in sorted(choice.counts)]
     next_id = max(r.spec.id for r in results) + 1
-    return EnsemblePlan(members, choice, next_id)
+    return EnsemblePlan(members, choice, next_id, metrics, temperature)
 

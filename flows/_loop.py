@@ -186,7 +186,8 @@ class _Loop:
         timeout = min(self.settings.candidate_timeout or math.inf, left)
         deadline = None if math.isinf(timeout) else time.time() + timeout
         parameters = {"spec": specs, "data": unmapped(self.data), "plan": unmapped(self.plan),
-                      "seed": unmapped(self.settings.seed), "deadline": unmapped(deadline)}
+                      "seed": unmapped(self.settings.seed), "deadline": unmapped(deadline),
+                      "calibrate": unmapped(self.metric == "log_loss")}
         if self.runner is None:
             futures = train_candidate_task.map(**parameters)
         else:  # another task runner (Dask) for the candidates only

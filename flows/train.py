@@ -267,7 +267,8 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     ensemble = None
     if settings.ensemble:
         ensemble = plan_ensemble(results, data, metric, best, member_seconds,
-                                 budget.remaining() - publish_seconds(0))
+                                 budget.remaining() - publish_seconds(0),
+                                 calibrate=metric == "log_loss")
     if ensemble is not None and (sum(member_seconds(m) for m in ensemble.members)
                                  >= budget.remaining() - publish_seconds(0)):
         logger.info("ensemble skipped: choosing it took the time its refits needed")
@@ -275,12 +276,15 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if ensemble is not None:
         futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
                                  seed=unmapped(settings.seed),
-                                 params=[m.refit_params for m in ensemble.members])
+                                 params=[m.refit_params for m in ensemble.members],
+                                 temperature=[m.temperature for m in ensemble.members])
         members = [f.result() for f in futures]
         logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
-        return ensemble.result, make_ensemble(data.task, members, ensemble.weights)
-    return best, refit_task(best.spec, data, settings.seed, best.refit_params)
+        return ensemble.result, make_ensemble(data.task, members, ensemble.weights,
+                                              ensemble.temperature)
+    return best, refit_task(best.spec, data, settings.seed, best.refit_params,
+                            best.temperature)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from models._calibration import scale_probabilities
+
 __all__ = ["AutoMLEnsembleClassifier", "AutoMLEnsembleRegressor", "make_ensemble"]
 
 
@@ -42,7 +44,14 @@ class AutoMLEnsembleClassifier(ClassifierMixin, _EnsembleBase):
     members : list of fitted AutoMLClassifier
         All trained on the same labels (same ``classes_``).
     weights : list of float
+    temperature : float, default=1.0
+        Temperature scaling of the blend (see :class:`models.AutoMLClassifier`).
     """
+
+    def __init__(self, members: list | None = None, weights: list[float] | None = None,
+                 temperature: float = 1.0):
+        super().__init__(members, weights)
+        self.temperature = temperature
 
     def fit(self, X: Any = None, y: Any = None) -> "AutoMLEnsembleClassifier":
         """Check the members; ``classes_`` are theirs."""
@@ -57,7 +66,9 @@ class AutoMLEnsembleClassifier(ClassifierMixin, _EnsembleBase):
         """Blended probabilities, one column per entry of ``classes_``."""
         X = self._check(X)
         blended = sum(w * m.predict_proba(X) for w, m in zip(self.weights_, self.members))
-        return blended / blended.sum(axis=1, keepdims=True)
+        # Ensembles pickled before temperature scaling existed have no such attribute.
+        return scale_probabilities(blended / blended.sum(axis=1, keepdims=True),
+                                   getattr(self, "temperature", 1.0))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row."""
@@ -79,7 +90,10 @@ class AutoMLEnsembleRegressor(RegressorMixin, _EnsembleBase):
         return sum(w * m.predict(X) for w, m in zip(self.weights_, self.members))
 
 
-def make_ensemble(task: str, members: list, weights: list[float]) -> _EnsembleBase:
-    """A fitted ensemble of fitted members."""
-    kind = AutoMLEnsembleClassifier if task == "classification" else AutoMLEnsembleRegressor
-    return kind(members=members, weights=weights).fit()
+def make_ensemble(task: str, members: list, weights: list[float],
+                  temperature: float = 1.0) -> _EnsembleBase:
+    """A fitted ensemble of fitted members (a classifier's blend scaled by ``temperature``)."""
+    if task == "classification":
+        return AutoMLEnsembleClassifier(members=members, weights=weights,
+                                        temperature=temperature).fit()
+    return AutoMLEnsembleRegressor(members=members, weights=weights).fit()

@@ -11,6 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from models._calibration import scale_probabilities
+
 __all__ = ["AutoMLClassifier", "AutoMLRegressor", "MissingColumnsError", "make_model"]
 
 
@@ -65,7 +67,15 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
         Unfitted featurizer (an :class:`featurizers.AutoFeaturizer`).
     estimator : classifier
         Unfitted scikit-learn compatible classifier; it is trained on labels encoded ``0..k-1``.
+    temperature : float, default=1.0
+        Divides the log-probabilities before they are normalized again (temperature scaling,
+        fitted on out-of-fold predictions): above 1 softens overconfident probabilities. It never
+        changes the predicted class.
     """
+
+    def __init__(self, featurizer: Any = None, estimator: Any = None, temperature: float = 1.0):
+        super().__init__(featurizer, estimator)
+        self.temperature = temperature
 
     def fit(self, X: pd.DataFrame, y: Any) -> "AutoMLClassifier":
         """Encode the labels, then fit featurizer and classifier on ``X``."""
@@ -76,7 +86,9 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per entry of ``classes_``."""
-        return self.pipeline_.predict_proba(self._columns(X))
+        proba = self.pipeline_.predict_proba(self._columns(X))
+        # Models pickled before temperature scaling existed have no such attribute.
+        return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class label of each row."""

@@ -59,6 +59,9 @@ def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    if any(r.temperature != 1.0 for r in results):
+        frame.insert(frame.columns.get_loc("fraction"), "temperature",
+                     [r.temperature for r in results])
     frame["_ok"] = (frame["status"] == "ok") & (frame["fraction"] >= 1.0)
     frame = frame.sort_values(["_ok", metric, "id"], ascending=[False, not greater_is_better, True],
                               na_position="last").drop(columns="_ok")

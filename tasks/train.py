@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from featurizers import AutoFeaturizer
 from models import make_model, registry
+from models._calibration import fit_temperature, scale_probabilities
 from tasks.evaluate import compute_metrics
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, CandidateSpec
@@ -30,7 +31,7 @@ __all__ = [
     "train_candidate_task",
 ]
 
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"
 
 
 def build_model(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
@@ -59,7 +60,7 @@ def _training_rows(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 def evaluate_candidate(
     spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
-    deadline: Optional[float] = None,
+    deadline: Optional[float] = None, calibrate: bool = False,
 ) -> CandidateResult:
     """Fit on each fold's training rows, predict its validation rows, score the pooled predictions.
 
@@ -73,6 +74,10 @@ def evaluate_candidate(
     deadline : float, optional
         ``time.time()`` after which no further fold starts, nor one that would end after it
         if it takes as long as the previous fold (raises ``TimeoutError``).
+    calibrate : bool, default=False
+        Classification: fit a temperature on the pooled out-of-fold probabilities (see
+        :func:`models._calibration.fit_temperature`); the scores and the stored predictions are
+        then those of the scaled probabilities, and the refit applies the same temperature.
 
     Returns
     -------
@@ -114,18 +119,25 @@ def evaluate_candidate(
         return CandidateResult(spec, "failed", fit_seconds=fit_seconds, error=message)
     validated = ~np.isnan(oof).any(axis=1)
     y = data.y[validated]
+    temperature = 1.0
     if data.task == "regression":
         metrics = compute_metrics("regression", y, oof[validated, 0])
         stored = oof[:, 0]
     else:
         proba = np.clip(oof[validated], 1e-15, 1.0)
         proba /= proba.sum(axis=1, keepdims=True)
-        metrics = compute_metrics("classification", y, proba.argmax(axis=1), proba)
+        temperature = fit_temperature(proba, y) if calibrate else 1.0
         stored = oof
+        if temperature != 1.0:
+            proba = scale_probabilities(proba, temperature)
+            stored = oof.copy()
+            stored[validated] = proba
+        metrics = compute_metrics("classification", y, proba.argmax(axis=1), proba)
     per_1000 = 1000 * predict_seconds / max(1, int(validated.sum()))
     return CandidateResult(spec, "ok", metrics, fit_seconds, predict_seconds, stored,
                            predict_seconds_per_1000=per_1000, model_bytes=model_bytes,
-                           refit_params=refit_params)
+                           refit_params=refit_params,
+                           temperature=temperature)
 
 
 def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -134,7 +146,8 @@ def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     data: PreparedData = parameters["data"]
     plan: SplitPlan = parameters["plan"]
     payload = [CACHE_VERSION, data.fingerprint, data.roles, spec.family, spec.config,
-               spec.fraction, parameters["seed"], plan.signature]
+               spec.fraction, parameters["seed"], plan.signature,
+               bool(parameters.get("calibrate"))]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
     return f"automl-candidate-{digest.hexdigest()}"
 
@@ -148,28 +161,31 @@ def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 )
 def train_candidate_task(
     spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
-    deadline: Optional[float] = None,
+    deadline: Optional[float] = None, calibrate: bool = False,
 ) -> CandidateResult:
-    """Train and validate one candidate (cached by data, config, seed and folds)."""
-    return evaluate_candidate(spec, data, plan, seed, deadline)
+    """Train and validate one candidate (cached by data, config, seed, folds and calibration)."""
+    return evaluate_candidate(spec, data, plan, seed, deadline, calibrate)
 
 
 def refit(spec: CandidateSpec, data: PreparedData, seed: int,
-          params: Optional[dict[str, Any]] = None) -> Any:
+          params: Optional[dict[str, Any]] = None, temperature: float = 1.0) -> Any:
     """Fit the winning candidate on every training row: the model that is published.
 
-    ``params`` (the candidate's ``refit_params``) are set on its estimator first.
+    ``params`` (the candidate's ``refit_params``) are set on its estimator first; a classifier
+    gets the candidate's ``temperature``.
     """
     model = build_model(spec, data, seed)
     if params:
         model.estimator.set_params(**params)
+    if temperature != 1.0:
+        model.set_params(temperature=temperature)
     labels = data.y if data.classes is None else data.classes[data.y]
     return model.fit(data.X, labels)
 
 
 @task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)
 def refit_task(spec: CandidateSpec, data: PreparedData, seed: int,
-               params: Optional[dict[str, Any]] = None) -> Any:
+               params: Optional[dict[str, Any]] = None, temperature: float = 1.0) -> Any:
     """Refit a chosen candidate on all training rows."""
     with threadpool_limits(limits=1):
-        return refit(spec, data, seed, params)
+        return refit(spec, data, seed, params, temperature)

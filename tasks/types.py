@@ -38,7 +38,8 @@ class CandidateResult:
     classification, values for regression), NaN where a row was never in a validation fold.
     ``finished_seconds`` is when it finished, in seconds since the run started.
     ``refit_params`` are what the family learned in the folds for its refit on all rows (see
-    :meth:`models.ModelFamily.refit_params`).
+    :meth:`models.ModelFamily.refit_params`). ``temperature`` scales its class probabilities
+    (1.0: unscaled); ``metrics`` and ``oof`` are those of the scaled probabilities.
     """
 
     spec: CandidateSpec
@@ -53,6 +54,7 @@ class CandidateResult:
     model_bytes: int = 0
     finished_seconds: float = math.nan
     refit_params: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
 
 
 class CandidateSummary(BaseModel):

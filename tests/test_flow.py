@@ -53,6 +53,8 @@ def test_results_folder_and_typed_result(classification_run):
     assert board.loc[0, "roc_auc"] == pytest.approx(result.score) == board["roc_auc"].max()
     assert {"fit_seconds", "predict_seconds_per_1000", "model_bytes"} <= set(board.columns)
     assert (candidates["model_bytes"] > 0).all()
+    assert "temperature" not in board.columns  # only a log-loss run calibrates
+    assert getattr(joblib.load(result.model_path), "temperature", 1.0) == 1.0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "roc_auc" and metrics["candidates"]["total"] == 9
     manifest = json.loads((out / "manifest.json").read_text())
