@@ -73,15 +73,18 @@ def test_a_calibrated_candidate_scores_and_publishes_its_scaled_probabilities():
     np.testing.assert_allclose(published.predict_proba(X), as_before.predict_proba(X))
 
 
-def test_a_log_loss_run_publishes_the_chosen_candidates_temperature(tmp_path):
+def test_a_log_loss_run_publishes_the_temperatures_of_the_ensemble_and_its_members(tmp_path):
     # A roc_auc run leaves every temperature at 1.0: see tests/test_flow.py.
     result = train(data=awkward_classification(n=300, seed=5), target="label",
-                   task="classification", metric="log_loss", max_trials=2, ensemble=False,
+                   task="classification", metric="log_loss", max_trials=3,
                    include=["extra_trees", "random_forest"], seed=2, output=str(tmp_path / "o"))
-    board = pd.read_csv(tmp_path / "o" / "leaderboard.csv")
-    chosen = board.loc[board["id"] == result.best.id].iloc[0]
+    board = pd.read_csv(tmp_path / "o" / "leaderboard.csv").set_index("id")
     assert (board.loc[board["status"] == "ok", "temperature"] != 1.0).all()
-    assert joblib.load(result.model_path).temperature == chosen["temperature"]
+    assert result.ensemble is not None  # this data and seed choose a blend
+    model = joblib.load(result.model_path)
+    assert model.temperature == board.loc[result.best.id, "temperature"]
+    assert [m.temperature for m in model.members] == [
+        board.loc[i, "temperature"] for i in result.ensemble]  # in the members' order
 
 
 def test_a_calibrated_blend_gets_its_own_temperature():
