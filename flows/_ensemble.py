@@ -37,8 +37,7 @@ class EnsemblePlan:
             predict_seconds=sum(m.predict_seconds for m in members),
             predict_seconds_per_1000=sum(m.predict_seconds_per_1000 for m in members),
             model_bytes=sum(m.model_bytes for m in members),
-            oof=scale_probabilities(oof, temperature) if temperature != 1.0 else oof,
-            temperature=temperature)
+            oof=scale_probabilities(oof, temperature), temperature=temperature)
 
 
 def _blend(predictions: list, weights: list[float]) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from prefect import unmapped
 from prefect.logging import get_run_logger
 
+from models._calibration import calibrates
 from tasks.costs import CostModel
 from tasks.evaluate import METRICS, loss_of
 from tasks.search import Searcher
@@ -187,7 +188,7 @@ class _Loop:
         deadline = None if math.isinf(timeout) else time.time() + timeout
         parameters = {"spec": specs, "data": unmapped(self.data), "plan": unmapped(self.plan),
                       "seed": unmapped(self.settings.seed), "deadline": unmapped(deadline),
-                      "calibrate": unmapped(self.metric == "log_loss")}
+                      "calibrate": unmapped(calibrates(self.metric))}
         if self.runner is None:
             futures = train_candidate_task.map(**parameters)
         else:  # another task runner (Dask) for the candidates only

@@ -38,6 +38,7 @@ from flows._report import (  # noqa: E402
 )
 from flows._select import choose_families, select_best, summarize_run  # noqa: E402
 from models import DataShape  # noqa: E402
+from models._calibration import calibrates  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
@@ -268,7 +269,7 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if settings.ensemble:
         ensemble = plan_ensemble(results, data, metric, best, member_seconds,
                                  budget.remaining() - publish_seconds(0),
-                                 calibrate=metric == "log_loss")
+                                 calibrate=calibrates(metric))
     if ensemble is not None and (sum(member_seconds(m) for m in ensemble.members)
                                  >= budget.remaining() - publish_seconds(0)):
         logger.info("ensemble skipped: choosing it took the time its refits needed")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-__all__ = ["fit_temperature", "scale_probabilities"]
+__all__ = ["calibrates", "fit_temperature", "scale_probabilities"]
 
 LOG_BOUND = 3.0  # temperatures between e^-3 (about 0.05) and e^3 (about 20)
 _FLOOR = 1e-15
+
+
+def calibrates(metric: str) -> bool:
+    """Whether a run optimising ``metric`` fits temperatures: only log loss rewards them."""
+    return metric == "log_loss"
 
 
 def scale_probabilities(proba: np.ndarray, temperature: float) -> np.ndarray:
