@@ -99,9 +99,11 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     Bad input or settings print one ``error: ...`` line on stderr and return 2 (argparse's own
     usage errors also exit 2), before anything is written to the output folder.
     """
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows import _env
+    from flows._local_api import stop_local_api, wait_for_local_api
     from flows._select import choose_families
     from models import DataShape
     from tasks.portfolio import load_portfolio
@@ -115,14 +117,11 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         choose_families(settings, DataShape(0, 0))
         load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()
-        _env.wait_for_local_api()
+        wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
         result = flow.with_options(task_runner=runner)(**args)
     except AutoMLInputError as exc:
-        # The temporary API may still be starting in the background; once it is up, Prefect
-        # stops it at exit. Left half-started, its process could outlive this one and write to
-        # the same stderr after the one-line error.
-        _env.wait_for_local_api()
+        stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

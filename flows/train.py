@@ -8,7 +8,8 @@ another flow.
 from __future__ import annotations
 
 if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-line error
-    from flows._env import start_local_api_early, use_cli_logging
+    from flows._env import use_cli_logging
+    from flows._local_api import start_local_api_early
 
     use_cli_logging()
     start_local_api_early()

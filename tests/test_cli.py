@@ -141,18 +141,43 @@ def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path
     assert any(n.startswith("refit-") for n in runs)
 
 
-def test_a_local_api_that_fails_to_start_in_time_is_stopped(tmp_path):
-    """Prefect gives up waiting but leaves the server running; the CLI must not leave it behind
-    (an orphan holds the caller's pipes, so a caller reading the output never returns)."""
+def test_a_local_api_that_does_not_answer_in_time_is_stopped(data_dir, tmp_path):
+    """A new PREFECT_HOME's database takes seconds to create, more than the 1 s allowed here: the
+    run fails in one line and stops the server (an orphan would hold the caller's pipes, so
+    ``subprocess.run`` would not return)."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(tmp_path / "home"),
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
-    # The early start times out; Prefect then starts again on first use, as in a real run.
-    script = ("from flows._env import _start_local_api\n"
-              "from prefect.server.api.server import SubprocessASGIServer\n"
-              "try:\n    _start_local_api()\n"
-              "except RuntimeError as exc:\n    print('failed:', exc)\n"
-              "try:\n    SubprocessASGIServer().start()\nexcept RuntimeError:\n    pass\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert "failed: Timed out" in done.stdout, done.stdout + done.stderr
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
+    out = tmp_path / "out"
+    done = _run(["--data", str(data_dir / "numbers.csv"), "--target", "y", "--task",
+                 "regression", "--max-trials", "2", "--output", str(out)], env, timeout=60)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: run failed: RuntimeError: Prefect's local API did not answer within 1 s; raise "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS or start a server")
+    assert not out.exists()
+
+
+def test_an_api_url_in_the_active_profile_is_used_not_a_local_api(data_dir, tmp_path,
+                                                                   server_env):
+    """The CLI starts its own local API only where Prefect would: a profile that names an API
+    sends the run there."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        f'active = "team"\n[profiles.team]\nPREFECT_API_URL = "{server_env["PREFECT_API_URL"]}"\n')
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(home)
+    data = tmp_path / "profiled.csv"
+    data.write_bytes((data_dir / "numbers.csv").read_bytes())
+    done = _run(["--data", str(data), "--target", "y", "--task", "regression",
+                 "--max-trials", "2", "--output", str(tmp_path / "out")], env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert not (home / "prefect.db").exists()
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["profiled-y-regression"])))
+    assert [run.state_type.value for run in runs] == ["COMPLETED"]
