@@ -2,7 +2,7 @@
 
 Left to itself, Prefect starts its local API on the first API call: it imports ``prefect.server``
 (seconds), then spawns the server, which imports it all again before it answers. On 2 cores a run
-reached its flow 18-19 s after the process started. Spawned first, by the same command Prefect
+reached its flow 16-19 s after the process started. Spawned first, by the same command Prefect
 uses (``SubprocessASGIServer``), on a socket this process already listens on, the server is ready
 as the CLI's own imports finish, about 9 s in, and the time goes to the search instead.
 
@@ -14,8 +14,10 @@ off, in the environment, the active profile or the working directory's settings 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from typing import Any, Mapping, Optional
 _PROCESS: Optional[subprocess.Popen] = None
 _URL: Optional[str] = None
 _FALSE = {"0", "false", "no", "off"}
+_PR_SET_PDEATHSIG = 1
 
 
 def _mentions_api_choice(settings: Mapping[str, Any]) -> bool:
@@ -58,9 +61,8 @@ def _profile_chooses(environ: Mapping[str, str], home: Path) -> bool:
 
 def _files_choose(cwd: Path) -> bool:
     if (cwd / ".env").is_file():
-        text = (cwd / ".env").read_text(errors="replace").upper()
-        if "PREFECT_API_URL" in text or "EPHEMERAL" in text or "PREFECT_PROFILE" in text:
-            return True
+        if "PREFECT_" in (cwd / ".env").read_text(errors="replace").upper():
+            return True  # any Prefect setting there (a profile, a home) may choose an API
     for name, section in (("prefect.toml", ()), ("pyproject.toml", ("tool", "prefect"))):
         if not (cwd / name).is_file():
             continue
@@ -98,6 +100,11 @@ def _server_command(fd: int) -> list[str]:
             "--lifespan", "on"]
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: have the kernel stop the server when the CLI's process dies (even by SIGKILL)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_local_api_early() -> None:
     """Spawn Prefect's local API now and point this process at it (CLI only, before Prefect
     is imported). Does nothing where Prefect would not use its local API, or not on POSIX."""
@@ -112,8 +119,9 @@ def start_local_api_early() -> None:
         listener.listen(128)  # requests made before the server is up wait in the backlog
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1"}
-        _PROCESS = subprocess.Popen(_server_command(listener.fileno()), env=env,
-                                    pass_fds=(listener.fileno(),))
+        _PROCESS = subprocess.Popen(
+            _server_command(listener.fileno()), env=env, pass_fds=(listener.fileno(),),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         _URL = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
     finally:
         listener.close()  # the server holds its own copy

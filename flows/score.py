@@ -14,8 +14,10 @@ from __future__ import annotations
 
 if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-line error
     from flows._env import use_cli_logging
+    from flows._local_api import start_local_api_early
 
     use_cli_logging()
+    start_local_api_early()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -30,8 +32,10 @@ import pandas as pd  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
+from flows._local_api import wait_for_local_api  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.load import load_table  # noqa: E402
@@ -137,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default="champion", help="registry version or 'champion'")
     args = parser.parse_args(argv)
     try:
+        wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         result = score(model=args.model, data=args.data, output=args.output,
                        registry=args.registry, version=args.version)
     except AutoMLInputError as exc:

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -156,6 +158,53 @@ def test_a_local_api_that_does_not_answer_in_time_is_stopped(data_dir, tmp_path)
         "error: run failed: RuntimeError: Prefect's local API did not answer within 1 s; raise "
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS or start a server")
     assert not out.exists()
+
+
+def _alive_children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_the_local_api_does_not_outlive_a_killed_cli(data_dir, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "home")
+    cli = subprocess.Popen([sys.executable, "-m", "flows.train", "--data",
+                            str(data_dir / "numbers.csv"), "--target", "y", "--task", "regression",
+                            "--output", str(tmp_path / "out")], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not servers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            servers = _alive_children(cli.pid)
+        assert servers, "the CLI started no local API"
+        cli.kill()
+        cli.wait()
+        deadline = time.monotonic() + 20
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(servers[0]), "the local API outlived the killed CLI"
+    finally:
+        cli.kill()
+        for pid in servers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_an_api_url_in_the_active_profile_is_used_not_a_local_api(data_dir, tmp_path,

@@ -26,6 +26,7 @@ def test_nothing_chosen_anywhere(places):
     env, cwd = places
     assert not api_chosen_elsewhere(env, cwd)
     (cwd / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (cwd / ".env").write_text("DATABASE=postgres://db\n")
     assert not api_chosen_elsewhere(env, cwd)
 
 
@@ -66,6 +67,7 @@ def test_a_profiles_path_elsewhere(places, tmp_path):
     ("prefect.toml", "[server.ephemeral]\nenabled = false\n"),
     ("pyproject.toml", '[tool.prefect.api]\nurl = "http://h:4200/api"\n'),
     (".env", "PREFECT_API_URL=http://h:4200/api\n"),
+    (".env", "PREFECT_HOME=/somewhere/else\n"),
 ])
 def test_the_working_directory_chooses(places, name, text):
     env, cwd = places
