@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from prefect import flow
 from sklearn.datasets import make_friedman1
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 
 from flows._forecast_backtest import (Backtests, _cost_key, _expected_seconds, backtest_all,
                                       final_work, plan_candidates)
@@ -51,6 +56,19 @@ def test_an_exhausted_limit_stops_the_rounds():
     assert rounds.model_.get_booster().num_boosted_rounds() == 1
     free = EarlyStoppingXGBRegressor(n_estimators=50).fit(X, y)
     assert free.model_.get_booster().num_boosted_rounds() == 50
+
+
+@pytest.mark.parametrize("kind", [RandomForestRegressor, ExtraTreesRegressor])
+def test_a_forest_grows_the_same_trees_within_a_generous_limit_and_fewer_without_time(kind):
+    X, y = _data()
+    plain = kind(n_estimators=40, random_state=3).fit(X, y)
+    within = fit_within(kind(n_estimators=40, random_state=3), X, y, 1e6)
+    assert len(within.estimators_) == 40
+    np.testing.assert_allclose(within.predict(X), plain.predict(X))
+    assert within.get_params() == plain.get_params()  # warm start and n_estimators restored
+    assert len(fit_within(kind(n_estimators=40, random_state=3), X, y, 0.0).estimators_) == 4
+    balanced = RandomForestClassifier(n_estimators=20, class_weight="balanced", random_state=0)
+    assert len(fit_within(balanced, X, y > y.mean(), 0.0).estimators_) == 20  # fitted whole
 
 
 def test_the_limit_is_kept_when_the_rounds_are_slow():
