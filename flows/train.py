@@ -275,18 +275,24 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
                                  >= budget.remaining() - publish_seconds(0)):
         logger.info("ensemble skipped: choosing it took the time its refits needed")
         ensemble = None
+    # A refit that takes longer than planned stops its boosting rounds in time to publish.
+    refitted = ensemble.members if ensemble is not None else [best]
+    deadline = None if budget.seconds is None else (
+        budget.started + budget.seconds
+        - publish_seconds(scale * len(plan.folds) * sum(m.model_bytes for m in refitted)))
     if ensemble is not None:
         futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
                                  seed=unmapped(settings.seed),
                                  params=[m.refit_params for m in ensemble.members],
-                                 temperature=[m.temperature for m in ensemble.members])
+                                 temperature=[m.temperature for m in ensemble.members],
+                                 deadline=unmapped(deadline))
         members = [f.result() for f in futures]
         logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
         return ensemble.result, make_ensemble(data.task, members, ensemble.weights,
                                               ensemble.temperature)
     return best, refit_task(best.spec, data, settings.seed, best.refit_params,
-                            best.temperature)
+                            best.temperature, deadline)
 
 
 if __name__ == "__main__":

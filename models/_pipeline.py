@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from models._calibration import scale_probabilities
+from models._time_limit import fit_within
 
 __all__ = ["AutoMLClassifier", "AutoMLRegressor", "MissingColumnsError", "make_model"]
 
@@ -27,7 +28,8 @@ class _AutoMLBase(BaseEstimator):
         self.featurizer = featurizer
         self.estimator = estimator
 
-    def _fit_pipeline(self, X: pd.DataFrame, y: np.ndarray) -> None:
+    def _fit_pipeline(self, X: pd.DataFrame, y: np.ndarray,
+                      time_limit: Optional[float] = None) -> None:
         if not isinstance(X, pd.DataFrame):
             raise TypeError("X must be a pandas DataFrame with the training columns")
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
@@ -35,7 +37,11 @@ class _AutoMLBase(BaseEstimator):
         self.pipeline_ = Pipeline(
             [("featurize", clone(self.featurizer)), ("model", clone(self.estimator))]
         )
-        self.pipeline_.fit(X, y)
+        if time_limit is None:
+            self.pipeline_.fit(X, y)
+            return
+        features = self.pipeline_.named_steps["featurize"].fit_transform(X, y)
+        fit_within(self.pipeline_.named_steps["model"], features, y, time_limit)
 
     def _columns(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "pipeline_")
@@ -77,11 +83,16 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
         super().__init__(featurizer, estimator)
         self.temperature = temperature
 
-    def fit(self, X: pd.DataFrame, y: Any) -> "AutoMLClassifier":
-        """Encode the labels, then fit featurizer and classifier on ``X``."""
+    def fit(self, X: pd.DataFrame, y: Any,
+            time_limit: Optional[float] = None) -> "AutoMLClassifier":
+        """Encode the labels, then fit featurizer and classifier on ``X``.
+
+        ``time_limit`` (seconds) stops a booster's rounds when it is up (see
+        :func:`models._time_limit.fit_within`); other classifiers fit in full.
+        """
         self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.label_encoder_.classes_
-        self._fit_pipeline(X, self.label_encoder_.transform(np.asarray(y)))
+        self._fit_pipeline(X, self.label_encoder_.transform(np.asarray(y)), time_limit)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -106,9 +117,10 @@ class AutoMLRegressor(RegressorMixin, _AutoMLBase):
         Unfitted scikit-learn compatible regressor.
     """
 
-    def fit(self, X: pd.DataFrame, y: Any) -> "AutoMLRegressor":
-        """Fit featurizer and regressor on ``X``."""
-        self._fit_pipeline(X, np.asarray(y, dtype=float))
+    def fit(self, X: pd.DataFrame, y: Any,
+            time_limit: Optional[float] = None) -> "AutoMLRegressor":
+        """Fit featurizer and regressor on ``X``; ``time_limit`` as for the classifier."""
+        self._fit_pipeline(X, np.asarray(y, dtype=float), time_limit)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

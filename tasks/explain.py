@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -121,10 +121,13 @@ def permutation_importance_table(
 
 
 def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
-                rows: np.ndarray, seed: int) -> Any:
-    """The candidate (one spec) or blend (several) trained on ``rows`` only."""
+                rows: np.ndarray, seed: int, seconds: Optional[float] = None) -> Any:
+    """The candidate (one spec) or blend (several) trained on ``rows`` only; boosters and
+    forests stop growing after ``seconds`` in all (shared equally by the members)."""
     labels = data.y if data.classes is None else data.classes[data.y]
-    members = [build_model(spec, data, seed).fit(data.X.iloc[rows], labels[rows])
+    limit = None if seconds is None else seconds / len(specs)
+    members = [build_model(spec, data, seed).fit(data.X.iloc[rows], labels[rows],
+                                                 time_limit=limit)
                for spec in specs]
     return members[0] if len(members) == 1 else make_ensemble(data.task, members, list(weights))
 
@@ -148,7 +151,9 @@ def explain_model(
     X, y = data.X.iloc[valid_rows], data.y[valid_rows]
     if 1.5 * fit_seconds < seconds_left:
         started = time.perf_counter()
-        model = fit_on_rows(specs, weights, data, train_rows, seed)
+        # The search may have cut the candidate short, so its seconds can understate a full fit.
+        model = fit_on_rows(specs, weights, data, train_rows, seed,
+                            None if math.isinf(seconds_left) else 0.5 * seconds_left)
         seconds_left -= time.perf_counter() - started
         source = f"validation rows ({plan.describe()}, first fold), model trained without them"
     else:

@@ -99,8 +99,11 @@ def evaluate_candidate(
             rows = _training_rows(train_rows, spec.fraction, seed)
             model = build_model(spec, data, seed)
             started = time.perf_counter()
+            # A booster whose rounds take longer than predicted stops at the deadline (holdout
+            # validation has one fold, which the check above cannot cut short).
+            limit = None if deadline is None else max(0.0, deadline - time.time())
             with threadpool_limits(limits=1):
-                model.fit(data.X.iloc[rows], data.y[rows])
+                model.fit(data.X.iloc[rows], data.y[rows], time_limit=limit)
                 fitted = time.perf_counter()
                 prediction = _predict_fold(model, data, valid_rows)
             fit_seconds += fitted - started
@@ -168,11 +171,13 @@ def train_candidate_task(
 
 
 def refit(spec: CandidateSpec, data: PreparedData, seed: int,
-          params: Optional[dict[str, Any]] = None, temperature: float = 1.0) -> Any:
+          params: Optional[dict[str, Any]] = None, temperature: float = 1.0,
+          time_limit: Optional[float] = None) -> Any:
     """Fit the winning candidate on every training row: the model that is published.
 
     ``params`` (the candidate's ``refit_params``) are set on its estimator first; a classifier
-    gets the candidate's ``temperature``.
+    gets the candidate's ``temperature``. ``time_limit`` (seconds) stops a booster's rounds
+    when it is up, so that a refit that takes longer than planned still ends within the budget.
     """
     model = build_model(spec, data, seed)
     if params:
@@ -180,12 +185,15 @@ def refit(spec: CandidateSpec, data: PreparedData, seed: int,
     if temperature != 1.0:
         model.set_params(temperature=temperature)
     labels = data.y if data.classes is None else data.classes[data.y]
-    return model.fit(data.X, labels)
+    return model.fit(data.X, labels, time_limit=time_limit)
 
 
 @task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)
 def refit_task(spec: CandidateSpec, data: PreparedData, seed: int,
-               params: Optional[dict[str, Any]] = None, temperature: float = 1.0) -> Any:
-    """Refit a chosen candidate on all training rows."""
+               params: Optional[dict[str, Any]] = None, temperature: float = 1.0,
+               deadline: Optional[float] = None) -> Any:
+    """Refit a chosen candidate on all training rows; a booster's rounds stop at ``deadline``
+    (``time.time()``), counted when the refit starts (members may wait for a worker)."""
+    limit = None if deadline is None else max(0.0, deadline - time.time())
     with threadpool_limits(limits=1):
-        return refit(spec, data, seed, params, temperature)
+        return refit(spec, data, seed, params, temperature, limit)

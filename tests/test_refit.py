@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,3 +68,28 @@ def test_a_subsampled_candidate_teaches_the_refit_nothing():
     data, plan = _noisy(22_000)
     result = evaluate_candidate(CandidateSpec(1, "xgboost", XGB, 0.5), data, plan, seed=0)
     assert result.status == "ok" and result.refit_params == {}
+
+
+def _holdout(n: int):
+    data, _ = _noisy(n)
+    rows = np.arange(n)
+    return data, SplitPlan("holdout", ((rows[: n * 3 // 4], rows[n * 3 // 4:]),), 0)
+
+
+@pytest.mark.parametrize("family, config, size, rounds",
+                         [("xgboost", XGB, "n_estimators", 3000),  # about 1 s in all here
+                          ("hist_gradient_boosting", HGB, "max_iter", 600)])
+def test_a_holdout_candidate_past_its_deadline_stops_its_rounds_and_so_does_the_refit(
+        family, config, size, rounds):
+    """A one-fold (holdout) candidate cannot be skipped between folds: its booster stops at the
+    deadline instead, and is still a result. The refit stops at its own limit too."""
+    data, plan = _holdout(6_000)  # too few rows to stop early: every round would be fitted
+    spec = CandidateSpec(1, family, {**config, size: rounds, "learning_rate": 0.01})
+    full = evaluate_candidate(spec, data, plan, seed=0)
+    cut = evaluate_candidate(spec, data, plan, seed=0, deadline=time.time() + 0.1)
+    assert full.status == cut.status == "ok"
+    assert cut.model_bytes < full.model_bytes / 3  # far fewer trees (sizes, not seconds)
+    booster = _booster(refit(spec, data, 0, cut.refit_params, time_limit=0.0))
+    fitted = (booster.model_.get_booster().num_boosted_rounds() if family == "xgboost"
+              else booster.n_iter_)
+    assert fitted < rounds
