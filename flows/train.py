@@ -275,7 +275,7 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
                                  >= budget.remaining() - publish_seconds(0)):
         logger.info("ensemble skipped: choosing it took the time its refits needed")
         ensemble = None
-    # A refit that takes longer than planned stops its boosting rounds in time to publish.
+    # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (
         budget.started + budget.seconds
