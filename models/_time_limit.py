@@ -9,7 +9,7 @@ was wrong. Without a limit every function here fits exactly as the estimator wou
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -50,47 +50,28 @@ class StopAtTime(TrainingCallback):
         return time.perf_counter() > self.ends
 
 
-def _hist_boosting_within(estimator: Any, X: Any, y: Any, seconds: float) -> Any:
-    """Grow a histogram booster in steps (warm start: the same model as one fit, because its
-    early-stopping split is seeded) until it stops by itself, reaches ``max_iter`` or the time
-    is up. The first step measures the seconds per round; the second asks for as many rounds
-    as the time left allows."""
-    if not isinstance(estimator.random_state, int):
-        estimator.set_params(random_state=0)  # warm starts must reuse one validation split
-    rounds = int(estimator.max_iter)
-    ends = time.perf_counter() + seconds
-    estimator.set_params(warm_start=True, max_iter=min(rounds, _FIRST_ROUNDS))
-    started = time.perf_counter()
-    estimator.fit(X, y)
-    per_round = (time.perf_counter() - started) / max(1, estimator.n_iter_)
-    while estimator.n_iter_ == estimator.max_iter < rounds:
-        affordable = int((ends - time.perf_counter()) / max(per_round, 1e-6))
-        if affordable < 1:
-            break
-        estimator.set_params(max_iter=min(rounds, estimator.n_iter_ + affordable))
-        estimator.fit(X, y)
-    estimator.set_params(warm_start=False, max_iter=rounds)
-    return estimator
-
-
-def _forest_within(estimator: Any, X: Any, y: Any, seconds: float) -> Any:
-    """Grow a forest in steps (warm start: the same trees as one fit, the random state being
-    fixed) until it has all its trees or the time is up; the first tenth measures a tree."""
+def _grow_within(estimator: Any, X: Any, y: Any, seconds: float, size: str,
+                 grown: Callable[[Any], int], first: int) -> Any:
+    """Grow a warm-startable estimator in steps (the same model as one fit: its random state is
+    fixed, so a booster's early-stopping split and a forest's trees are those of one fit) until
+    it stops by itself, reaches its ``size`` parameter or the time is up. The first step
+    (``first`` rounds or trees) measures the seconds per unit; the next ask for as many as the
+    time left allows."""
     if not isinstance(estimator.random_state, int):
         estimator.set_params(random_state=0)
-    trees = int(estimator.n_estimators)
+    total = int(estimator.get_params()[size])
     ends = time.perf_counter() + seconds
-    estimator.set_params(warm_start=True, n_estimators=max(1, trees // 10))
+    estimator.set_params(warm_start=True, **{size: min(total, first)})
     started = time.perf_counter()
     estimator.fit(X, y)
-    per_tree = (time.perf_counter() - started) / len(estimator.estimators_)
-    while len(estimator.estimators_) < trees:
-        affordable = int((ends - time.perf_counter()) / max(per_tree, 1e-6))
+    per_unit = (time.perf_counter() - started) / max(1, grown(estimator))
+    while grown(estimator) == estimator.get_params()[size] < total:
+        affordable = int((ends - time.perf_counter()) / max(per_unit, 1e-6))
         if affordable < 1:
             break
-        estimator.set_params(n_estimators=min(trees, len(estimator.estimators_) + affordable))
+        estimator.set_params(**{size: min(total, grown(estimator) + affordable)})
         estimator.fit(X, y)
-    estimator.set_params(warm_start=False, n_estimators=trees)
+    estimator.set_params(warm_start=False, **{size: total})
     return estimator
 
 
@@ -110,11 +91,14 @@ def fit_within(estimator: Any, X: Any, y: Any, seconds: Optional[float] = None) 
     if seconds is None:
         return estimator.fit(X, y)
     if isinstance(estimator, (HistGradientBoostingRegressor, HistGradientBoostingClassifier)):
-        return _hist_boosting_within(estimator, X, y, float(seconds))
+        return _grow_within(estimator, X, y, float(seconds), "max_iter",
+                            lambda fitted: fitted.n_iter_, _FIRST_ROUNDS)
     # Class-weight presets are computed per warm-start step (scikit-learn warns): fitted whole.
     if isinstance(estimator, _FORESTS) and getattr(estimator, "class_weight", None) not in (
             "balanced", "balanced_subsample"):
-        return _forest_within(estimator, X, y, float(seconds))
+        return _grow_within(estimator, X, y, float(seconds), "n_estimators",
+                            lambda fitted: len(fitted.estimators_),
+                            max(1, int(estimator.n_estimators) // 10))
     if "time_limit" in getattr(estimator, "get_params", dict)():
         estimator.set_params(time_limit=float(seconds))
     return estimator.fit(X, y)
