@@ -11,8 +11,9 @@ How it is measured, per task (classification, regression):
 3. Portfolio: greedy forward selection (``tasks.portfolio.select_portfolio``) of ``--size``
    configurations minimizing the mean over datasets of the best normalized regret.
 
-The JSON keeps the pool, the datasets, the loss matrix and the chosen order, so a benchmark can
-re-select the portfolio without the dataset it is scored on (leave-one-dataset-out).
+The JSON keeps the pool, the datasets, the loss matrix, the seconds each evaluation took (fit and
+predict, ``--jobs`` evaluations at a time) and the chosen order, so a benchmark can re-select
+the portfolio without the dataset it is scored on (leave-one-dataset-out).
 
     python benchmarks/build_portfolio.py [--trials 40] [--keep 3] [--size 12] [--jobs 2]
 """
@@ -78,17 +79,20 @@ def search_pool(name: str, kind: str, trials: int, keep: int, max_rows: int) -> 
     return [{"family": s.family, "config": s.config, "source": name} for _, s in found[:keep]]
 
 
-def evaluate_pool(name: str, kind: str, pool: list[dict], max_rows: int) -> list[float]:
-    """Validation loss of every pool configuration on one dataset."""
+def evaluate_pool(name: str, kind: str, pool: list[dict],
+                  max_rows: int) -> tuple[list[float], list[float]]:
+    """Validation loss, and seconds of fitting and predicting, of every pool configuration on
+    one dataset."""
     data, task, metric = _prepared(name, kind, max_rows)
     plan = plan_split(data.y, task, seed=0, cv_folds=3)
-    losses = []
+    losses, seconds = [], []
     for i, entry in enumerate(pool):
         spec = CandidateSpec(i, entry["family"], entry["config"])
         result = evaluate_candidate(spec, data, plan, seed=0)
         losses.append(loss_of(metric, result.metrics[metric]) if result.status == "ok"
                       else math.inf)
-    return losses
+        seconds.append(result.fit_seconds + result.predict_seconds)
+    return losses, seconds
 
 
 def main() -> int:
@@ -119,13 +123,15 @@ def main() -> int:
                 pool.append(entry)
         columns = Parallel(n_jobs=args.jobs)(
             delayed(evaluate_pool)(n, k, pool, args.max_rows) for n, k in sets)
-        losses = np.array(columns, dtype=float).T  # (configs, datasets)
+        losses = np.array([c[0] for c in columns], dtype=float).T  # (configs, datasets)
+        seconds = np.array([c[1] for c in columns], dtype=float).T
         chosen = select_portfolio(losses, args.size)
         output[task] = {
             "datasets": [n for n, _ in sets],
             "pool": pool,
             "losses": [[None if not math.isfinite(v) else round(float(v), 6) for v in row]
                        for row in losses],
+            "seconds": [[round(float(v), 3) for v in row] for row in seconds],
             "portfolio": [pool[i] for i in chosen],
         }
         print(f"{task}: pool {len(pool)} x {len(sets)} datasets; portfolio "
