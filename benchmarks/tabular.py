@@ -250,8 +250,15 @@ def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
     return rows
 
 
+def _comparable(scores: pd.Series) -> pd.Series:
+    """Scores rounded to 10 significant digits, so that two systems whose scores differ only in
+    the last bits of floating-point summation (equal ROC AUCs, say) rank, and compare, as a tie."""
+    return scores.map(lambda v: float(f"{v:.10g}"))
+
+
 def summarize(results: pd.DataFrame) -> str:
     """Scores and ranks per dataset, mean rank and wall time against budget, as markdown."""
+    results = results.assign(score=_comparable(results["score"]))
     ranks = []
     for _, group in results.groupby("dataset", sort=False):
         better = GREATER_IS_BETTER[group["metric"].iloc[0]]

@@ -49,3 +49,15 @@ def test_summary_counts_datasets_worse_than_hgb_and_those_beyond_chance():
     ])
     last = summarize(rows).splitlines()[-1]
     assert last.startswith("| worse than hgb") and "| 2 (1) |" in last
+
+
+def test_scores_equal_but_for_the_last_bits_rank_and_compare_as_a_tie():
+    rows = pd.DataFrame([
+        {"dataset": "a", "metric": "roc_auc", "system": "project", "score": 0.9914021164021164,
+         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.01, "vs_hgb_high": 0.01},
+        {"dataset": "a", "metric": "roc_auc", "system": "hgb", "score": 0.9914021164021165,
+         "wall_seconds": 1, "budget": 60},
+    ])
+    lines = summarize(rows).splitlines()
+    assert "| a | roc_auc | 0.9914 (1.5) | 0.9914 (1.5) |" in lines
+    assert lines[-1].startswith("| worse than hgb") and "| 0 (0) |" in lines[-1]
