@@ -8,14 +8,18 @@ How it is measured, per task (classification, regression):
    ``initial_config``.
 2. Matrix: evaluate every pool configuration on every dataset of the task (3-fold CV on at most
    ``--max-rows`` rows of the training split), recording the validation loss.
-3. Portfolio: greedy forward selection (``tasks.portfolio.select_portfolio``) of ``--size``
-   configurations minimizing the mean over datasets of the best normalized regret.
+3. Portfolio: greedy forward selection (``tasks.portfolio.select_portfolio``) of up to
+   ``--size`` configurations, each step lowering most the mean over datasets of the best
+   normalized regret. It starts from the baseline's regret (HistGradientBoosting defaults, which
+   every run evaluates first) and, unless ``--per-config``, counts the gain per second of
+   evaluation, so that a short budget reaches good configurations sooner.
 
 The JSON keeps the pool, the datasets, the loss matrix, the seconds each evaluation took (fit and
 predict, ``--jobs`` evaluations at a time) and the chosen order, so a benchmark can re-select
 the portfolio without the dataset it is scored on (leave-one-dataset-out).
 
     python benchmarks/build_portfolio.py [--trials 40] [--keep 3] [--size 12] [--jobs 2]
+    python benchmarks/build_portfolio.py --reselect [--size 12] [--per-config]   # step 3 only
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.tabular import BENCHDATA, METRIC, split  # noqa: E402
 from models import DataShape, registry  # noqa: E402
 from tasks.evaluate import loss_of  # noqa: E402
-from tasks.portfolio import select_portfolio  # noqa: E402
+from tasks.portfolio import portfolio_from  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
 from tasks.settings import TrainSettings  # noqa: E402
 from tasks.split import plan_split  # noqa: E402
@@ -95,6 +99,45 @@ def evaluate_pool(name: str, kind: str, pool: list[dict],
     return losses, seconds
 
 
+def measure(kinds: tuple[str, ...], task: str, args: argparse.Namespace) -> dict:
+    """Steps 1 and 2 for one task: the pool and its losses and seconds on every dataset."""
+    manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
+    sets = manifest[manifest["task"].isin(kinds)][["name", "task"]].values.tolist()
+    pools = Parallel(n_jobs=args.jobs)(
+        delayed(search_pool)(n, k, args.trials, args.keep, args.max_rows) for n, k in sets)
+    shape = DataShape(1000, 10, 2 if task == "classification" else 0)
+    pool = [{"family": f, "config": registry().get(f).initial_config(task, shape),
+             "source": "initial_config"} for f in registry().names(task)]
+    seen = {json.dumps([e["family"], e["config"]], sort_keys=True) for e in pool}
+    for entry in (e for found in pools for e in found):
+        key = json.dumps([entry["family"], entry["config"]], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            pool.append(entry)
+    columns = Parallel(n_jobs=args.jobs)(
+        delayed(evaluate_pool)(n, k, pool, args.max_rows) for n, k in sets)
+    losses = np.array([c[0] for c in columns], dtype=float).T  # (configs, datasets)
+    seconds = np.array([c[1] for c in columns], dtype=float).T
+    return {
+        "datasets": [n for n, _ in sets],
+        "pool": pool,
+        "losses": [[None if not math.isfinite(v) else round(float(v), 6) for v in row]
+                   for row in losses],
+        "seconds": [[round(float(v), 3) for v in row] for row in seconds],
+    }
+
+
+def select(section: dict, args: argparse.Namespace) -> dict:
+    """Step 3: the selection's settings and the portfolio they give, added to ``section``."""
+    section["size"] = args.size
+    section["start"] = next(i for i, e in enumerate(section["pool"])
+                            if e["source"] == "initial_config"
+                            and registry().get(e["family"]).baseline)
+    section["per_second"] = not args.per_config
+    section["portfolio"] = portfolio_from(section)
+    return section
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
@@ -102,40 +145,24 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=12)
     parser.add_argument("--max-rows", type=int, default=5_000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--per-config", action="store_true",
+                        help="choose by the gain per configuration, not per second")
+    parser.add_argument("--reselect", action="store_true",
+                        help="only step 3, on the measurements already in models/portfolio.json")
     args = parser.parse_args()
-    manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
     started = time.time()
+    previous = json.loads(OUTPUT.read_text()) if args.reselect else {}
     output: dict = {"how": __doc__.split("How it is measured, per task")[1].split("The JSON")[0]
-                    .strip(), "settings": vars(args)}
+                    .strip(),
+                    "settings": {**vars(args), **previous.get("settings", {}),
+                                 "size": args.size, "per_config": args.per_config}}
+    output["settings"].pop("reselect")
     for task, kinds in (("classification", ("binary", "multiclass")), ("regression",
                                                                        ("regression",))):
-        sets = manifest[manifest["task"].isin(kinds)][["name", "task"]].values.tolist()
-        pools = Parallel(n_jobs=args.jobs)(
-            delayed(search_pool)(n, k, args.trials, args.keep, args.max_rows) for n, k in sets)
-        shape = DataShape(1000, 10, 2 if task == "classification" else 0)
-        pool = [{"family": f, "config": registry().get(f).initial_config(task, shape),
-                 "source": "initial_config"} for f in registry().names(task)]
-        seen = {json.dumps([e["family"], e["config"]], sort_keys=True) for e in pool}
-        for entry in (e for found in pools for e in found):
-            key = json.dumps([entry["family"], entry["config"]], sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                pool.append(entry)
-        columns = Parallel(n_jobs=args.jobs)(
-            delayed(evaluate_pool)(n, k, pool, args.max_rows) for n, k in sets)
-        losses = np.array([c[0] for c in columns], dtype=float).T  # (configs, datasets)
-        seconds = np.array([c[1] for c in columns], dtype=float).T
-        chosen = select_portfolio(losses, args.size)
-        output[task] = {
-            "datasets": [n for n, _ in sets],
-            "pool": pool,
-            "losses": [[None if not math.isfinite(v) else round(float(v), 6) for v in row]
-                       for row in losses],
-            "seconds": [[round(float(v), 3) for v in row] for row in seconds],
-            "portfolio": [pool[i] for i in chosen],
-        }
-        print(f"{task}: pool {len(pool)} x {len(sets)} datasets; portfolio "
-              + ", ".join(pool[i]["family"] for i in chosen)
+        section = previous[task] if args.reselect else measure(kinds, task, args)
+        output[task] = select(section, args)
+        print(f"{task}: pool {len(section['pool'])} x {len(section['datasets'])} datasets; "
+              "portfolio " + ", ".join(e["family"] for e in section["portfolio"])
               + f" ({time.time() - started:.0f}s)", flush=True)
     OUTPUT.write_text(json.dumps(output, indent=1, default=str) + "\n")
     print(f"wrote {OUTPUT}")

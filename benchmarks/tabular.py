@@ -41,7 +41,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.portfolio import select_portfolio  # noqa: E402
+from tasks.portfolio import portfolio_from  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = ROOT.parent / "shared" / "benchdata" / "tabular"
@@ -134,11 +134,9 @@ def lodo_portfolio(task: str, name: str, work: Path) -> str:
     section = json.loads(packaged.read_text()).get(task)
     if not section or name not in section["datasets"]:
         return str(packaged)
-    losses = np.array([[np.inf if v is None else v for v in row] for row in section["losses"]])
-    size = len(section["portfolio"])
-    chosen = select_portfolio(losses, size, exclude=[section["datasets"].index(name)])
+    chosen = portfolio_from(section, exclude=[name])
     path = work / "portfolio.json"
-    path.write_text(json.dumps({task: {"portfolio": [section["pool"][i] for i in chosen]}}))
+    path.write_text(json.dumps({task: {"portfolio": chosen}}))
     return str(path)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["load_portfolio", "select_portfolio"]
+__all__ = ["load_portfolio", "portfolio_from", "select_portfolio"]
 
 
 def _read(path: Optional[str]) -> dict[str, Any]:
@@ -65,8 +65,9 @@ def regrets(losses: np.ndarray) -> np.ndarray:
     return out
 
 
-def select_portfolio(losses: np.ndarray, size: int,
-                     exclude: Sequence[int] = ()) -> list[int]:
+def select_portfolio(losses: np.ndarray, size: int, exclude: Sequence[int] = (),
+                     start: Optional[int] = None,
+                     seconds: Optional[np.ndarray] = None) -> list[int]:
     """Greedy forward selection: each step adds the configuration that most lowers the mean,
     over datasets, of the best regret in the portfolio so far.
 
@@ -75,9 +76,16 @@ def select_portfolio(losses: np.ndarray, size: int,
     losses : ndarray of shape (n_configs, n_datasets)
         Validation losses (lower is better; NaN or inf for failures).
     size : int
-        Configurations to choose.
+        Configurations to choose at most; fewer when no other one lowers the regret.
     exclude : sequence of int
         Dataset columns to leave out (e.g. the dataset being benchmarked).
+    start : int, optional
+        Row of a configuration that every run evaluates before the portfolio (the baseline):
+        the portfolio is chosen to improve on it, and leaves it out.
+    seconds : ndarray of shape (n_configs, n_datasets), optional
+        What each evaluation took. When given, each step adds the configuration that lowers the
+        mean regret most *per second* (seconds relative to the dataset's median), so that a
+        short budget reaches good configurations sooner.
 
     Returns
     -------
@@ -89,15 +97,53 @@ def select_portfolio(losses: np.ndarray, size: int,
     >>> losses = np.array([[0.1, 0.9], [0.9, 0.1], [0.3, 0.3]])
     >>> select_portfolio(losses, 2)
     [2, 0]
+    >>> select_portfolio(losses, 2, start=0)
+    [1]
     """
     keep = [j for j in range(losses.shape[1]) if j not in set(exclude)]
     table = regrets(np.asarray(losses, dtype=float)[:, keep])
+    cost = np.ones(table.shape[0])
+    if seconds is not None:
+        columns = np.asarray(seconds, dtype=float)[:, keep]
+        cost = np.maximum(np.mean(columns / np.maximum(np.median(columns, axis=0), 1e-9),
+                                  axis=1), 1e-9)
     chosen: list[int] = []
-    current = np.full(table.shape[1], math.inf)
+    current = np.full(table.shape[1], 10.0) if start is None else table[start]
     for _ in range(min(size, table.shape[0])):
-        scores = [np.mean(np.minimum(current, table[i])) if i not in chosen else math.inf
-                  for i in range(table.shape[0])]
-        pick = int(np.argmin(scores))
+        gain = np.mean(current) - np.array([np.mean(np.minimum(current, row)) for row in table])
+        gain[chosen + ([] if start is None else [start])] = -math.inf
+        if not (gain > 0).any():
+            break
+        pick = int(np.argmax(gain / cost))
         chosen.append(pick)
         current = np.minimum(current, table[pick])
     return chosen
+
+
+def portfolio_from(section: dict[str, Any], exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The portfolio that one task's measurements give, re-selected without some datasets.
+
+    Parameters
+    ----------
+    section : dict
+        One task's part of a file written by ``benchmarks/build_portfolio.py``: ``pool``,
+        ``datasets``, ``losses``, ``seconds``, and the selection's settings: ``size``,
+        ``start`` (the row of the baseline configuration that every run evaluates first, or
+        None) and ``per_second`` (weigh each configuration's seconds).
+    exclude : sequence of str
+        Datasets whose measurements are left out (e.g. the one being benchmarked).
+
+    Returns
+    -------
+    list of dict
+        Pool entries (``family``, ``config``, ``source``), in the order to try them.
+    """
+    losses = np.array([[math.inf if v is None else v for v in row] for row in section["losses"]])
+    seconds = section["seconds"] if section.get("per_second") else None
+    chosen = select_portfolio(
+        losses, section["size"],
+        exclude=[section["datasets"].index(name) for name in exclude
+                 if name in section["datasets"]],
+        start=section.get("start"),
+        seconds=None if seconds is None else np.array(seconds, dtype=float))
+    return [section["pool"][i] for i in chosen]

@@ -141,6 +141,21 @@ def test_portfolio_files(tmp_path):
     assert load_portfolio("classification", str(path)) == []
 
 
+def test_portfolio_selection_improves_on_the_baseline_and_weighs_seconds():
+    from tasks.portfolio import select_portfolio
+
+    # rows: the baseline, a slow all-rounder, a cheap one good on dataset 0, a copy of the baseline
+    losses = np.array([[0.5, 0.5, 0.5], [0.1, 0.1, 0.1], [0.1, 0.5, 0.9], [0.5, 0.5, 0.5]])
+    seconds = np.array([[1.0] * 3, [50.0] * 3, [1.0] * 3, [1.0] * 3])
+    assert select_portfolio(losses, 3)[0] == 1
+    # the baseline is left out, and so is a configuration that adds nothing to it
+    assert select_portfolio(losses, 3, start=0) == [1]
+    # per second, the cheap configuration comes first
+    assert select_portfolio(losses, 3, start=0, seconds=seconds) == [2, 1]
+    # leaving out the dataset it is good on leaves it out too
+    assert select_portfolio(losses, 3, exclude=[0], start=0, seconds=seconds) == [1]
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_packaged_portfolio_entries_build(task):
     from tasks.portfolio import load_portfolio
