@@ -36,28 +36,28 @@ def test_a_clearly_better_system_has_its_interval_above_zero_and_a_twin_straddle
     assert low <= 0 <= high
 
 
+def _results(*rows: tuple) -> pd.DataFrame:
+    """Result rows from ``(dataset, metric, system, score, low, high)``; HGB rows have no
+    interval and take 1 s, the others 60 s."""
+    return pd.DataFrame([
+        {"dataset": d, "metric": m, "system": s, "score": v, "budget": 60,
+         "wall_seconds": 1 if s == "hgb" else 60,
+         **({} if s == "hgb" else {"vs_hgb_low": low, "vs_hgb_high": high})}
+        for d, m, s, v, low, high in rows])
+
+
 def test_summary_counts_datasets_worse_than_hgb_and_those_beyond_chance():
-    rows = pd.DataFrame([
-        {"dataset": "a", "metric": "roc_auc", "system": "project", "score": 0.80,
-         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.05, "vs_hgb_high": 0.01},
-        {"dataset": "a", "metric": "roc_auc", "system": "hgb", "score": 0.81,
-         "wall_seconds": 1, "budget": 60},
-        {"dataset": "b", "metric": "rmse", "system": "project", "score": 2.0,
-         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.9, "vs_hgb_high": -0.2},
-        {"dataset": "b", "metric": "rmse", "system": "hgb", "score": 1.5,
-         "wall_seconds": 1, "budget": 60},
-    ])
+    rows = _results(("a", "roc_auc", "project", 0.80, -0.05, 0.01),
+                    ("a", "roc_auc", "hgb", 0.81, None, None),
+                    ("b", "rmse", "project", 2.0, -0.9, -0.2),
+                    ("b", "rmse", "hgb", 1.5, None, None))
     last = summarize(rows).splitlines()[-1]
     assert last.startswith("| worse than hgb") and "| 2 (1) |" in last
 
 
 def test_scores_equal_but_for_the_last_bits_rank_and_compare_as_a_tie():
-    rows = pd.DataFrame([
-        {"dataset": "a", "metric": "roc_auc", "system": "project", "score": 0.9914021164021164,
-         "wall_seconds": 60, "budget": 60, "vs_hgb_low": -0.01, "vs_hgb_high": 0.01},
-        {"dataset": "a", "metric": "roc_auc", "system": "hgb", "score": 0.9914021164021165,
-         "wall_seconds": 1, "budget": 60},
-    ])
+    rows = _results(("a", "roc_auc", "project", 0.9914021164021164, -0.01, 0.01),
+                    ("a", "roc_auc", "hgb", 0.9914021164021165, None, None))
     lines = summarize(rows).splitlines()
     assert "| a | roc_auc | 0.9914 (1.5) | 0.9914 (1.5) |" in lines
     assert lines[-1].startswith("| worse than hgb") and "| 0 (0) |" in lines[-1]
