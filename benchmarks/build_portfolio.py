@@ -150,8 +150,12 @@ def main() -> int:
     parser.add_argument("--reselect", action="store_true",
                         help="only step 3, on the measurements already in models/portfolio.json")
     args = parser.parse_args()
+    previous = json.loads(OUTPUT.read_text()) if args.reselect and OUTPUT.is_file() else {}
+    if args.reselect and any("seconds" not in previous.get(task, {})
+                             for task in ("classification", "regression")):
+        parser.error(f"--reselect needs the measurements (with seconds) in {OUTPUT}; "
+                     "run without --reselect to measure them")
     started = time.time()
-    previous = json.loads(OUTPUT.read_text()) if args.reselect else {}
     output: dict = {"how": __doc__.split("How it is measured, per task")[1].split("The JSON")[0]
                     .strip(),
                     "settings": {**vars(args), **previous.get("settings", {}),
