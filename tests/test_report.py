@@ -176,10 +176,46 @@ def test_permutation_importance_stops_on_time_even_when_fewer_rows_do_not_help()
     data = prepare_data(frame.assign(y=frame["x0"]),
                         TrainSettings(data="x", target="y", task="regression"))
     started = time.perf_counter()
+    # One shuffled column per call (the 200 rows kept times one): fewer calls would not stop.
     table = permutation_importance_table(_SlowPerCall(), frame, frame["x0"].to_numpy(), data,
-                                         "rmse", max_seconds=0.5, source="validation rows")
+                                         "rmse", max_seconds=0.5, source="validation rows",
+                                         batch_rows=300)
     # 30 columns x 0.05 s would take 1.5 s; it stops once 0.5 s are spent.
     assert time.perf_counter() - started < 1.0
     assert 3 <= len(table) < 30 and table.loc[0, "feature"] == "x0"
     assert table["source"].iloc[0] == (f"validation rows; only {len(table)} of 30 columns "
                                        "measured before the time ran out")
+
+
+class _CountingRegressor:
+    """A fitted linear model on the columns that counts its prediction calls."""
+
+    def __init__(self, frame: pd.DataFrame, y: np.ndarray):
+        from sklearn.linear_model import LinearRegression
+
+        self.model, self.calls = LinearRegression().fit(frame, y), 0
+
+    def predict(self, X):
+        self.calls += 1
+        return self.model.predict(X)
+
+
+def test_shuffled_copies_predicted_together_give_the_same_importance_in_fewer_calls():
+    from tasks.explain import permutation_importance_table
+    from tasks.settings import TrainSettings
+    from tasks.validate import prepare_data
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 12)), columns=[f"x{i}" for i in range(12)])
+    y = frame.to_numpy() @ np.arange(12.0) + rng.normal(size=400)
+    data = prepare_data(frame.assign(y=y), TrainSettings(data="x", target="y", task="regression"))
+    tables, calls = {}, {}
+    for batch_rows in (1, 2_000):
+        model = _CountingRegressor(frame, y)
+        tables[batch_rows] = permutation_importance_table(model, frame, y, data, "rmse",
+                                                          n_repeats=3, batch_rows=batch_rows)
+        calls[batch_rows] = model.calls
+    # A call for the baseline, and one per column and repeat, or per 5 columns and repeat.
+    assert calls == {1: 1 + 12 * 3, 2_000: 1 + 3 * 3}
+    pd.testing.assert_frame_equal(tables[1], tables[2_000], check_exact=False, rtol=1e-9)
+    assert list(tables[1]["feature"][:3]) == ["x11", "x10", "x9"]
