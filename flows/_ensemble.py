@@ -1,4 +1,4 @@
-"""After the search: a greedy ensemble of the best candidates, kept only when it beats the best one."""
+"""After the search: a greedy ensemble of the best candidates, kept when it beats the best one."""
 
 from __future__ import annotations
 
@@ -53,17 +53,19 @@ def _blend(predictions: list, weights: list[float]) -> np.ndarray:
 
 def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: str,
                   best: CandidateResult,
-                  member_seconds: Optional[Callable[[CandidateResult], float]] = None,
-                  seconds_left: float = math.inf,
+                  blend_seconds: Optional[Callable[[list[CandidateResult]], float]] = None,
+                  seconds_left: float = math.inf, floor_seconds: float = 0.0,
                   calibrate: bool = False) -> Optional[EnsemblePlan]:
     """Greedy selection over the best candidates' out-of-fold predictions.
 
-    With ``member_seconds`` (what refitting and publishing one member costs), a candidate joins
-    the blend only while the members' total stays within ``seconds_left``, so that the blend
-    chosen is one that can be refitted in time. Returns None when fewer than two candidates are
-    usable or the blend does not beat ``best`` on the validation rows. With ``calibrate``, a
-    classification blend gets its own temperature (see :func:`fit_temperature`) before that
-    comparison.
+    With ``blend_seconds`` (what refitting and publishing a list of members costs), a candidate
+    joins the blend only while the blend's cost stays within ``seconds_left`` (less the
+    selection's own time), so that the blend chosen is one that can be refitted in time; but it
+    may always cost ``floor_seconds`` (what publishing ``best`` alone would take: when the time
+    is short, a blend no slower to refit is no worse for the budget). Returns None when fewer
+    than two candidates are usable or the blend does not beat ``best`` on the validation rows.
+    With ``calibrate``, a classification blend gets its own temperature (see
+    :func:`fit_temperature`) before that comparison.
     """
     usable = sorted(
         (r for r in results if r.status == "ok" and r.spec.fraction >= 1.0 and r.oof is not None
@@ -79,12 +81,17 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     predictions = [oof[rows] for oof in stacked]
     if data.task == "classification":
         predictions = [p / p.sum(axis=1, keepdims=True) for p in predictions]
-    costs = None if member_seconds is None else [member_seconds(r) for r in usable]
-    # The selection itself takes time out of what the refits may use.
-    selecting = evaluation_seconds(predictions[0], data.y[rows], data.task, metric) * len(
-        usable) * EXPECTED_ROUNDS
-    choice = greedy_ensemble(predictions, data.y[rows], data.task, metric, costs=costs,
-                             max_cost=seconds_left - selecting)
+    fits = None
+    if blend_seconds is not None:
+        # The selection itself takes time out of what the refits may use.
+        selecting = evaluation_seconds(predictions[0], data.y[rows], data.task, metric) * len(
+            usable) * EXPECTED_ROUNDS
+        allowed = max(seconds_left - selecting, floor_seconds)
+
+        def fits(chosen: frozenset[int]) -> bool:
+            return blend_seconds([usable[i] for i in sorted(chosen)]) <= allowed
+
+    choice = greedy_ensemble(predictions, data.y[rows], data.task, metric, fits=fits)
     if len(choice.counts) < 2:
         return None
     metrics, temperature = choice.metrics, 1.0

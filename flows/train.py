@@ -28,7 +28,7 @@ from pydantic import Field  # noqa: E402
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
-from flows._loop import Budget, publish_seconds, run_candidates  # noqa: E402
+from flows._loop import EXPLAIN_SECONDS, Budget, publish_seconds, run_candidates  # noqa: E402
 from flows._registry import model_name, register_task  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
@@ -260,19 +260,23 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     logger = get_run_logger()
     scale = 1.0 / max(1, len(plan.folds)) * len(data.y) / max(1, len(plan.folds[0][0]))
 
-    def member_seconds(member: CandidateResult) -> float:
-        """Refitting one member on all rows (the workers share the members) and writing it."""
-        refit = 1.5 * member.fit_seconds * scale / settings.n_workers
-        return refit + publish_seconds(scale * len(plan.folds) * member.model_bytes) - \
-            publish_seconds(0)
+    def blend_seconds(members: list[CandidateResult]) -> float:
+        """Refitting ``members`` on all rows (on the workers, side by side) and writing them."""
+        refits = [1.5 * m.fit_seconds * scale for m in members]
+        written = scale * len(plan.folds) * sum(m.model_bytes for m in members)
+        return (max(max(refits), sum(refits) / settings.n_workers) + publish_seconds(written)
+                - publish_seconds(0))
 
+    # Short of time, a blend may take what the best alone would: its refit, and the seconds kept
+    # for explaining it (explaining then measures the published model in the time left).
+    floor = blend_seconds([best]) + EXPLAIN_SECONDS
     ensemble = None
     if settings.ensemble:
-        ensemble = plan_ensemble(results, data, metric, best, member_seconds,
-                                 budget.remaining() - publish_seconds(0),
+        ensemble = plan_ensemble(results, data, metric, best, blend_seconds,
+                                 budget.remaining() - publish_seconds(0), floor,
                                  calibrate=calibrates(metric))
-    if ensemble is not None and (sum(member_seconds(m) for m in ensemble.members)
-                                 >= budget.remaining() - publish_seconds(0)):
+    if ensemble is not None and blend_seconds(ensemble.members) > max(
+            budget.remaining() - publish_seconds(0), floor):
         logger.info("ensemble skipped: choosing it took the time its refits needed")
         ensemble = None
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.

@@ -1,11 +1,10 @@
-"""Greedy ensemble selection with replacement (Caruana et al., 2004) over out-of-fold predictions."""
+"""Greedy ensemble selection with replacement (Caruana et al., 2004) on out-of-fold predictions."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -62,9 +61,10 @@ def _loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
 def greedy_ensemble(
     predictions: list[np.ndarray], y: np.ndarray, task: str, metric: str,
     max_rounds: int = 50, patience: int = 10,
-    costs: Optional[Sequence[float]] = None, max_cost: float = math.inf,
+    fits: Optional[Callable[[frozenset[int]], bool]] = None,
 ) -> EnsembleChoice:
-    """Pick members with replacement, one per round, each time the one that most improves ``metric``.
+    """Pick members with replacement, one per round: each time the one that most improves
+    ``metric``.
 
     Parameters
     ----------
@@ -80,10 +80,10 @@ def greedy_ensemble(
         Members picked at most (with repetition).
     patience : int, default=10
         Stop after this many rounds without improvement.
-    costs : sequence of float, optional
-        What each candidate costs once in the blend (e.g. seconds to refit it); a candidate not
-        yet in the blend is only added while the members' total stays within ``max_cost``.
-    max_cost : float, default=inf
+    fits : callable, optional
+        Whether a set of members (indices into ``predictions``) is affordable, e.g. can be
+        refitted in the time left; a candidate not yet in the blend joins only when the blend
+        with it still fits. The best candidate (index 0) is always in the blend.
 
     Returns
     -------
@@ -104,9 +104,8 @@ def greedy_ensemble(
     total = predictions[0].copy()
     for _ in range(max_rounds - 1):
         n = sum(counts.values()) + 1
-        spent = sum(costs[i] for i in counts) if costs is not None else 0.0
         allowed = [i for i in range(len(predictions))
-                   if costs is None or i in counts or spent + costs[i] <= max_cost]
+                   if fits is None or i in counts or fits(frozenset(counts) | {i})]
         trials = [(_loss(task, metric, y, (total + predictions[i]) / n), i) for i in allowed]
         loss, pick = min(trials)
         counts[pick] += 1

@@ -182,8 +182,8 @@ def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
     other = _regression_candidate(3, y + rng.normal(scale=0.6, size=400), y, 2.0)
     results = [cheap, costly, other]
 
-    def seconds(member) -> float:
-        return member.fit_seconds
+    def seconds(members) -> float:  # refitted one after another
+        return sum(m.fit_seconds for m in members)
 
     full = plan_ensemble(results, data, "rmse", cheap)
     assert {m.spec.id for m in full.members} == {1, 2, 3}
@@ -194,3 +194,22 @@ def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
     assert affordable.result.metrics["rmse"] < cheap.metrics["rmse"]
     assert full.result.metrics["rmse"] < affordable.result.metrics["rmse"]
     assert plan_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
+
+
+def test_short_of_time_a_blend_may_take_what_the_best_alone_would():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    data = SimpleNamespace(y=y, task="regression")
+    best = _regression_candidate(1, y + rng.normal(scale=0.5, size=400), y, 6.0)
+    small = _regression_candidate(2, y + rng.normal(scale=0.6, size=400), y, 2.0)
+    large = _regression_candidate(3, y + rng.normal(scale=0.55, size=400), y, 9.0)
+    results = [best, small, large]
+
+    def seconds(members) -> float:  # refitted side by side
+        return max(m.fit_seconds for m in members)
+
+    # Less time is left than refitting the best takes: that refit happens with or without a
+    # blend, and a member refitted beside it in no more time may join; a slower one may not.
+    blend = plan_ensemble(results, data, "rmse", best, seconds, 4.0, floor_seconds=6.0)
+    assert {m.spec.id for m in blend.members} == {1, 2}
+    assert plan_ensemble(results, data, "rmse", best, seconds, 4.0) is None
