@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-__all__ = ["METRICS", "Metric", "compute_metrics", "default_metric", "loss_of"]
+__all__ = ["METRICS", "Metric", "binary_auc", "compute_metrics", "default_metric", "loss_of"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,25 @@ def _binary_or_macro_proba(y: np.ndarray, proba: np.ndarray, scorer: Callable) -
     return float(scorer(onehot, proba, average="macro"))
 
 
+def binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for labels ``y`` (1 positive, 0 negative) as the Mann-Whitney
+    statistic: scikit-learn's ``roc_auc_score`` (ties count one half), without its input checks,
+    which cost more than the sort on a few hundred rows (the ensemble selection scores hundreds
+    of blends)."""
+    positive = np.asarray(y) == 1
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        raise ValueError("Only one class present in y_true. ROC AUC score is not defined in "
+                         "that case.")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2)
+                 / (n_positive * n_negative))
+
+
 def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: Optional[np.ndarray]) -> float:
     if proba.shape[1] == 2:
-        return float(skm.roc_auc_score(y, proba[:, 1]))
+        return binary_auc(y, proba[:, 1])
     present = np.unique(y)
     if len(present) < proba.shape[1]:  # a class absent from validation: score over those present
         proba = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)

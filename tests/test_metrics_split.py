@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from tasks.errors import AutoMLInputError
-from tasks.evaluate import compute_metrics, default_metric, loss_of
+from tasks.evaluate import binary_auc, compute_metrics, default_metric, loss_of
 from tasks.split import CV_ROW_LIMIT, plan_split
 
 
@@ -22,6 +22,19 @@ def test_metrics_match_sklearn():
     reg = compute_metrics("regression", values, pred)
     assert reg["rmse"] == pytest.approx(np.sqrt(np.mean((values - pred) ** 2)))
     assert reg["r2"] == pytest.approx(skm.r2_score(values, pred))
+
+
+@pytest.mark.parametrize("n, levels", [(7, 3), (300, 20), (5_000, 10**6)])
+def test_binary_auc_is_scikit_learns_ties_included(n, levels):
+    rng = np.random.default_rng(n)
+    y = np.r_[0, 1, rng.integers(0, 2, n - 2)]
+    score = rng.integers(0, levels, n) / levels + 0.1 * y  # few levels: many ties
+    assert binary_auc(y, score) == pytest.approx(skm.roc_auc_score(y, score), rel=1e-12)
+    two_classes = compute_metrics("classification", y, (score > 0.5).astype(int),
+                                  np.column_stack([1 - score, score]))
+    assert two_classes["roc_auc"] == binary_auc(y, score)
+    with pytest.raises(ValueError, match="Only one class"):
+        binary_auc(np.ones(n), score)
 
 
 def test_defaults_and_direction():
