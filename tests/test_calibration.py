@@ -73,6 +73,7 @@ def test_a_calibrated_candidate_scores_and_publishes_its_scaled_probabilities():
     np.testing.assert_allclose(published.predict_proba(X), as_before.predict_proba(X))
 
 
+@pytest.mark.usefixtures("prefect_harness")  # the one API of the session's flow runs
 def test_a_log_loss_run_publishes_the_temperatures_of_the_ensemble_and_its_members(tmp_path):
     # A roc_auc run leaves every temperature at 1.0: see tests/test_flow.py.
     result = train(data=awkward_classification(n=300, seed=5), target="label",

@@ -96,7 +96,7 @@ def stack(tmp_path_factory):
 
 def _params(data: Path, output: Path, registry: Path, margin: float) -> dict:
     return {"data": str(data), "target": "diagnosis", "task": "classification",
-            "output": str(output), "time_budget": 30, "registry": str(registry),
+            "output": str(output), "time_budget": 15, "registry": str(registry),
             "model_name": "breast-cancer", "promotion_margin": margin}
 
 
