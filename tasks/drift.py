@@ -55,9 +55,9 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> Dri
     DriftReport
         Values outside the training range and categories never seen in training, per column.
     """
-    import great_expectations as gx
+    from tasks.validate import _context, great_expectations
 
-    from tasks.validate import _context
+    gx = great_expectations()
 
     expectations = _contract_expectations(contract)
     needed = [e["kwargs"]["column"] for e in expectations if e["type"] == "expect_column_to_exist"]

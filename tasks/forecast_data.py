@@ -9,7 +9,7 @@ aside by the ``short_series`` policy, with every decision in the guardrails.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,10 @@ from tasks.errors import AutoMLInputError
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
-from tasks.validate import _context, gx
+from tasks.validate import _context, great_expectations
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 __all__ = ["Panel", "PreparedPanel", "build_forecast_suite", "infer_frequency", "min_history",
            "prepare_panel", "prepare_panel_task", "season_of"]
@@ -127,6 +130,7 @@ def build_forecast_suite(frame: pd.DataFrame, settings: TrainSettings) -> gx.Exp
     (``meta.contract``): the time, series-id and known-feature columns, the series trained on and
     the known features' ranges."""
     _context()
+    gx = great_expectations()
     ex = gx.expectations
     hard = {"hard": True}
     suite = gx.ExpectationSuite(name=f"automl-forecast-{settings.target}")

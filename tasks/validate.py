@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -18,15 +18,11 @@ from tasks.guardrails import Guardrail, run_guardrails
 from tasks.load import data_fingerprint, select_columns
 from tasks.settings import TrainSettings
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-import great_expectations as gx  # noqa: E402  (after the analytics switch above)
-from great_expectations.data_context.types.base import (  # noqa: E402
-    DataContextConfig,
-    InMemoryStoreBackendDefaults,
-    ProgressBarsConfig,
-)
+if TYPE_CHECKING:
+    import great_expectations as gx
 
-__all__ = ["MIN_ROWS", "PreparedData", "build_suite", "prepare_data", "validate_task"]
+__all__ = ["MIN_ROWS", "PreparedData", "build_suite", "great_expectations", "prepare_data",
+           "validate_task"]
 
 MIN_ROWS = 20
 CONTRACT_MAX_CATEGORIES = 100
@@ -65,6 +61,7 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
     of text columns with at most ``CONTRACT_MAX_CATEGORIES`` values, for scoring.
     """
     _context()  # an ExpectationSuite needs an active data context
+    gx = great_expectations()
     ex = gx.expectations
     hard = {"hard": True}
     suite = gx.ExpectationSuite(name=f"automl-input-{target}")
@@ -98,12 +95,30 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
     return suite
 
 
+def great_expectations() -> Any:
+    """The ``great_expectations`` module, imported on first use with its analytics off.
+
+    Importing it takes seconds; a run whose settings are wrong fails before it needs it.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    return gx
+
+
 def _is_text(values: pd.Series) -> bool:
     return (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
             or isinstance(values.dtype, pd.CategoricalDtype))
 
 
 def _context() -> Any:
+    gx = great_expectations()
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(),
         analytics_enabled=False,
