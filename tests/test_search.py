@@ -173,14 +173,18 @@ def _regression_candidate(cid: int, oof: np.ndarray, y: np.ndarray,
                            oof=oof)
 
 
-def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
+def _noisy_candidates(noise_and_seconds: list[tuple[float, float]]):
+    """Regression data and candidates 1, 2, ... that see the target through their own noise."""
     rng = np.random.default_rng(0)
     y = rng.normal(size=400)
-    data = SimpleNamespace(y=y, task="regression")
-    cheap = _regression_candidate(1, y + rng.normal(scale=0.5, size=400), y, 1.0)
-    costly = _regression_candidate(2, y + rng.normal(scale=0.55, size=400), y, 100.0)
-    other = _regression_candidate(3, y + rng.normal(scale=0.6, size=400), y, 2.0)
-    results = [cheap, costly, other]
+    results = [_regression_candidate(i, y + rng.normal(scale=noise, size=400), y, seconds)
+               for i, (noise, seconds) in enumerate(noise_and_seconds, start=1)]
+    return SimpleNamespace(y=y, task="regression"), results
+
+
+def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
+    data, results = _noisy_candidates([(0.5, 1.0), (0.55, 100.0), (0.6, 2.0)])
+    cheap = results[0]
 
     def seconds(members) -> float:  # refitted one after another
         return sum(m.fit_seconds for m in members)
@@ -197,13 +201,8 @@ def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
 
 
 def test_short_of_time_a_blend_may_take_what_the_best_alone_would():
-    rng = np.random.default_rng(0)
-    y = rng.normal(size=400)
-    data = SimpleNamespace(y=y, task="regression")
-    best = _regression_candidate(1, y + rng.normal(scale=0.5, size=400), y, 6.0)
-    small = _regression_candidate(2, y + rng.normal(scale=0.6, size=400), y, 2.0)
-    large = _regression_candidate(3, y + rng.normal(scale=0.55, size=400), y, 9.0)
-    results = [best, small, large]
+    data, results = _noisy_candidates([(0.5, 6.0), (0.6, 2.0), (0.55, 9.0)])
+    best = results[0]
 
     def seconds(members) -> float:  # refitted side by side
         return max(m.fit_seconds for m in members)
