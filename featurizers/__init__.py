@@ -1,4 +1,5 @@
-"""scikit-learn transformers that turn raw columns into model inputs, and the profiling that picks them."""
+"""scikit-learn transformers that turn raw columns into model inputs, and the profiling that
+picks them."""
 
 from featurizers._auto import AutoFeaturizer
 from featurizers._cleaning import CategoryStrings, ToNumeric

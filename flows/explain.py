@@ -42,7 +42,8 @@ def _candidate(leaderboard: pd.DataFrame, candidate: int | None,
     config = json.loads(row["config"])
     if row["family"] != "ensemble":
         return [CandidateSpec(int(wanted), row["family"], config)], [1.0], int(wanted)
-    specs = [CandidateSpec(int(i), rows.loc[int(i), "family"], json.loads(rows.loc[int(i), "config"]))
+    specs = [CandidateSpec(int(i), rows.loc[int(i), "family"],
+                           json.loads(rows.loc[int(i), "config"]))
              for i in config["members"]]
     return specs, [float(w) for w in config["members"].values()], int(wanted)
 

@@ -1,4 +1,5 @@
-"""What a model family declares: its tasks, a size-aware search space, a cheap start, a cost hint."""
+"""What a model family declares: its tasks, a size-aware search space, a cheap start and a cost
+hint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Collects model families: every public module of ``models/`` plus the ``automl.models`` entry points."""
+"""Collects model families: every public module of ``models/`` plus the ``automl.models`` entry
+points."""
 
 from __future__ import annotations
 

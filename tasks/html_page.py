@@ -26,7 +26,8 @@ main{max-width:1040px;margin:0 auto;padding:24px 32px 64px;background:#fff}
 h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #e3e6eb;
 padding-bottom:.2em}
 .lead{color:#4a5365}.kpi{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
-.kpi div{background:#eef3fb;border-radius:8px;padding:10px 16px}.kpi b{display:block;font-size:1.3em}
+.kpi div{background:#eef3fb;border-radius:8px;padding:10px 16px}
+.kpi b{display:block;font-size:1.3em}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:.9em}
 th,td{border-bottom:1px solid #e3e6eb;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f0f2f5}td.num{text-align:right;font-variant-numeric:tabular-nums}

@@ -1,4 +1,5 @@
-"""Load the training table: CSV (sniffed delimiter, any compression) or Parquet, from any fsspec URI."""
+"""Load the training table: CSV (sniffed delimiter, any compression) or Parquet, from any fsspec
+URI."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def load_table(uri: str) -> pd.DataFrame:
     if not exists:
         raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
     if fs.isdir(path):
-        raise AutoMLInputError(f"data {uri!r} is a folder; give the path of one CSV or Parquet file")
+        raise AutoMLInputError(
+            f"data {uri!r} is a folder; give the path of one CSV or Parquet file")
     try:
         if _base_name(uri).endswith(_PARQUET_SUFFIXES):
             frame = pd.read_parquet(uri)
@@ -122,7 +124,7 @@ def select_columns(
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:
-    """A stable sha256 of a table's columns, dtypes and values (used for caching and the manifest)."""
+    """A stable sha256 of a table's columns, dtypes and values (for caching and the manifest)."""
     digest = hashlib.sha256()
     digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())

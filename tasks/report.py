@@ -72,12 +72,14 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
     return [
         ("Data and guardrails",
          f"<p>{facts['rows']} training rows, {facts['raw_columns']} columns used as features "
-         f"({facts['features']} engineered features). Validation: {html.escape(facts['validation'])}."
+         f"({facts['features']} engineered features). "
+         f"Validation: {html.escape(facts['validation'])}."
          "</p>" + table(guardrails) + "<h3>Columns</h3>" + table(columns)),
         ("Settings", table(settings)),
         ("Leaderboard",
          f"<p>{facts['candidates']} candidates trained; stopped because "
-         f"{html.escape(str(facts['stopped']))}. Top {LEADERBOARD_ROWS} by validation {metric}; the "
+         f"{html.escape(str(facts['stopped']))}. Top {LEADERBOARD_ROWS} by validation "
+         f"{metric}; the "
          "whole table is leaderboard.csv.</p>"
          + table(leaderboard_view(content.leaderboard, metric),
                  numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])

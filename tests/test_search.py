@@ -136,7 +136,8 @@ def test_portfolio_files(tmp_path):
     with pytest.raises(AutoMLInputError, match="portfolio file .* does not exist"):
         load_portfolio("regression", str(tmp_path / "missing.json"))
     path = tmp_path / "p.json"
-    path.write_text('{"regression": {"portfolio": [{"family": "linear", "config": {"alpha": 3.0}}]}}')
+    path.write_text(
+        '{"regression": {"portfolio": [{"family": "linear", "config": {"alpha": 3.0}}]}}')
     assert load_portfolio("regression", str(path)) == [("linear", {"alpha": 3.0})]
     assert load_portfolio("classification", str(path)) == []
 

@@ -10,7 +10,8 @@ from autogluon.tabular import TabularPredictor
 
 train_path, test_path, task, metric, budget, out = sys.argv[1:7]
 train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
-ag_metric = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error"}[metric]
+ag_metric = {"roc_auc": "roc_auc", "log_loss": "log_loss",
+             "rmse": "root_mean_squared_error"}[metric]
 problem = {"roc_auc": "binary", "log_loss": "multiclass", "rmse": "regression"}[metric]
 with tempfile.TemporaryDirectory() as path:
     predictor = TabularPredictor(label="target", eval_metric=ag_metric, problem_type=problem,
