@@ -29,7 +29,8 @@ from tasks.train import train_candidate_task
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["Budget", "Halving", "publish_seconds", "refit_reserve", "run_candidates"]
+__all__ = ["Budget", "Halving", "full_fit_seconds", "publish_seconds", "refit_bytes",
+           "refit_reserve", "refit_seconds", "run_candidates"]
 
 PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
 EXPLAIN_SECONDS = 1.0  # shuffling the raw columns once (beyond refitting the model on one fold)
@@ -89,6 +90,31 @@ class Halving:
         return loss <= cut
 
 
+REFIT_MARGIN = 1.5  # a refit on all rows is planned at this multiple of its scaled fold fit
+
+
+def _all_rows_scale(plan: SplitPlan) -> float:
+    """All rows over a fold's training rows: what a fold's fit time or model size grows by."""
+    train_rows = len(plan.folds[0][0])
+    return (train_rows + len(plan.folds[0][1])) / max(1, train_rows)
+
+
+def full_fit_seconds(result: CandidateResult, plan: SplitPlan) -> float:
+    """A candidate's mean fold fit, scaled from a fold's training rows to all rows."""
+    return result.fit_seconds / max(1, len(plan.folds)) * _all_rows_scale(plan)
+
+
+def refit_seconds(members: list[CandidateResult], plan: SplitPlan, n_workers: int) -> float:
+    """Seconds to refit ``members`` on all rows, side by side on ``n_workers``."""
+    refits = [REFIT_MARGIN * full_fit_seconds(m, plan) for m in members]
+    return max(max(refits, default=0.0), sum(refits) / max(1, n_workers))
+
+
+def refit_bytes(members: list[CandidateResult], plan: SplitPlan) -> float:
+    """Pickled size of ``members`` refitted on all rows (a fold's model, scaled by rows)."""
+    return _all_rows_scale(plan) * sum(m.model_bytes for m in members)
+
+
 def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
                   n_workers: int) -> float:
     """Seconds to keep for refitting the best few (an ensemble) on all rows, for training the
@@ -97,12 +123,9 @@ def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
                 key=lambda r: loss_of(metric, r.metrics.get(metric, math.nan)))
     if not ok:
         return PUBLISH_SECONDS
-    train_rows = len(plan.folds[0][0])
-    scale = (train_rows + len(plan.folds[0][1])) / max(1, train_rows)
-    per_fit = [r.fit_seconds / max(1, len(plan.folds)) * scale for r in ok[:3]]
-    publish = publish_seconds(scale * sum(r.model_bytes for r in ok[:3]))
-    explain = per_fit[0] + EXPLAIN_SECONDS
-    return publish + explain + 1.5 * max(per_fit[0], sum(per_fit) / max(1, n_workers))
+    explain = full_fit_seconds(ok[0], plan) + EXPLAIN_SECONDS
+    return (publish_seconds(refit_bytes(ok[:3], plan)) + explain
+            + refit_seconds(ok[:3], plan, n_workers))
 
 
 def _finish(spec: CandidateSpec, future) -> CandidateResult:
@@ -123,7 +146,8 @@ def _wait(running: dict, first_only: bool) -> list:
     """
     wrapped = {f: getattr(f, "wrapped_future", None) for f in running}
     if all(isinstance(w, concurrent.futures.Future) for w in wrapped.values()):
-        mode = concurrent.futures.FIRST_COMPLETED if first_only else concurrent.futures.ALL_COMPLETED
+        mode = (concurrent.futures.FIRST_COMPLETED if first_only
+                else concurrent.futures.ALL_COMPLETED)
         concurrent.futures.wait(list(wrapped.values()), return_when=mode)
         done = [f for f, w in wrapped.items() if w.done()]
     else:  # other task runners (Dask): poll their own futures, not the API

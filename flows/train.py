@@ -28,7 +28,14 @@ from pydantic import Field  # noqa: E402
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
-from flows._loop import EXPLAIN_SECONDS, Budget, publish_seconds, run_candidates  # noqa: E402
+from flows._loop import (  # noqa: E402
+    EXPLAIN_SECONDS,
+    Budget,
+    publish_seconds,
+    refit_bytes,
+    refit_seconds,
+    run_candidates,
+)
 from flows._registry import model_name, register_task  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
@@ -258,14 +265,11 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     Returns the leaderboard entry of what was chosen and the fitted model.
     """
     logger = get_run_logger()
-    scale = 1.0 / max(1, len(plan.folds)) * len(data.y) / max(1, len(plan.folds[0][0]))
 
     def blend_seconds(members: list[CandidateResult]) -> float:
         """Refitting ``members`` on all rows (on the workers, side by side) and writing them."""
-        refits = [1.5 * m.fit_seconds * scale for m in members]
-        written = scale * len(plan.folds) * sum(m.model_bytes for m in members)
-        return (max(max(refits), sum(refits) / settings.n_workers) + publish_seconds(written)
-                - publish_seconds(0))
+        return (refit_seconds(members, plan, settings.n_workers)
+                + publish_seconds(refit_bytes(members, plan)) - publish_seconds(0))
 
     # Short of time, a blend may take what the best alone would: its refit, and the seconds kept
     # for explaining it (explaining then measures the published model in the time left).
@@ -282,8 +286,7 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (
-        budget.started + budget.seconds
-        - publish_seconds(scale * len(plan.folds) * sum(m.model_bytes for m in refitted)))
+        budget.started + budget.seconds - publish_seconds(refit_bytes(refitted, plan)))
     if ensemble is not None:
         futures = refit_task.map([m.spec for m in ensemble.members], data=unmapped(data),
                                  seed=unmapped(settings.seed),

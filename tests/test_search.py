@@ -9,13 +9,22 @@ import numpy as np
 import pytest
 
 from flows._ensemble import plan_ensemble
-from flows._loop import Halving
+from flows._loop import (
+    EXPLAIN_SECONDS,
+    Halving,
+    full_fit_seconds,
+    publish_seconds,
+    refit_bytes,
+    refit_reserve,
+    refit_seconds,
+)
 from models import DataShape, registry
 from tasks._tuner import FamilyTuner
 from tasks.costs import CostModel
 from tasks.ensemble import greedy_ensemble
 from tasks.evaluate import compute_metrics
 from tasks.search import Searcher
+from tasks.split import SplitPlan
 from tasks.types import CandidateResult, CandidateSpec
 
 SHAPE = DataShape(500, 5)
@@ -213,3 +222,23 @@ def test_short_of_time_a_blend_may_take_what_the_best_alone_would():
     blend = plan_ensemble(results, data, "rmse", best, seconds, 4.0, floor_seconds=6.0)
     assert {m.spec.id for m in blend.members} == {1, 2}
     assert plan_ensemble(results, data, "rmse", best, seconds, 4.0) is None
+
+
+def test_refits_are_planned_from_the_fold_fits_scaled_to_all_rows():
+    rows = np.arange(100)
+    folds = tuple((np.setdiff1d(rows, rows[k::4]), rows[k::4]) for k in range(4))  # 75/25 rows
+    plan = SplitPlan("cv", folds, 0)
+    fast, slow, failed = (CandidateResult(CandidateSpec(i, "linear", {}), status,
+                                          metrics={"rmse": loss}, fit_seconds=seconds,
+                                          model_bytes=3_000_000)
+                          for i, status, loss, seconds in [(1, "ok", 1.0, 4.0),
+                                                           (2, "ok", 2.0, 12.0),
+                                                           (3, "failed", math.nan, 40.0)])
+    # 4 fold fits of 1 s on 75 rows: 4/3 s on all 100; refits side by side take 1.5x that.
+    assert full_fit_seconds(fast, plan) == pytest.approx(4 / 3)
+    assert refit_seconds([fast], plan, 2) == pytest.approx(2.0)
+    assert refit_seconds([fast, slow], plan, 1) == pytest.approx(8.0)
+    assert refit_seconds([fast, slow], plan, 2) == pytest.approx(6.0)  # the slow one's refit
+    assert refit_bytes([fast, slow], plan) == pytest.approx(8_000_000)
+    reserve = refit_reserve([slow, failed, fast], "rmse", plan, 2)
+    assert reserve == pytest.approx(publish_seconds(8e6) + 4 / 3 + EXPLAIN_SECONDS + 6.0)
