@@ -138,6 +138,14 @@ def select(section: dict, args: argparse.Namespace) -> dict:
     return section
 
 
+def _settings(args: argparse.Namespace, previous: dict) -> dict:
+    """The settings the file records: those the measurements were made with (a reselection
+    keeps the earlier run's trials, keep, rows and jobs) and this run's selection settings."""
+    measured = previous.get("settings", {})
+    current = {k: v for k, v in vars(args).items() if k != "reselect"}
+    return {**current, **measured, "size": args.size, "per_config": args.per_config}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
@@ -158,9 +166,7 @@ def main() -> int:
     started = time.time()
     output: dict = {"how": __doc__.split("How it is measured, per task")[1].split("The JSON")[0]
                     .strip(),
-                    "settings": {**vars(args), **previous.get("settings", {}),
-                                 "size": args.size, "per_config": args.per_config}}
-    output["settings"].pop("reselect")
+                    "settings": _settings(args, previous)}
     for task, kinds in (("classification", ("binary", "multiclass")), ("regression",
                                                                        ("regression",))):
         section = previous[task] if args.reselect else measure(kinds, task, args)
