@@ -87,8 +87,8 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
             time_limit: Optional[float] = None) -> "AutoMLClassifier":
         """Encode the labels, then fit featurizer and classifier on ``X``.
 
-        ``time_limit`` (seconds) stops a booster's rounds or a forest's trees when it is up
-        (see :func:`models._time_limit.fit_within`); other classifiers fit in full.
+        ``time_limit`` (seconds) stops a booster's rounds, a forest's trees or saga's epochs
+        when it is up (see :func:`models._time_limit.fit_within`); others fit in full.
         """
         self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.label_encoder_.classes_

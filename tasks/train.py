@@ -73,8 +73,8 @@ def evaluate_candidate(
     seed : int
     deadline : float, optional
         ``time.time()`` after which no further fold starts, nor one that would end after it
-        if it takes as long as the previous fold; a fold's booster or forest stops growing at
-        it (see :func:`models._time_limit.fit_within`). Either raises ``TimeoutError``.
+        if it takes as long as the previous fold; a fold's booster, forest or saga fit stops
+        at it (see :func:`models._time_limit.fit_within`). Either raises ``TimeoutError``.
     calibrate : bool, default=False
         Classification: fit a temperature on the pooled out-of-fold probabilities (see
         :func:`models._calibration.fit_temperature`); the scores and the stored predictions are
@@ -100,9 +100,9 @@ def evaluate_candidate(
             rows = _training_rows(train_rows, spec.fraction, seed)
             model = build_model(spec, data, seed)
             started = time.perf_counter()
-            # Holdout validation has one fold, which the check above cannot stop: a booster or
-            # forest growing longer than predicted stops at the deadline, a timeout like the
-            # others (a cut model is not the configuration the cache would remember).
+            # Holdout validation has one fold, which the check above cannot stop: a booster,
+            # forest or saga fit running longer than predicted stops at the deadline, a timeout
+            # like the others (a cut model is not the configuration the cache would remember).
             limit = None if deadline is None else max(0.0, deadline - time.time())
             with threadpool_limits(limits=1):
                 model.fit(data.X.iloc[rows], data.y[rows], time_limit=limit)
@@ -180,8 +180,9 @@ def refit(spec: CandidateSpec, data: PreparedData, seed: int,
     """Fit the winning candidate on every training row: the model that is published.
 
     ``params`` (the candidate's ``refit_params``) are set on its estimator first; a classifier
-    gets the candidate's ``temperature``. ``time_limit`` (seconds) stops a booster's rounds or
-    a forest's trees when it is up, so that a refit longer than planned ends within the budget.
+    gets the candidate's ``temperature``. ``time_limit`` (seconds) stops a booster's rounds, a
+    forest's trees or saga's epochs when it is up, so that a refit longer than planned ends
+    within the budget.
     """
     model = build_model(spec, data, seed)
     if params:
@@ -196,7 +197,7 @@ def refit(spec: CandidateSpec, data: PreparedData, seed: int,
 def refit_task(spec: CandidateSpec, data: PreparedData, seed: int,
                params: Optional[dict[str, Any]] = None, temperature: float = 1.0,
                deadline: Optional[float] = None) -> Any:
-    """Refit a chosen candidate on all training rows; a booster or forest stops growing at
+    """Refit a chosen candidate on all training rows; a booster, forest or saga fit stops at
     ``deadline`` (``time.time()``), counted when the refit starts (members may wait)."""
     limit = None if deadline is None else max(0.0, deadline - time.time())
     with threadpool_limits(limits=1):

@@ -1,20 +1,24 @@
-"""Boosters fitted within a time limit, and the forecasting planner giving global candidates one."""
+"""Boosters, forests and saga fitted within a time limit, and the forecasting planner giving global
+candidates one."""
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from prefect import flow
-from sklearn.datasets import make_friedman1
+from sklearn.datasets import make_classification, make_friedman1
 from sklearn.ensemble import (
     ExtraTreesRegressor,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 from flows._forecast_backtest import (Backtests, _cost_key, _expected_seconds, backtest_all,
                                       final_work, plan_candidates)
@@ -79,6 +83,43 @@ def test_the_limit_is_kept_when_the_rounds_are_slow():
     fitted = fit_within(slow, X, y, 2.0)
     assert fitted.n_iter_ < 5_000
     assert time.perf_counter() - started < 6.0, fitted.n_iter_  # unlimited: over a minute
+
+
+def _saga(**kw) -> LogisticRegression:
+    return LogisticRegression(solver="saga", l1_ratio=0.5, random_state=0, **{"tol": 1e-3, **kw})
+
+
+def _three_classes(rows: int, features: int):
+    return make_classification(rows, n_features=features, n_informative=features // 2,
+                               n_classes=3, random_state=0)
+
+
+def test_saga_within_a_generous_limit_converges_to_the_plain_fits_model():
+    X, y = _three_classes(2_000, 10)
+    plain = _saga(max_iter=3_000).fit(X, y)
+    within = fit_within(_saga(max_iter=3_000), X, y, 1e6)
+    assert 10 < plain.n_iter_[0] < 3_000  # more epochs than the measuring step
+    np.testing.assert_allclose(within.predict_proba(X), plain.predict_proba(X), atol=0.01)
+    assert within.get_params() == plain.get_params()  # warm start and max_iter restored
+
+
+def test_saga_stops_at_an_exhausted_limit_and_warns_only_at_its_own_max_iter():
+    X, y = _three_classes(2_000, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert fit_within(_saga(max_iter=3_000), X, y, 0.0).n_iter_[0] == 10  # measuring step
+    with pytest.warns(ConvergenceWarning, match="max_iter=25"):
+        fit_within(_saga(max_iter=25, tol=1e-8), X, y, 1e6)
+
+
+def test_saga_keeps_the_limit_when_its_epochs_are_slow():
+    X, y = _three_classes(20_000, 60)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fitted = fit_within(_saga(max_iter=3_000, C=1e4, tol=1e-8), X, y, 1.0)
+    assert fitted.n_iter_[0] < 3_000
+    assert time.perf_counter() - started < 4.0, fitted.n_iter_  # unlimited: far longer
 
 
 def _hourly_panel():
