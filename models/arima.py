@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
-from statsmodels.tsa.stattools import kpss
 
 from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
@@ -18,6 +16,9 @@ ORDERS = ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 2))
 
 def differences(y: np.ndarray, max_d: int = 2) -> int:
     """How many differences make ``y`` stationary by the KPSS test at 5% (as auto.arima)."""
+    # Imported on first use: a tabular run never loads statsmodels.
+    from statsmodels.tsa.stattools import kpss
+
     d = 0
     while d < max_d and len(y) > 10 and np.ptp(y) > 0:
         try:
@@ -49,6 +50,8 @@ class ArimaForecaster(FittedForecaster):
         adjusted = adjustment.remove(y)[-self.max_history:]
         if len(adjusted) < 8:
             return adjustment, adjusted, None
+        from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
+
         d = differences(adjusted)
         trend = "t" if d == 1 else ("c" if d == 0 else "n")
         best, best_aicc = None, np.inf

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-from statsmodels.tsa.holtwinters import ExponentialSmoothing as HoltWinters
 
 from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
@@ -38,6 +37,9 @@ class ExponentialSmoothingForecaster(FittedForecaster):
     def _fit(self, y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
         """The seasonal adjustment (none for Holt-Winters), the series it leaves and the fitted
         model (None when the adjusted series is too short to fit)."""
+        # Imported on first use: a tabular run never loads statsmodels.
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing as HoltWinters
+
         y = y[-MAX_HISTORY:]
         if self.seasonal != "adjust" and season > 1 and len(y) >= 2 * season + 2:
             kind = "mul" if self.seasonal == "mul" and np.all(y > 0) else "add"

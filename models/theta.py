@@ -6,7 +6,6 @@ from threading import Lock
 from typing import Any
 
 import numpy as np
-from statsmodels.tsa.forecasting.theta import ThetaModel
 
 from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
@@ -45,6 +44,9 @@ class _SharedFits:
 
 
 def _fit_series(y: np.ndarray, season: int) -> tuple[SeasonalAdjustment, np.ndarray, Any]:
+    # Imported on first use: a tabular run never loads statsmodels.
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
     adjustment = SeasonalAdjustment(season).fit(y)
     adjusted = adjustment.remove(y)
     if len(adjusted) < 4:
