@@ -161,12 +161,24 @@ def wait_for_local_api(timeout: float) -> None:
         time.sleep(0.1)
 
 
+def _send_pending_logs() -> None:
+    """Send the logs and events Prefect still queues for the API while it is up: stopped first,
+    they would fail at exit with "--- Error logging to API ---" on stderr (after a flow run
+    that failed on bad input, whose one-line error must stay the only line)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=5)
+
+
 def stop_local_api() -> None:
     """Stop the early-started local API, if any (at exit, or at once on a settings error)."""
     global _PROCESS
     process, _PROCESS = _PROCESS, None
     if process is None or process.poll() is not None:
         return
+    _send_pending_logs()
     process.terminate()
     try:
         process.wait(timeout=5)
