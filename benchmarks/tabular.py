@@ -210,12 +210,12 @@ def peer_available(python: str, module: str) -> bool:
 
 
 def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
-                      peer_python: str, home: Path) -> list[dict]:
-    """Every system on one dataset; one row per system."""
+                      peer_python: str, home: Path, split_seed: int = 0) -> list[dict]:
+    """Every system on one dataset (split with ``split_seed``); one row per system."""
     frame = pd.read_csv(BENCHDATA / f"{name}.tsv.gz", sep="\t")
     task = "regression" if kind == "regression" else "classification"
     metric = METRIC[kind]
-    train, test = split(frame, kind)
+    train, test = split(frame, kind, split_seed)
     rows, predictions = [], {}
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         work = Path(tmp)
@@ -306,6 +306,8 @@ def main() -> int:
     parser.add_argument("--systems", nargs="+", default=["project", "flaml", "autogluon", "hgb"])
     parser.add_argument("--peer-python", default=sys.executable)
     parser.add_argument("--results", default=str(ROOT / "results" / "benchmark-tabular.csv"))
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="random_state of the 80/20 split (0: the reported runs' split)")
     args = parser.parse_args()
     manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
     if args.datasets:
@@ -322,7 +324,7 @@ def main() -> int:
             warm_up(Path(home))
         for entry in manifest.itertuples():
             rows += benchmark_dataset(entry.name, entry.task, systems, args.budget,
-                                      args.peer_python, Path(home))
+                                      args.peer_python, Path(home), args.split_seed)
             Path(args.results).parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows).to_csv(args.results, index=False)
     print()
