@@ -1,5 +1,5 @@
 """Logging filters of the CLI: a user-input error is reported as its one-line message, without a
-traceback; the temporary API's shutdown does not print SQLAlchemy's cancelled-connection trace."""
+traceback; the temporary API's shutdown does not print the traces of work it cancels and redoes."""
 
 from __future__ import annotations
 
@@ -23,15 +23,25 @@ class UserErrorFilter(logging.Filter):
 
 
 class ShutdownCancelFilter(logging.Filter):
-    """Drop SQLAlchemy pool errors caused by ``asyncio.CancelledError``.
+    """Drop the errors that stopping Prefect's temporary API logs for work it cancels, loses none
+    of, and finishes before it exits.
 
-    When the CLI stops Prefect's temporary API, its event loop cancels the database connections
-    still open, and SQLAlchemy logs "Exception during reset or similar" with the traceback
-    (PrefectHQ/prefect#16504). Nothing is lost: the runs were recorded before the stop. Pool
-    errors with any other cause are kept.
+    - SQLAlchemy pool errors caused by ``asyncio.CancelledError``: the event loop cancels the
+      database connections still open, and SQLAlchemy logs "Exception during reset or similar"
+      with the traceback (PrefectHQ/prefect#16504). The runs were recorded before the stop.
+    - The task-run recorder's "Error flushing N events (N to retry, 0 dropped)" with a
+      ``CancelledError``: the stop cancelled a periodic flush, whose events go back on the queue
+      for the final flush that follows. A run that fails at once on bad input stops the API
+      within the recorder's one-second flush interval, so it happens there.
+
+    Any other cause, and any flush that drops events, is kept.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (record.name.startswith("sqlalchemy.pool")
-                    and isinstance(exc, asyncio.CancelledError))
+        if not isinstance(exc, asyncio.CancelledError):
+            return True
+        if record.name.startswith("sqlalchemy.pool"):
+            return False
+        return not (record.name == "prefect.server.services.task_run_recorder"
+                    and record.getMessage().endswith(" 0 dropped)"))

@@ -52,6 +52,11 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> N
     assert "Traceback" not in done.stdout + done.stderr
 
 
+class _FlowThatMustNotRun:
+    def with_options(self, **_: object) -> None:
+        raise AssertionError("a settings error must be found before the flow starts")
+
+
 @pytest.mark.parametrize(
     ("extra", "pattern"),
     [
@@ -62,11 +67,18 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> N
         (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
     ],
 )
-def test_bad_settings_fail_fast(data_dir, tmp_path, server_env, extra, pattern):
+def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):
+    """In-process through the CLI's ``main``: these are found before any flow or API is used
+    (the subprocess path of a settings error is the next test's)."""
+    from flows._cli import main
+
     out = tmp_path / "out"
-    done = _run(["--data", str(data_dir / "customers.csv"), "--target", "label", "--task",
-                 "classification", "--output", str(out), *extra], server_env, timeout=120)
-    _assert_one_line_error(done, pattern)
+    code = main(_FlowThatMustNotRun(), ["--data", str(data_dir / "customers.csv"), "--target",
+                                        "label", "--task", "classification", "--output",
+                                        str(out), *extra])
+    captured = capsys.readouterr()
+    _assert_one_line_error(subprocess.CompletedProcess([], code, captured.out, captured.err),
+                           pattern)
     assert not out.exists()
 
 
@@ -91,37 +103,48 @@ def test_output_that_is_a_file(data_dir, tmp_path, server_env):
 
 
 @pytest.mark.parametrize(
-    ("data", "target", "task", "pattern"),
+    ("data", "target", "task", "local_api", "pattern"),
     [
-        ("customers.csv", "Label", "classification", "target column 'Label'.*Did you mean 'label'"),
-        ("missing.csv", "label", "classification", "does not exist"),
-        ("one_class.csv", "label", "classification", "single class"),
-        ("customers.csv", "city", "regression", "non-numeric values such as"),
+        ("customers.csv", "Label", "classification", True,
+         "target column 'Label'.*Did you mean 'label'"),
+        ("missing.csv", "label", "classification", False, "does not exist"),
+        ("one_class.csv", "label", "classification", False, "single class"),
+        ("customers.csv", "city", "regression", False, "non-numeric values such as"),
     ],
 )
 def test_bad_data_fails_before_training_and_writes_nothing(data_dir, tmp_path, server_env, data,
-                                                          target, task, pattern):
+                                                          target, task, local_api, pattern):
+    """The errors a flow run finds; with ``local_api`` on the CLI's own embedded API, which it
+    stops at once: the run's queued logs must not add lines to stderr as it goes."""
+    env = {k: v for k, v in server_env.items() if not (local_api and k == "PREFECT_API_URL")}
     out = tmp_path / "out"
     out.mkdir()
     (out / "model.pkl").write_bytes(b"earlier model")
     done = _run(["--data", str(data_dir / data), "--target", target, "--task", task,
-                 "--output", str(out)], server_env)
+                 "--output", str(out)], env)
     _assert_one_line_error(done, pattern)
     assert [p.name for p in out.iterdir()] == ["model.pkl"]
     assert (out / "model.pkl").read_bytes() == b"earlier model"
 
 
-def _record(name: str, exc: BaseException) -> logging.LogRecord:
-    return logging.LogRecord(name, logging.ERROR, __file__, 1, "Exception during reset or similar",
-                             None, (type(exc), exc, None))
+def _record(name: str, exc: BaseException,
+            message: str = "Exception during reset or similar") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, message, None,
+                             (type(exc), exc, None))
 
 
-def test_only_the_temporary_apis_cancelled_connections_are_kept_off_the_console():
+def test_only_the_temporary_apis_cancelled_and_redone_work_is_kept_off_the_console():
     keep = ShutdownCancelFilter().filter
     assert not keep(_record("sqlalchemy.pool.impl.AsyncAdaptedQueuePool",
                             asyncio.CancelledError()))
     assert keep(_record("sqlalchemy.pool.impl.AsyncAdaptedQueuePool", OSError("disk full")))
     assert keep(_record("prefect.flow_runs", asyncio.CancelledError()))
+    recorder = "prefect.server.services.task_run_recorder"
+    retried = "Error flushing 4 events (4 to retry, 0 dropped)"
+    assert not keep(_record(recorder, asyncio.CancelledError(), retried))
+    assert keep(_record(recorder, OSError("disk full"), retried))
+    assert keep(_record(recorder, asyncio.CancelledError(),
+                        "Error flushing 4 events (0 to retry, 4 dropped)"))
 
 
 def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path):
