@@ -309,8 +309,14 @@ def main() -> int:
     parser.add_argument("--split-seed", type=int, default=0,
                         help="random_state of the 80/20 split (0: the reported runs' split)")
     args = parser.parse_args()
+    if not 0 <= args.split_seed < 2**32:
+        parser.error(f"--split-seed {args.split_seed}: use an integer from 0 to 2**32 - 1")
     manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
     if args.datasets:
+        unknown = sorted(set(args.datasets) - set(manifest["name"]))
+        if unknown:
+            parser.error(f"--datasets: {', '.join(unknown)} not in {BENCHDATA / 'MANIFEST.csv'}; "
+                         f"choose from {', '.join(manifest['name'])}")
         manifest = manifest[manifest["name"].isin(args.datasets)]
     modules = {"flaml": "flaml", "autogluon": "autogluon.tabular"}
     systems = [s for s in args.systems

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.tabular import _resampled_scores, score, summarize, versus_baseline
+from benchmarks.tabular import (BENCHDATA, _resampled_scores, main, score, summarize,
+                                versus_baseline)
 
 
 def _binary(n: int = 400, seed: int = 0) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -61,3 +62,23 @@ def test_scores_equal_but_for_the_last_bits_rank_and_compare_as_a_tie():
     lines = summarize(rows).splitlines()
     assert "| a | roc_auc | 0.9914 (1.5) | 0.9914 (1.5) |" in lines
     assert lines[-1].startswith("| worse than hgb") and "| 0 (0) |" in lines[-1]
+
+
+def _main_error(monkeypatch, capsys, *argv: str) -> str:
+    monkeypatch.setattr("sys.argv", ["tabular.py", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_negative_split_seed_is_refused_in_one_line(monkeypatch, capsys):
+    assert _main_error(monkeypatch, capsys, "--split-seed", "-1") == (
+        "tabular.py: error: --split-seed -1: use an integer from 0 to 2**32 - 1")
+
+
+@pytest.mark.skipif(not (BENCHDATA / "MANIFEST.csv").is_file(),
+                    reason="the benchmark data (../shared/benchdata) is not on this machine")
+def test_an_unknown_dataset_is_named_before_anything_runs(monkeypatch, capsys):
+    line = _main_error(monkeypatch, capsys, "--datasets", "wdbc", "no_such_set")
+    assert "--datasets: no_such_set not in" in line and "choose from adult," in line
