@@ -115,7 +115,8 @@ def test_output_that_is_a_file(data_dir, tmp_path, server_env):
 def test_bad_data_fails_before_training_and_writes_nothing(data_dir, tmp_path, server_env, data,
                                                           target, task, local_api, pattern):
     """The errors a flow run finds; with ``local_api`` on the CLI's own embedded API, which it
-    stops at once: the run's queued logs must not add lines to stderr as it goes."""
+    stops at once: neither the run's queued logs (stderr) nor the stopped API's task-run
+    recorder (a traceback on stdout) may add to the one line."""
     env = {k: v for k, v in server_env.items() if not (local_api and k == "PREFECT_API_URL")}
     out = tmp_path / "out"
     out.mkdir()
