@@ -212,7 +212,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     searcher = Searcher(families, settings.task, shape, metric, settings.seed,
                         warm_start=load_portfolio(settings.task, settings.portfolio),
                         measured_time=budget.seconds is not None, sampler=settings.search)
-    costs = CostModel({f.name: f for f in families})
+    costs = CostModel({f.name: f for f in families}, shape)
     with runner as candidates_on:
         results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric,
                                               budget, costs, progress.update, candidates_on)

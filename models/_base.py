@@ -89,7 +89,12 @@ class ModelFamily(ABC):
     needs_scaling : bool
         Whether the featurizer should standardize numeric features in front of it.
     cost : float
-        Relative cost hint (1 = a small random forest); cheap families are tried first.
+        Relative cost hint (1 = a small random forest) on binary or regression data; cheap
+        families are tried first.
+    cost_grows_with_classes : bool
+        Whether fit time grows with the number of classes (one tree or coefficient vector per
+        class, as in boosters and multinomial linear models): on ``k`` classes the hint is then
+        ``k`` times ``cost``. Forests and neighbours keep one model for all classes.
     baseline : bool
         Whether :meth:`initial_config` is a strong, cheap default that every search should
         evaluate first, before the portfolio (a floor the chosen model is compared against).
@@ -99,12 +104,20 @@ class ModelFamily(ABC):
     tasks: ClassVar[frozenset[str]]
     needs_scaling: ClassVar[bool] = False
     cost: ClassVar[float] = 1.0
+    cost_grows_with_classes: ClassVar[bool] = False
     baseline: ClassVar[bool] = False
 
     @classmethod
     def is_applicable(cls, task: str, shape: DataShape) -> bool:
         """Whether to search this family for ``task`` on data of this shape."""
         return task in cls.tasks
+
+    @classmethod
+    def relative_cost(cls, shape: DataShape) -> float:
+        """The cost hint on data of this shape (see ``cost`` and ``cost_grows_with_classes``)."""
+        if cls.cost_grows_with_classes and shape.n_classes > 2:
+            return cls.cost * shape.n_classes
+        return cls.cost
 
     @classmethod
     def cost_units(cls, config: dict[str, Any]) -> float:

@@ -18,6 +18,7 @@ class ElasticNetFamily(ModelFamily):
     tasks = frozenset({"classification", "regression"})
     needs_scaling = True
     cost = 0.4
+    cost_grows_with_classes = True
 
     @classmethod
     def is_applicable(cls, task: str, shape: DataShape) -> bool:

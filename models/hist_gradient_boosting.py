@@ -15,6 +15,7 @@ class HistGradientBoosting(ModelFamily):
     name = "hist_gradient_boosting"
     tasks = frozenset({"classification", "regression"})
     cost = 0.6
+    cost_grows_with_classes = True
     baseline = True
 
     @classmethod

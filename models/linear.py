@@ -18,6 +18,7 @@ class Linear(ModelFamily):
     tasks = frozenset({"classification", "regression"})
     needs_scaling = True
     cost = 0.2
+    cost_grows_with_classes = True
 
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:

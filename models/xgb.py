@@ -14,6 +14,7 @@ class XGBoost(ModelFamily):
     name = "xgboost"
     tasks = frozenset({"classification", "regression"})
     cost = 0.9
+    cost_grows_with_classes = True
 
     @classmethod
     def cost_units(cls, config: dict[str, Any]) -> float:

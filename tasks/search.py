@@ -56,9 +56,9 @@ class Searcher:
     warm_start : sequence of (family, config)
         Configurations to try first, in order; those of families not searched are left out.
     measured_time : bool, default=True
-        Judge families by the seconds their candidates took. When False, by the declared cost
-        hints instead, so that the same results always lead to the same proposals (runs bounded
-        by trials, not time, are then reproducible).
+        Judge families by the seconds their candidates took. When False, by their cost hints
+        (:meth:`ModelFamily.relative_cost`) instead, so that the same results always lead to the
+        same proposals (runs bounded by trials, not time, are then reproducible).
     sampler : {"tpe", "random"}, default="tpe"
         How configurations are drawn within a family after the warm start.
     """
@@ -67,8 +67,9 @@ class Searcher:
                  metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = (),
                  measured_time: bool = True, sampler: str = "tpe") -> None:
         self.measured_time = measured_time
-        ordered = sorted(families, key=lambda f: (f.cost, f.name))
+        ordered = sorted(families, key=lambda f: (f.relative_cost(shape), f.name))
         self.families = {f.name: f for f in ordered}
+        self.hints = {f.name: f.relative_cost(shape) for f in ordered}
         self.metric = metric
         self.rng = np.random.default_rng(seed)
         self.tuners = {f.name: FamilyTuner(f, task, shape, seed + i, sampler=sampler)
@@ -159,7 +160,7 @@ class Searcher:
                 seconds = result.fit_seconds + result.predict_seconds
             else:
                 spec = result.spec
-                seconds = self.families[family].cost * self.families[family].cost_units(
+                seconds = self.hints[family] * self.families[family].cost_units(
                     spec.config) * spec.fraction
             loss = (loss_of(self.metric, result.metrics.get(self.metric, math.nan))
                     if result.status == "ok" else math.inf)
