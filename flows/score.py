@@ -35,7 +35,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
-from flows._local_api import wait_for_local_api  # noqa: E402
+from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.load import load_table  # noqa: E402
@@ -55,11 +55,16 @@ class ScoreResult(BaseModel):
     drift: list[dict[str, Any]]
 
 
+def check_output(output: str) -> None:
+    """Raise AutoMLInputError unless ``output`` names a CSV or Parquet file."""
+    if Path(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
+        raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
+
+
 def write_predictions(frame: pd.DataFrame, output: str) -> Path:
     """Write CSV or Parquet (by the file name) atomically: a temporary file, then a rename."""
+    check_output(output)
     path = Path(output)
-    if path.suffix.lower() not in {".csv", ".parquet", ".pq"}:
-        raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=".predictions-", dir=path.parent)
     os.close(handle)
@@ -104,8 +109,7 @@ def score(
     version: str = Field("champion", description="Registry version number, or 'champion'."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
-    if Path(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
-        raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
+    check_output(output)
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         if registry:
             entry = Registry(registry, model)
@@ -141,10 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default="champion", help="registry version or 'champion'")
     args = parser.parse_args(argv)
     try:
+        check_output(args.output)  # the flow checks again; here it fails before any flow run
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         result = score(model=args.model, data=args.data, output=args.output,
                        registry=args.registry, version=args.version)
     except AutoMLInputError as exc:
+        stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not a crash
