@@ -67,9 +67,9 @@ class Searcher:
                  metric: str, seed: int, warm_start: Sequence[tuple[str, dict]] = (),
                  measured_time: bool = True, sampler: str = "tpe") -> None:
         self.measured_time = measured_time
-        ordered = sorted(families, key=lambda f: (f.relative_cost(shape), f.name))
+        self.hints = {f.name: f.relative_cost(shape) for f in families}
+        ordered = sorted(families, key=lambda f: (self.hints[f.name], f.name))
         self.families = {f.name: f for f in ordered}
-        self.hints = {f.name: f.relative_cost(shape) for f in ordered}
         self.metric = metric
         self.rng = np.random.default_rng(seed)
         self.tuners = {f.name: FamilyTuner(f, task, shape, seed + i, sampler=sampler)
