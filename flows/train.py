@@ -279,10 +279,9 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
         ensemble = plan_ensemble(results, data, metric, best, blend_seconds,
                                  budget.remaining() - publish_seconds(0), floor,
                                  calibrate=calibrates(metric))
-    if ensemble is not None and blend_seconds(ensemble.members) > max(
-            budget.remaining() - publish_seconds(0), floor):
-        logger.info("ensemble skipped: choosing it took the time its refits needed")
-        ensemble = None
+    if ensemble is not None and ensemble.passed_over:
+        logger.info("ensemble: choosing it took longer than planned; the best blend whose "
+                    "refits still fit is kept (%d better ones passed over)", ensemble.passed_over)
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (

@@ -12,15 +12,17 @@ import numpy as np
 
 from tasks.evaluate import METRICS, compute_metrics, loss_of
 
-__all__ = ["EnsembleChoice", "greedy_ensemble"]
+__all__ = ["EnsembleChoice", "greedy_ensemble", "score_blend"]
 
 
 @dataclass(frozen=True)
 class EnsembleChoice:
-    """Member index -> how many times it was picked; the ensemble's validation metrics."""
+    """Member index -> how many times it was picked; the ensemble's validation metrics; and
+    the blends that were the best so far as the selection went on (``counts`` last)."""
 
     counts: dict[int, int]
     metrics: dict[str, float]
+    path: tuple[dict[int, int], ...] = ()
 
     @property
     def weights(self) -> dict[int, float]:
@@ -38,6 +40,13 @@ def _score(task: str, y: np.ndarray, blend: np.ndarray) -> dict[str, float]:
     if task == "regression":
         return compute_metrics(task, y, blend)
     return compute_metrics(task, y, blend.argmax(axis=1), blend)
+
+
+def score_blend(predictions: list[np.ndarray], y: np.ndarray, task: str,
+                counts: dict[int, int]) -> EnsembleChoice:
+    """The blend of ``predictions`` with these member counts, and its metrics on ``y``."""
+    return EnsembleChoice(dict(sorted(counts.items())),
+                          _score(task, y, _combine(predictions, Counter(counts))))
 
 
 def evaluation_seconds(prediction: np.ndarray, y: np.ndarray, task: str, metric: str) -> float:
@@ -89,7 +98,8 @@ def greedy_ensemble(
     -------
     EnsembleChoice
         The best blend seen (it starts from the best single candidate, so it is never worse on
-        these rows).
+        these rows). Its ``path`` holds each blend that was the best when it was found, from
+        the best candidate alone to this one: their sets of members only grow.
 
     Examples
     --------
@@ -101,6 +111,7 @@ def greedy_ensemble(
     """
     counts: Counter = Counter({0: 1})
     best_loss, best_counts, stale = _loss(task, metric, y, predictions[0]), Counter(counts), 0
+    path = [dict(counts)]
     total = predictions[0].copy()
     for _ in range(max_rounds - 1):
         n = sum(counts.values()) + 1
@@ -112,9 +123,10 @@ def greedy_ensemble(
         total += predictions[pick]
         if loss < best_loss - 1e-12:
             best_loss, best_counts, stale = loss, Counter(counts), 0
+            path.append(dict(sorted(counts.items())))
         else:
             stale += 1
             if stale >= patience:
                 break
-    blend = _combine(predictions, best_counts)
-    return EnsembleChoice(dict(sorted(best_counts.items())), _score(task, y, blend))
+    best = score_blend(predictions, y, task, best_counts)
+    return EnsembleChoice(best.counts, best.metrics, tuple(path))

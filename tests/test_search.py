@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -231,6 +233,36 @@ def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
     assert affordable.result.metrics["rmse"] < cheap.metrics["rmse"]
     assert full.result.metrics["rmse"] < affordable.result.metrics["rmse"]
     assert plan_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
+
+
+def test_a_selection_slower_than_planned_falls_back_to_an_earlier_blend_that_fits():
+    data, results = _noisy_candidates([(0.5, 1.0), (0.55, 1.0), (0.6, 1.0)])
+    cheap = results[0]
+    path = greedy_ensemble([r.oof for r in results], data.y, "regression", "rmse").path
+    pairs = [i for i, counts in enumerate(path) if len(counts) == 2]
+    assert len(path[-1]) == 3 and pairs  # the data gives the fallback a choice
+    asked = Counter()
+
+    def seconds(members) -> float:  # refitted one after another
+        asked[frozenset(m.spec.id for m in members)] += 1
+        return float(len(members))
+
+    unhurried = plan_ensemble(results, data, "rmse", cheap, seconds, 3.5)
+    assert len(unhurried.members) == 3 and unhurried.passed_over == 0
+    last_check, hurried = asked[frozenset(r.spec.id for r in results)], Counter()
+
+    def slow_at_the_end(members) -> float:  # the same answers, slow when the selection ends
+        ids = frozenset(m.spec.id for m in members)
+        hurried[ids] += 1
+        if len(ids) == 3 and hurried[ids] == last_check:
+            time.sleep(1.0)  # the selection overran: what is left no longer fits all three
+        return float(len(members))
+
+    blend = plan_ensemble(results, data, "rmse", cheap, slow_at_the_end, 3.5)
+    assert {m.spec.id for m in blend.members} == {results[i].spec.id for i in path[pairs[-1]]}
+    assert blend.passed_over == len(path) - 1 - pairs[-1]
+    assert unhurried.result.metrics["rmse"] < blend.result.metrics["rmse"] < cheap.metrics[
+        "rmse"]
 
 
 def test_short_of_time_a_blend_may_take_what_the_best_alone_would():
