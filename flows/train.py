@@ -280,8 +280,8 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
                                  budget.remaining() - publish_seconds(0), floor,
                                  calibrate=calibrates(metric))
     if ensemble is not None and ensemble.passed_over:
-        logger.info("ensemble: choosing it took longer than planned; the best blend whose "
-                    "refits still fit is kept (%d better ones passed over)", ensemble.passed_over)
+        logger.info("ensemble: choosing it took longer than planned; an earlier blend whose "
+                    "refits still fit is used (%d better ones passed over)", ensemble.passed_over)
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (
