@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["AutoMLInputError", "nearest_names"]
+import numpy as np
+
+__all__ = ["AutoMLInputError", "nearest_names", "shown"]
 
 
 class AutoMLInputError(ValueError):
@@ -17,6 +20,23 @@ class AutoMLInputError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+def shown(value: Any) -> str:
+    """Return ``repr(value)`` as the user's data would print it: a numpy scalar as a Python one.
+
+    Parameters
+    ----------
+    value : object
+        A value from the user's data, e.g. a class label.
+
+    Returns
+    -------
+    str
+        ``"1"`` for ``np.int64(1)`` (whose own repr, ``"np.int64(1)"``, reads as code in a
+        message), ``"'yes'"`` for ``"yes"``.
+    """
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from featurizers._profile import DROPPED_KINDS, ColumnProfile
+from tasks.errors import shown
 
 __all__ = ["Guardrail", "run_guardrails"]
 
@@ -67,7 +68,7 @@ def _class_imbalance(y: pd.Series) -> Guardrail:
     if ratio < IMBALANCE_RATIO:
         return Guardrail(
             "class_imbalance", "Alerted",
-            f"smallest class {counts.idxmin()!r} has {counts.min()} rows, "
+            f"smallest class {shown(counts.idxmin())} has {counts.min()} rows, "
             f"{ratio:.0%} of the largest ({counts.max()}); prefer balanced_accuracy, f1_macro or "
             "average_precision as the metric",
         )

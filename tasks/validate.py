@@ -13,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from featurizers._profile import ColumnProfile, kinds, profile_columns
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail, run_guardrails
 from tasks.load import data_fingerprint, select_columns
 from tasks.settings import TrainSettings
@@ -181,8 +181,8 @@ def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Op
     if counts.min() < 2:
         rare = classes[int(np.argmin(counts))]
         raise AutoMLInputError(
-            f"target class {rare!r} of {target!r} has only {counts.min()} row; every class needs "
-            "at least 2 rows to be validated: add rows of that class or drop it"
+            f"target class {shown(rare)} of {target!r} has only {counts.min()} row; every class "
+            "needs at least 2 rows to be validated: add rows of that class or drop it"
         )
     return encoded, classes
 

@@ -62,8 +62,23 @@ def test_imbalance_and_leakage_are_alerted():
                           "label": label})
     status = {g.name: g for g in prepare_data(frame, _settings()).guardrails}
     assert status["class_imbalance"].status == "Alerted"
+    assert status["class_imbalance"].detail.startswith("smallest class 'fraud' has ")
     assert status["target_leakage"].status == "Alerted"
     assert "'leak'" in status["target_leakage"].detail
+
+
+def test_imbalance_names_a_numeric_class_as_the_data_does():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "label": (rng.random(400) < 0.1) * 1})
+    detail = {g.name: g for g in prepare_data(frame, _settings()).guardrails}[
+        "class_imbalance"].detail
+    assert detail.startswith("smallest class 1 has "), detail
+
+
+def test_a_class_with_one_row_is_named_as_the_data_writes_it():
+    frame = small_regression(n=60).assign(label=[0, 1] * 29 + [2, 0])
+    with pytest.raises(AutoMLInputError, match=r"^target class 2 of 'label' has only 1 row;"):
+        prepare_data(frame.drop(columns="y"), _settings())
 
 
 def test_regression_leakage_by_correlation():
