@@ -24,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+STALLS: list[str] = []  # API requests that timed out and were retried
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -94,6 +95,11 @@ def stack(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
+        print("API requests retried:", STALLS or "none")
+        # Shown by pytest only when the test failed: what the server and worker said last.
+        for log in ("server.log", "worker.log"):
+            lines = (home / log).read_text(errors="replace").splitlines()
+            print(f"--- last lines of {log} ---", *lines[-40:], sep="\n")
 
 
 def _params(data: Path, output: Path, registry: Path, margin: float) -> dict:
@@ -119,17 +125,22 @@ def _api(base: str, path: str, body: dict | list | None = None,
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"{base}/api{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
+    # Prefect's own client waits 60 s for an answer and retries a 503 (the server's "database
+    # busy": SQLite while the worker writes) and a read that timed out; so does this one. Now and
+    # then the server, sharing two cores with a training flow, does not answer for over 30 s.
     for attempt in range(6):
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 text = response.read()
             return json.loads(text) if text else None
         except urllib.error.HTTPError as exc:
-            # 503 is the server's "database busy, try again" (SQLite while the worker writes);
-            # Prefect's own client retries it the same way.
             if exc.code != 503 or attempt == 5:
                 raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from exc
-            time.sleep(1 + attempt)
+        except (TimeoutError, ConnectionResetError) as exc:
+            STALLS.append(f"{time.strftime('%H:%M:%S')} {method} {path}: {exc!r}")
+            if attempt == 5:
+                raise
+        time.sleep(1 + attempt)
     return None
 
 
