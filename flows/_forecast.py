@@ -16,7 +16,7 @@ from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, loc
                                    select_within)
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
-from flows._select import choose_families
+from flows._select import check_time_for_candidates, choose_families
 from models import DataShape
 from models._forecast import LEVELS, ForecastFamily
 from models._forecast_model import ForecastModel
@@ -75,6 +75,8 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     backtests = backtest_all(candidates, panel, settings, budget, progress, choice_seconds(
         actual, scales, metric, settings.ensemble, reference, local))
     forecasts, results, fitted = backtests.forecasts, backtests.results, backtests.fitted
+    if not forecasts:
+        check_time_for_candidates(results, budget)
     for r in results:
         if r.spec.id in forecasts:
             r.metrics = forecast_metrics(actual, forecasts[r.spec.id], scales, reference)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from prefect.logging import get_run_logger
 
-from flows._loop import PUBLISH_SECONDS, Budget
+from flows._loop import PUBLISH_SECONDS, TOO_LITTLE_TIME, Budget
 from models._forecast import ForecastFamily
 from models._global import default_lags
 from tasks.artifacts import Progress
@@ -220,7 +220,7 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             logger.info("%s skipped: about %.0f s needed, %.0f s left", spec.run_name, expected,
                         left)
             results[spec.id] = CandidateResult(spec, "too_slow",
-                                               error="would not fit the time left")
+                                               error=TOO_LITTLE_TIME)
             continue
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
         if cand.family.kind == "local" and _cost_key(spec) not in costs:
@@ -236,7 +236,7 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
                 logger.info("%s skipped after a probe: about %.0f s needed", spec.run_name,
                             expected)
                 results[spec.id] = CandidateResult(spec, "too_slow",
-                                                   error="would not fit the time left")
+                                                   error=TOO_LITTLE_TIME)
                 continue
         if expected > DEFER_SHARE * left and queue and spec.id not in deferred:
             logger.info("%s deferred: about %.0f s of the %.0f s left", spec.run_name, expected,

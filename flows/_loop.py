@@ -29,10 +29,11 @@ from tasks.train import train_candidate_task
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
-__all__ = ["Budget", "Halving", "full_fit_seconds", "publish_seconds", "refit_bytes",
-           "refit_reserve", "refit_seconds", "run_candidates"]
+__all__ = ["TOO_LITTLE_TIME", "Budget", "Halving", "full_fit_seconds", "publish_seconds",
+           "refit_bytes", "refit_reserve", "refit_seconds", "run_candidates"]
 
 PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
+TOO_LITTLE_TIME = "would not fit the time left"  # the error of a candidate left out
 EXPLAIN_SECONDS = 1.0  # shuffling the raw columns once (beyond refitting the model on one fold)
 # Pickling, hashing and writing the model: a 500 MB forest takes seconds, not a constant.
 # Measured on a 2-core machine (extra trees on letter, joblib.dump + sha256): 131 MB at 520 MB/s,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pandas as pd
 
-from flows._loop import Budget
+from flows._loop import TOO_LITTLE_TIME, Budget
 from models import DataShape, ModelFamily, registry
 from tasks.errors import AutoMLInputError, nearest_names
 from tasks.evaluate import loss_of
@@ -16,7 +17,7 @@ from tasks.split import SplitPlan
 from tasks.types import CandidateResult
 from tasks.validate import PreparedData
 
-__all__ = ["choose_families", "select_best", "summarize_run"]
+__all__ = ["check_time_for_candidates", "choose_families", "select_best", "summarize_run"]
 
 
 def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[ModelFamily]]:
@@ -41,6 +42,24 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
             f"no model family left for {settings.task} on {shape.n_rows} rows after "
             "--include/--exclude; available: " + ", ".join(names))
     return [reg.get(n) for n in chosen]
+
+
+def check_time_for_candidates(results: list[CandidateResult], budget: Budget) -> None:
+    """Raise when the time budget ran out before any candidate could be trained or backtested
+    (every one was left out for time, or stopped by it).
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming ``--time-budget`` and the seconds that went before training.
+    """
+    if budget.seconds is None or not all(
+            r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in results):
+        return
+    raise AutoMLInputError(
+        f"--time-budget {budget.seconds:g} s ran out before any candidate could be trained: "
+        f"{time.time() - budget.started:.0f} s went to start-up, loading, validation and "
+        "featurization on this machine; give a larger --time-budget")
 
 
 def select_best(results: list[CandidateResult], metric: str) -> CandidateResult:

@@ -44,7 +44,8 @@ from flows._report import (  # noqa: E402
     publish_report_artifacts,
     report_task,
 )
-from flows._select import choose_families, select_best, summarize_run  # noqa: E402
+from flows._select import (  # noqa: E402
+    check_time_for_candidates, choose_families, select_best, summarize_run)
 from models import DataShape  # noqa: E402
 from models._calibration import calibrates  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
@@ -216,6 +217,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     with runner as candidates_on:
         results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric,
                                               budget, costs, progress.update, candidates_on)
+    check_time_for_candidates(results, budget)
     best = select_best(results, metric)
     logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])

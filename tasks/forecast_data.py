@@ -16,7 +16,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
@@ -155,9 +155,23 @@ def build_forecast_suite(frame: pd.DataFrame, settings: TrainSettings) -> gx.Exp
                 meta={"contract": True}))
     for column in [settings.time_column, *settings.series_id]:
         suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=column, meta=hard))
-    suite.add_expectation(ex.ExpectCompoundColumnsToBeUnique(
-        column_list=[*settings.series_id, settings.time_column], meta=hard))
+    if settings.series_id:
+        suite.add_expectation(ex.ExpectCompoundColumnsToBeUnique(
+            column_list=[*settings.series_id, settings.time_column], meta=hard))
+    else:  # one series; GE's compound check needs two columns
+        suite.add_expectation(ex.ExpectColumnValuesToBeUnique(column=settings.time_column,
+                                                              meta=hard))
     return suite
+
+
+def _check_unique_times(frame: pd.DataFrame, keys: list[str], time_column: str) -> None:
+    twice = frame[frame.duplicated(keys, keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        row = ", ".join(f"{time_column}={first[k]}" if k == "__time" else f"{k}={shown(first[k])}"
+                        for k in keys)
+        raise AutoMLInputError(f"duplicate timestamps within a series: {row} appears more than "
+                               "once; aggregate or drop the repeated rows")
 
 
 def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
@@ -178,11 +192,9 @@ def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
         if kind == "expect_column_values_to_not_be_null":
             raise AutoMLInputError(f"column {kwargs['column']!r} has empty values; every row "
                                    "needs a time and its series ids")
-        if kind == "expect_compound_columns_to_be_unique":
-            keys = [*settings.series_id, settings.time_column]
-            twice = frame[frame.duplicated(keys, keep=False)][keys].iloc[0].to_dict()
-            raise AutoMLInputError(f"duplicate timestamps within a series: {twice} appears more "
-                                   "than once; aggregate or drop the repeated rows")
+        if kind in {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"}:
+            _check_unique_times(frame, [*settings.series_id, settings.time_column],
+                                settings.time_column)
         raise AutoMLInputError(f"data check {kind} failed on {kwargs}")
 
 
@@ -204,8 +216,9 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
     grid = pd.date_range(stamps[0], stamps[-1], freq=freq)
     if not stamps.isin(grid).all():
         odd = stamps[~stamps.isin(grid)][0]
-        raise AutoMLInputError(f"series {key} has time {odd} off the {freq!r} grid that starts at "
-                               f"{stamps[0]}; give the right --frequency or align the times")
+        on_grid = ", ".join(str(t) for t in pd.date_range(stamps[0], periods=2, freq=freq))
+        raise AutoMLInputError(f"series {key} has time {odd}, which is not on the {freq!r} grid "
+                               f"({on_grid}, ...); give the right --frequency or align the times")
     target = group.set_index("__time")[settings.target].reindex(grid)
     n_missing = int(target.isna().sum())
     if settings.fill_gaps == "interpolate":
@@ -244,6 +257,9 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
                                    "as numbers")
     work = frame.assign(**{settings.target: target, "__time": _parse_times(
         frame, settings.time_column)}).sort_values([*settings.series_id, "__time"])
+    # The same time written two ways ("2024-01-06" and "2024-01-06 00:00") passes the check on
+    # the raw values.
+    _check_unique_times(work, [*settings.series_id, "__time"], settings.time_column)
     groups = ([(tuple(k) if isinstance(k, tuple) else (k,), g)
                for k, g in work.groupby(settings.series_id, sort=True)]
               if settings.series_id else [((), work)])
@@ -271,10 +287,15 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     need = min_history(settings.horizon, season)
     long_ = [i for i, v in enumerate(values) if len(v) >= need]
     short_ = [i for i, v in enumerate(values) if len(v) < need]
-    if not long_ and settings.short_series == "drop":
+    if not long_:  # nothing to backtest, so nothing to choose a model by
         raise AutoMLInputError(f"every series is shorter than {need} periods (horizon "
-                               f"{settings.horizon} + history to fit); lower --horizon or use "
-                               "--short-series fallback")
+                               f"{settings.horizon} + history to fit; the longest has "
+                               f"{max(len(v) for v in values)}); lower --horizon")
+    total = sum(len(v) for v in values)
+    if settings.fill_gaps != "zero" and n_filled > total / 2:
+        raise AutoMLInputError(f"at frequency {freq!r}, {n_filled} of {total} periods have no "
+                               f"row and would be filled by {settings.fill_gaps}; give the "
+                               "data's --frequency, or --fill-gaps zero if no row means zero")
     guardrails = _guardrails(panel, short_, n_filled, need, settings, freq, season)
     return PreparedPanel(
         panel=panel.subset(long_), short=panel.subset(short_),

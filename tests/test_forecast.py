@@ -86,7 +86,7 @@ def test_bad_tables_get_one_clear_line(change, pattern):
 
 
 def test_times_off_the_given_frequency_are_named():
-    with pytest.raises(AutoMLInputError, match=r"off the 'D' grid"):
+    with pytest.raises(AutoMLInputError, match=r"not on the 'D' grid"):
         prepare_panel(shop_sales(), _settings(frequency="D"))
 
 

@@ -1,0 +1,96 @@
+"""Forecasting inputs a user gets wrong, or right in a less common way: one series without
+series ids, one time written two ways, a horizon longer than the history, a frequency finer
+than the data's, and a time budget too small to backtest anything."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.errors import AutoMLInputError
+from tasks.forecast_data import prepare_panel
+from tests.conftest import small_regression
+from tests.test_forecast import _cli, _settings, shop_sales
+
+
+def _one_shop() -> pd.DataFrame:
+    return shop_sales(n_series=1).drop(columns="shop")
+
+
+def test_one_series_needs_no_series_id():
+    prepared = prepare_panel(_one_shop(), _settings(series_id=[]))
+    assert prepared.panel.keys == [()] and len(prepared.panel.values[0]) == 24 * 12
+
+
+@pytest.mark.parametrize("series_id", [[], ["shop"]])
+def test_one_time_written_two_ways_is_a_duplicate(series_id):
+    frame = shop_sales(n_series=1) if series_id else _one_shop()
+    frame["hour"] = frame["hour"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    again = frame.iloc[[5]].assign(hour=pd.Timestamp(frame["hour"].iloc[5]).isoformat())
+    for extra in (frame.iloc[[5]], again):  # the same text, then the same time written anew
+        with pytest.raises(AutoMLInputError,
+                           match=r"duplicate timestamps within a series: .*2024-03-01.05"):
+            prepare_panel(pd.concat([frame, extra]), _settings(series_id=series_id))
+
+
+@pytest.mark.parametrize("short_series", ["fallback", "drop"])
+def test_a_horizon_longer_than_every_series_names_the_horizon(short_series):
+    with pytest.raises(AutoMLInputError, match=r"every series is shorter than 48 periods .*"
+                       r"the longest has 20\); lower --horizon"):
+        prepare_panel(shop_sales(n_series=0, short=2),
+                      _settings(short_series=short_series))
+
+
+def test_a_frequency_finer_than_the_data_is_refused_before_filling_it():
+    daily = shop_sales().iloc[::24]  # one row a day
+    with pytest.raises(AutoMLInputError, match=r"at frequency 'h', \d+ of \d+ periods have no "
+                       r"row and would be filled by interpolate; give the data's --frequency"):
+        prepare_panel(daily, _settings(frequency="h", horizon=7))
+    zero = prepare_panel(daily, _settings(frequency="h", horizon=7, fill_gaps="zero"))
+    assert zero.n_filled > 0.9 * sum(len(v) for v in zero.panel.values)  # no row means zero
+
+
+def test_times_off_the_grid_name_the_grid():
+    weekly = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=30, freq="D"),
+                           "sales": np.arange(30.0)})  # 2024-01-01 is a Monday
+    with pytest.raises(AutoMLInputError, match=r"2024-01-01 00:00:00, which is not on the 'W' "
+                       r"grid \(2024-01-07 00:00:00, 2024-01-14 00:00:00, ...\)"):
+        prepare_panel(weekly, _settings(time_column="day", series_id=[], frequency="W",
+                                        horizon=2))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_one_series_trains_and_forecasts_without_series_ids(tmp_path):
+    from flows.train import train
+
+    frame = _one_shop()
+    result = train(data=frame, target="sales", task="forecasting", time_column="hour",
+                   horizon=24, include=["seasonal_naive", "theta"], max_trials=2,
+                   output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    future = pd.DataFrame({"hour": pd.date_range(frame["hour"].max() + pd.Timedelta(hours=1),
+                                                 periods=24, freq="h")})
+    predicted = model.predict(future.iloc[::-1])
+    assert predicted.shape == (24,) and np.all(np.isfinite(predicted))
+    assert np.allclose(predicted[::-1], model.predict(future))  # one value per row, in order
+
+
+@pytest.mark.parametrize("task", ["regression", "forecasting"])
+def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
+    if task == "forecasting":
+        shop_sales().to_csv(tmp_path / "data.csv", index=False)
+        args = ["--target", "sales", "--time-column", "hour", "--series-id", "shop",
+                "--horizon", "24"]
+    else:
+        small_regression().to_csv(tmp_path / "data.csv", index=False)
+        args = ["--target", "y"]
+    # One second is gone before the data is read: no candidate can start.
+    done = _cli(["--data", str(tmp_path / "data.csv"), "--task", task, *args,
+                 "--time-budget", "1", "--output", str(tmp_path / "out")])
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "error: --time-budget 1 s ran out before any candidate could be trained" in done.stderr
+    assert "give a larger --time-budget" in done.stderr
+    assert not (tmp_path / "out").exists()
