@@ -24,6 +24,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import uuid  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Optional  # noqa: E402
@@ -56,9 +57,17 @@ class ScoreResult(BaseModel):
 
 
 def check_output(output: str) -> None:
-    """Raise AutoMLInputError unless ``output`` names a CSV or Parquet file."""
-    if Path(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
+    """Raise AutoMLInputError unless ``output`` names a CSV or Parquet file that can be made
+    (no folder on its path is a file)."""
+    path = Path(output)
+    if path.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
+    if path.is_dir():
+        raise AutoMLInputError(f"output {output!r} is a folder; name a file in it")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise AutoMLInputError(f"output {output!r} cannot be written: {str(parent)!r} is a "
+                                   "file, not a folder")
 
 
 def write_predictions(frame: pd.DataFrame, output: str) -> Path:
@@ -66,8 +75,8 @@ def write_predictions(frame: pd.DataFrame, output: str) -> Path:
     check_output(output)
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=".predictions-", dir=path.parent)
-    os.close(handle)
+    # Not mkstemp: its file is private (0600), and the rename would keep that.
+    staging = str(path.parent / f".predictions-{uuid.uuid4().hex}{path.suffix}")
     try:
         if path.suffix.lower() == ".csv":
             frame.to_csv(staging, index=False)
@@ -78,6 +87,17 @@ def write_predictions(frame: pd.DataFrame, output: str) -> Path:
         if os.path.exists(staging):
             os.remove(staging)
     return path
+
+
+def _read_contract(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AutoMLInputError(f"no data_contract.json beside the model ({path}); publish the "
+                               "model again") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AutoMLInputError(f"{path} is not valid JSON ({exc}); publish the model "
+                               "again") from None
 
 
 @task(name="check-contract", cache_policy=NO_CACHE)
@@ -116,7 +136,7 @@ def score(
             entry.fs.get(entry.resolve(version).rstrip("/") + "/", local, recursive=True)
             model = local
         loaded = load_verified(model)
-        contract = json.loads(loaded.path.with_name("data_contract.json").read_text())
+        contract = _read_contract(loaded.path.with_name("data_contract.json"))
     frame = load_table(data)
     drift = contract_task(frame, contract)
     predictions = predict_task(loaded.model, frame)

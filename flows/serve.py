@@ -7,7 +7,8 @@
 also ``"classes"`` and ``"probabilities"``, one list per row in ``classes`` order). The request
 schema, and so the OpenAPI document at ``/openapi.json``, is generated from the training columns
 in ``manifest.json``. Bad requests get a 4xx with a message: malformed JSON, unknown or missing
-columns and wrong types 422, bodies over ``--max-body-bytes`` 413 (a POST without a
+columns and wrong types 422 (the first 20 errors, then a count), a row whose prediction is not
+finite 422, bodies over ``--max-body-bytes`` 413 (a POST without a
 Content-Length 411). The model file's sha256 is
 checked against the manifest before it is unpickled.
 """
@@ -24,6 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import Annotated
 
+from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError
 from tasks.model_io import LoadedModel, load_verified
 
@@ -31,6 +33,7 @@ __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
+MAX_ERRORS = 20  # validation errors listed in a 422
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 _TYPES: dict[str, Any] = {
@@ -73,10 +76,13 @@ def _plain(values: np.ndarray) -> list[Any]:
 def predict_rows(loaded: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Score rows given as ``{column: value}`` dicts (pure function behind ``POST /predict``)."""
     frame = pd.DataFrame(rows, columns=loaded.columns)
-    predictions = loaded.model.predict(frame)
-    answer: dict[str, Any] = {"predictions": _plain(np.asarray(predictions))}
-    if loaded.task == "classification":
-        proba = loaded.model.predict_proba(frame)
+    predictions = np.asarray(loaded.model.predict(frame))
+    proba = loaded.model.predict_proba(frame) if loaded.task == "classification" else None
+    bad = not_finite(predictions, proba)
+    if bad:
+        raise ValueError(f"row {bad[0]}: {NOT_FINITE}")
+    answer: dict[str, Any] = {"predictions": _plain(predictions)}
+    if proba is not None:
         answer["classes"] = _plain(np.asarray(loaded.model.classes_))
         answer["probabilities"] = np.round(proba, 6).tolist()
     return answer
@@ -107,9 +113,13 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES) -> Any
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default echoes the offending input, which JSON cannot always carry back
         # (an Infinity made it a 500); the location and the reason are what a caller needs.
+        found = exc.errors()
         errors = [{"loc": [str(part) for part in error.get("loc", ())],
                    "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
-                  for error in exc.errors()]
+                  for error in found[:MAX_ERRORS]]
+        if len(found) > MAX_ERRORS:  # one bad value per cell of a large body: megabytes
+            errors.append({"loc": [], "msg": f"and {len(found) - MAX_ERRORS} more errors",
+                           "type": "truncated"})
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/health")

@@ -10,7 +10,8 @@ import pandas as pd
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["DriftReport", "check_against_contract", "score_frame"]
+__all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "not_finite",
+           "score_frame"]
 
 _KINDS = {
     "expect_column_values_to_be_between": "out_of_range",
@@ -90,6 +91,23 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> Dri
     return DriftReport(len(frame), pd.DataFrame(findings, columns=DRIFT_COLUMNS))
 
 
+NOT_FINITE = "the prediction is not finite; check this row's values against the training range"
+
+
+def not_finite(prediction: np.ndarray, proba: np.ndarray | None = None) -> list[int]:
+    """Rows whose numeric prediction or class probabilities are infinite or NaN (a value far
+    beyond the training range can overflow a linear model)."""
+    bad = np.zeros(len(prediction), dtype=bool)
+    try:
+        values = pd.to_numeric(pd.Series(prediction, dtype=object), errors="raise")
+        bad |= ~np.isfinite(values.to_numpy(dtype=float))
+    except (ValueError, TypeError):  # class labels
+        pass
+    if proba is not None:
+        bad |= ~np.isfinite(np.asarray(proba, dtype=float)).all(axis=1)
+    return [int(i) for i in np.flatnonzero(bad)]
+
+
 def _predict(model: Any, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     prediction = np.asarray(model.predict(rows))
     proba = model.predict_proba(rows) if hasattr(model, "predict_proba") else None
@@ -122,6 +140,11 @@ def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
                     proba[i] = one_proba[0]
             except (ValueError, TypeError) as exc:
                 errors[i] = str(exc).splitlines()[0][:200]
+    for i in not_finite(prediction, proba):
+        if errors[i]:
+            continue
+        errors[i] = NOT_FINITE
+        prediction[i] = np.nan if prediction.dtype.kind == "f" else None
     out = pd.DataFrame({"prediction": prediction}, index=frame.index)
     if proba is not None:
         for j, label in enumerate(model.classes_):

@@ -39,7 +39,11 @@ def load_verified(model: str) -> LoadedModel:
         raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
     if not manifest_path.is_file():
         raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AutoMLInputError(f"{manifest_path} is not valid JSON ({exc}); publish the model "
+                               "again") from None
     actual = file_sha256(pkl)
     if actual != manifest.get("model_sha256"):
         raise AutoMLInputError(

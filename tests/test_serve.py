@@ -194,3 +194,12 @@ def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_422_lists_the_first_errors_and_counts_the_rest(server, trained):
+    rows = [{**row, "température °C": "warm"} for row in _rows(trained[1], 50)]
+    code, answer = _post(server, json.dumps({"rows": rows}, ensure_ascii=False))
+    assert code == 422 and len(answer["detail"]) == 21, answer
+    assert answer["detail"][0]["loc"][:3] == ["body", "rows", "0"]
+    last = answer["detail"][-1]
+    assert last["type"] == "truncated" and re.fullmatch(r"and \d+ more errors", last["msg"])
