@@ -64,6 +64,7 @@ def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
 
 def _class_imbalance(y: pd.Series) -> Guardrail:
     counts = y.value_counts()
+    counts = counts[counts > 0]  # a categorical column lists its unused categories too
     ratio = counts.min() / counts.max()
     if ratio < IMBALANCE_RATIO:
         return Guardrail(

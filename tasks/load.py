@@ -44,17 +44,36 @@ def _read_csv(uri: str) -> pd.DataFrame:
         raw = handle.read()
     if not raw.strip():
         raise AutoMLInputError(f"data file {uri!r} is empty; give a table with a header row")
-    text_sample = raw[:_SNIFF_BYTES].decode("utf-8", errors="replace")
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    text_sample = raw[:_SNIFF_BYTES].decode(encoding, errors="replace")
     delimiter = _sniff_delimiter(text_sample, uri)
     try:
-        return pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding="utf-8-sig", low_memory=False)
-    except UnicodeDecodeError:
-        return pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding="latin-1", low_memory=False)
+        try:
+            frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding,
+                                low_memory=False)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+            frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding,
+                                low_memory=False)
     except pd.errors.ParserError as exc:
         raise AutoMLInputError(
             f"data file {uri!r} is not a readable table ({str(exc).splitlines()[0]}); "
             "check its delimiter and quoting"
         ) from None
+    # pandas renames a repeated header ("a", "a" -> "a", "a.1"): a column the user never had.
+    header = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, header=None,
+                         nrows=1, dtype=str).iloc[0]
+    _check_unique_names([str(c) for c in header.dropna()], uri)  # empty ones become Unnamed
+    return frame
+
+
+def _check_unique_names(names: list[str], uri: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise AutoMLInputError(f"data {uri!r} has two columns named {name!r}; rename or "
+                                   "drop one of them")
+        seen.add(name)
 
 
 def load_table(uri: str) -> pd.DataFrame:
@@ -97,6 +116,7 @@ def load_table(uri: str) -> pd.DataFrame:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AutoMLInputError(f"cannot read data {uri!r}: {first}") from None
     frame.columns = [str(c) for c in frame.columns]
+    _check_unique_names(list(frame.columns), uri)
     if frame.shape[1] == 0:
         raise AutoMLInputError(f"data file {uri!r} has no columns; give a table with a header row")
     return frame

@@ -169,6 +169,23 @@ def _coerce_regression_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame.assign(**{target: parsed})
 
 
+def _label_keys(y: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        return y.astype(float)  # 1 and 1.0 are one class
+    return y.astype(str)
+
+
+def _check_validation_classes(train: pd.Series, validation: pd.Series, target: str) -> None:
+    known, given = _label_keys(train.dropna()), validation.dropna()
+    unknown = given[~_label_keys(given).isin(set(known))].drop_duplicates()
+    if len(unknown):
+        raise AutoMLInputError(
+            f"validation data has target class(es) {', '.join(shown(v) for v in unknown[:5])} "
+            f"in {target!r} that the training data lacks (it has "
+            f"{', '.join(shown(v) for v in train.dropna().drop_duplicates()[:10])}); use the "
+            "same labels in both")
+
+
 def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
     if task == "regression":
         return y.to_numpy(dtype=float), None
@@ -176,6 +193,14 @@ def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Op
         labels = y.to_numpy()
     else:  # text labels, possibly of mixed types: compare them as text
         labels = y.astype(str).to_numpy(dtype=object)
+        raw = pd.Series(y.to_numpy(dtype=object)).drop_duplicates()
+        text = raw.astype(str)
+        twice = text[text.duplicated()]
+        if len(twice):  # 1 and "1" would become one class
+            pair = raw[text == twice.iloc[0]].iloc[:2]
+            raise AutoMLInputError(
+                f"target {target!r} has labels that read the same but differ in type: "
+                f"{', '.join(shown(v) for v in pair)}; make the column one type")
     classes, encoded = np.unique(labels, return_inverse=True)
     counts = np.bincount(encoded)
     if counts.min() < 2:
@@ -207,6 +232,8 @@ def prepare_data(
         if missing:
             raise AutoMLInputError(
                 f"validation data lacks column(s) {missing[:5]}; it needs the training columns")
+        if settings.task == "classification":
+            _check_validation_classes(frame[target], validation[target], target)
         n_validation = len(validation)
         frame = pd.concat([frame, validation[frame.columns]], ignore_index=True)
     if settings.task == "regression":

@@ -1,0 +1,73 @@
+"""Training inputs that used to slip through: a repeated column name, a UTF-16 file, validation
+data with other labels, labels equal as text but not in type, and a categorical target that lists
+a category it never uses."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tasks.errors import AutoMLInputError
+from tasks.load import load_table
+from tasks.settings import TrainSettings
+from tasks.validate import prepare_data
+from tests.conftest import awkward_classification
+
+
+def _settings() -> TrainSettings:
+    return TrainSettings(data="x", target="label", task="classification")
+
+
+def _frame(n: int = 60) -> pd.DataFrame:
+    return awkward_classification(n=n)[["température °C", "noise", "city", "label"]].dropna(
+        subset=["label"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("header", "name"), [("a,a,label", "a"), ("a,label,label", "label")])
+def test_a_repeated_column_name_is_refused(tmp_path, header, name):
+    path = tmp_path / "data.csv"
+    path.write_text(header + "\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(30)) + "\n")
+    with pytest.raises(AutoMLInputError, match=f"has two columns named '{name}'; rename or drop"):
+        load_table(str(path))
+
+
+def test_a_csv_with_an_unnamed_index_column_still_loads(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text(",a,label\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(30)) + "\n")
+    assert list(load_table(str(path)).columns) == ["Unnamed: 0", "a", "label"]
+
+
+def test_a_utf16_csv_is_read_with_its_names(tmp_path):
+    path = tmp_path / "data.csv"
+    _frame().to_csv(path, index=False, encoding="utf-16")
+    loaded = load_table(str(path))
+    assert list(loaded.columns) == ["température °C", "noise", "city", "label"]
+    assert set(loaded["city"]) >= {"Zürich", "São Paulo"}
+
+
+def test_validation_labels_the_training_data_lacks_are_refused():
+    frame = _frame()
+    numbers = frame.assign(label=(frame["label"] == "yes").astype(int))
+    with pytest.raises(AutoMLInputError, match=r"validation data has target class\(es\) [01], "
+                       r"[01] in 'label' that the training data lacks \(it has '(yes|no)', "
+                       r"'(yes|no)'\); use the same labels in both"):
+        prepare_data(frame, _settings(), numbers)
+    one_class = frame[frame["label"] == "yes"]  # fewer classes than training is fine
+    assert prepare_data(frame, _settings(), one_class).n_validation_rows == len(one_class)
+
+
+def test_labels_equal_as_text_but_not_in_type_are_refused():
+    frame = _frame().assign(label=lambda f: (f["label"] == "yes").astype(int).astype(object))
+    frame.loc[frame.index[:10], "label"] = frame["label"][:10].map(str)
+    with pytest.raises(AutoMLInputError, match=r"labels that read the same but differ in type: "
+                       r"(1, '1'|'1', 1|0, '0'|'0', 0); make the column one type"):
+        prepare_data(frame, _settings())
+
+
+def test_an_unused_category_of_the_target_raises_no_imbalance_alert():
+    frame = _frame()
+    frame["label"] = pd.Categorical(frame["label"], categories=["no", "yes", "maybe"])
+    prepared = prepare_data(frame, _settings())
+    alert = next(g for g in prepared.guardrails if g.name == "class_imbalance")
+    assert alert.status == "Passed" and "maybe" not in alert.detail
+    assert list(prepared.classes) == ["no", "yes"]
