@@ -110,7 +110,10 @@ def publish_results(
 
     Every file is written into a staging folder beside the output, then moved in with
     ``os.replace`` (atomic per file): model.pkl first, manifest.json (which holds model.pkl's
-    sha256) last. A failure before the moves leaves the folder untouched.
+    sha256 and lists the files published) last. A failure before the moves leaves the folder
+    untouched. Then the files an earlier run published there (by its manifest's list) and this
+    one did not are removed, so that no chart of another model is left beside this one; other
+    files in the folder are kept.
 
     Returns
     -------
@@ -119,6 +122,7 @@ def publish_results(
     """
     target = check_output_folder(output)
     target.mkdir(parents=True, exist_ok=True)
+    earlier = _published_files(target / "manifest.json")
     staging = Path(tempfile.mkdtemp(prefix=".automl-staging-", dir=target))
     try:
         joblib.dump(model, staging / "model.pkl")
@@ -133,14 +137,27 @@ def publish_results(
             (staging / name).write_bytes(content)
             order.append(name)
         manifest = {**manifest, "model_sha256": file_sha256(staging / "model.pkl"),
-                    "packages": package_versions(),
+                    "packages": package_versions(), "files": sorted([*order, "manifest.json"]),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_json(staging / "manifest.json", manifest)
         for name in [*order, "manifest.json"]:
             os.replace(staging / name, target / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    for name in earlier - set(manifest["files"]):
+        (target / name).unlink(missing_ok=True)
     return target / "model.pkl"
+
+
+def _published_files(manifest: Path) -> set[str]:
+    """The files an earlier run listed in its manifest (plain names only: nothing outside the
+    folder is ever removed); none when there is no readable list."""
+    try:
+        names = json.loads(manifest.read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in names
+            if isinstance(n, str) and n == Path(n).name and n not in {"", ".", ".."}}
 
 
 @task(name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
