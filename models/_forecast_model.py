@@ -98,7 +98,7 @@ class ForecastModel:
         steps = np.empty(len(df), dtype=int)
         grids: dict[int, dict[pd.Timestamp, int]] = {}
         for row, (key, when) in enumerate(zip(ids, times)):
-            key = tuple(_plain(v) for v in key)
+            key = self._known_key(tuple(_plain(v) for v in key))
             if key not in self._index:
                 why = self.dropped.get(key)
                 raise ValueError(f"series {dict(zip(self.series_id, key))} was not in training"
@@ -117,17 +117,47 @@ class ForecastModel:
             series[row], steps[row] = i, grids[i][when]
         return series, steps
 
+    def _known_key(self, key: tuple) -> tuple:
+        """``key``, or the training key it reads as: an id of 1 given as "1" (as JSON clients
+        often send ids) finds its series when no other id reads the same."""
+        if key in self._index:
+            return key
+        text = tuple(str(v) for v in key)
+        same = [k for k in self.keys if tuple(str(v) for v in k) == text]
+        return same[0] if len(same) == 1 else key
+
+    def _features(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """The known-future features of the rows as numbers, or a ValueError naming the row:
+        an empty or non-numeric value, or two rows for one period that disagree."""
+        values = np.empty((len(df), len(self.feature_names)))
+        for j, column in enumerate(self.feature_names):
+            numbers = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+            if np.isnan(numbers).any():
+                row = int(np.flatnonzero(np.isnan(numbers))[0])
+                given = _plain(df[column].iloc[row])
+                raise ValueError(f"row {row}: known-future feature {column!r} is {given!r}; "
+                                 "give its planned value as a number")
+            values[:, j] = numbers
+        seen: dict[tuple[int, int], int] = {}
+        for row, period in enumerate(zip(series.tolist(), steps.tolist())):
+            first = seen.setdefault(period, row)
+            if not np.array_equal(values[first], values[row]):
+                raise ValueError(f"rows {first} and {row} are the same period of one series "
+                                 "with different known-future features; keep one of them")
+        return values
+
     def _paths_for(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """The paths, with the global members re-run on the known-future features of ``df``."""
         if not self.global_members or not self.feature_names:
             return self.paths
         paths = self.paths.copy()
         needed = sorted(set(series.tolist()))
+        values = self._features(df, series, steps)
         future = []
         for i in needed:
             block = np.full((self.horizon, len(self.feature_names)), np.nan)
             rows = series == i
-            block[steps[rows] - 1] = df.loc[rows, self.feature_names].to_numpy(dtype=float)
+            block[steps[rows] - 1] = values[rows]
             # Periods the rows do not cover carry the nearest given value.
             future.append(pd.DataFrame(block).ffill().bfill().to_numpy())
         part = self.history.subset(needed)

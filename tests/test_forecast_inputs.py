@@ -94,3 +94,39 @@ def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
     assert "error: --time-budget 1 s ran out before any candidate could be trained" in done.stderr
     assert "give a larger --time-budget" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_known_future_features_and_ids_at_predict_time(tmp_path):
+    from flows.train import train
+
+    rng = np.random.default_rng(5)
+    parts = []
+    for shop in (1, 2, 3):
+        promo = (rng.random(120) < 0.3).astype(float)
+        parts.append(pd.DataFrame({"shop": shop, "day": pd.date_range(
+            "2021-01-01", periods=120, freq="D"), "promo": promo,
+            "sales": 50 + 10 * shop + 20 * promo + rng.normal(0, 1, 120)}))
+    frame = pd.concat(parts, ignore_index=True)
+    result = train(data=frame, target="sales", task="forecasting", time_column="day",
+                   series_id=["shop"], horizon=7, known_features=["promo"],
+                   include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    days = pd.date_range("2021-05-01", periods=7, freq="D")
+    rows = pd.DataFrame({"shop": 2, "day": days, "promo": [0.0, 1.0] * 3 + [0.0]})
+    expected = model.predict(rows)
+    # An id sent as text, as JSON clients often do, finds its series.
+    assert np.allclose(model.predict(rows.assign(shop="2")), expected)
+    with pytest.raises(ValueError, match=r"series \{'shop': '7'\} was not in training"):
+        model.predict(rows.assign(shop="7"))
+    empty = rows.assign(promo=rows["promo"].where(rows.index != 3))
+    with pytest.raises(ValueError, match=r"row 3: known-future feature 'promo' is nan; give"):
+        model.predict(empty)
+    with pytest.raises(ValueError, match=r"row 0: known-future feature 'promo' is 'yes'"):
+        model.predict(rows.astype({"promo": object}).assign(promo=["yes"] + [0.0] * 6))
+    clash = pd.concat([rows, rows.iloc[[2]].assign(promo=1.0)], ignore_index=True)
+    with pytest.raises(ValueError, match=r"rows 2 and 7 are the same period of one series with "
+                       r"different known-future features"):
+        model.predict(clash)
+    again = pd.concat([rows, rows.iloc[[2]]], ignore_index=True)  # the same row twice is fine
+    assert np.allclose(model.predict(again)[:7], expected)
