@@ -26,11 +26,10 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
     With an empty ``shape`` (before the data is loaded) it only checks the names.
     """
     reg = registry()
-    known = reg.names()
+    names = reg.names(settings.task)
     for name in [*settings.include, *settings.exclude]:
         if name not in reg:
-            raise AutoMLInputError(f"unknown model family {name!r}." + nearest_names(name, known))
-    names = reg.names(settings.task)
+            raise AutoMLInputError(f"unknown model family {name!r}." + nearest_names(name, names))
     for name in settings.include:
         if name not in names:
             raise AutoMLInputError(f"model family {name!r} does not support {settings.task}")
@@ -39,8 +38,9 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
         chosen = [n for n in chosen if reg.get(n).is_applicable(settings.task, shape)]
     if not chosen:
         raise AutoMLInputError(
-            f"no model family left for {settings.task} on {shape.n_rows} rows after "
-            "--include/--exclude; available: " + ", ".join(names))
+            f"no model family left for {settings.task}"
+            + (f" on {shape.n_rows} rows" if shape.n_rows else "")
+            + " after --include/--exclude; available: " + ", ".join(names))
     return [reg.get(n) for n in chosen]
 
 

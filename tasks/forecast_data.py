@@ -20,7 +20,7 @@ from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
-from tasks.validate import _context, great_expectations
+from tasks.validate import _context, check_has_rows, great_expectations
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -242,6 +242,7 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     AutoMLInputError
         One line naming the column or setting at fault, before any training starts.
     """
+    check_has_rows(frame)
     suite = build_forecast_suite(frame, settings)
     _run_forecast_suite(frame, suite, settings)
     target = pd.to_numeric(frame[settings.target], errors="coerce")

@@ -21,8 +21,8 @@ from tasks.settings import TrainSettings
 if TYPE_CHECKING:
     import great_expectations as gx
 
-__all__ = ["MIN_ROWS", "PreparedData", "build_suite", "great_expectations", "prepare_data",
-           "validate_task"]
+__all__ = ["MIN_ROWS", "PreparedData", "build_suite", "check_has_rows", "great_expectations",
+           "prepare_data", "validate_task"]
 
 MIN_ROWS = 20
 CONTRACT_MAX_CATEGORIES = 100
@@ -169,6 +169,13 @@ def _coerce_regression_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame.assign(**{target: parsed})
 
 
+def check_has_rows(frame: pd.DataFrame) -> None:
+    """Raise AutoMLInputError when the table has a header and no rows."""
+    if len(frame) == 0:
+        raise AutoMLInputError(f"the data has no rows, only the columns {list(frame.columns)[:5]}"
+                               "; give a table with rows to train on")
+
+
 def _label_keys(y: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
         return y.astype(float)  # 1 and 1.0 are one class
@@ -225,6 +232,7 @@ def prepare_data(
     if settings.task == "forecasting":
         raise ValueError("forecasting tables are prepared by tasks.forecast_data.prepare_panel")
     target = settings.target
+    check_has_rows(frame)
     frame = select_columns(frame, target, settings.include_columns, settings.exclude_columns)
     n_validation = 0
     if validation is not None:

@@ -71,3 +71,24 @@ def test_an_unused_category_of_the_target_raises_no_imbalance_alert():
     alert = next(g for g in prepared.guardrails if g.name == "class_imbalance")
     assert alert.status == "Passed" and "maybe" not in alert.detail
     assert list(prepared.classes) == ["no", "yes"]
+
+
+def test_a_table_with_only_a_header_says_so():
+    with pytest.raises(AutoMLInputError, match=r"the data has no rows, only the columns "
+                       r"\['température °C', 'noise', 'city', 'label'\]"):
+        prepare_data(_frame().iloc[:0], _settings())
+
+
+def test_family_names_are_checked_against_the_task():
+    from flows._select import choose_families
+    from models import DataShape, registry
+
+    settings = TrainSettings(data="x", target="label", task="classification", include=["thta"])
+    with pytest.raises(AutoMLInputError, match="unknown model family 'thta'") as raised:
+        choose_families(settings, DataShape(0, 0))
+    assert "theta" not in str(raised.value)  # a forecasting family is no hint here
+    everything = registry().names("classification")
+    settings = TrainSettings(data="x", target="label", task="classification", exclude=everything)
+    with pytest.raises(AutoMLInputError, match=r"no model family left for classification after "
+                       r"--include/--exclude"):
+        choose_families(settings, DataShape(0, 0))
