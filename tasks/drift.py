@@ -88,7 +88,28 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> Dri
             "examples": ", ".join(str(v) for v in (details.get("partial_unexpected_list")
                                                    or [])[:5]),
         })
-    return DriftReport(len(frame), pd.DataFrame(findings, columns=DRIFT_COLUMNS))
+    numeric = [e["kwargs"]["column"] for e in expectations
+               if e["type"] == "expect_column_values_to_be_between"]
+    return DriftReport(len(frame), pd.DataFrame(_with_text_in_numbers(frame, numeric, findings),
+                                                columns=DRIFT_COLUMNS))
+
+
+def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
+                          findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``findings`` plus, per numeric column holding values that are not numbers (the model
+    reads them as missing), a ``not_numeric`` one; the range check's finding on such a column
+    counts nothing, so it gives way."""
+    for column in numeric:
+        values = frame[column]
+        bad = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+        if not len(bad):
+            continue
+        findings = [f for f in findings if not (f["column"] == column
+                                                and f["unexpected_count"] == 0)]
+        findings.append({"column": column, "check": "not_numeric", "unexpected_count": len(bad),
+                         "unexpected_percent": 100.0 * len(bad) / max(len(values), 1),
+                         "examples": ", ".join(str(v) for v in bad.unique()[:5])})
+    return findings
 
 
 NOT_FINITE = "the prediction is not finite; check this row's values against the training range"

@@ -101,3 +101,16 @@ def test_rows_that_cannot_be_scored_are_reported_not_dropped(model_dir):
     out = score_frame(_FailsOnSentinel(joblib.load(model_dir / "model.pkl")), rows)
     assert len(out) == 30 and out.loc[4, "error"] == "cannot score noise=-999"
     assert out.drop(index=4)["error"].eq("").all() and out.drop(index=4)["prediction"].notna().all()
+
+
+def test_text_in_a_numeric_column_is_reported_as_drift(model_dir, tmp_path):
+    rows = _new_rows(12).drop(index=1)  # no out-of-range value left in température
+    rows["température °C"] = rows["température °C"].astype(object)
+    rows.loc[rows.index[2], "température °C"] = "abc"
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    result = score(model=str(model_dir), data=str(tmp_path / "new.csv"),
+                   output=str(tmp_path / "p.csv"))
+    found = [d for d in result.drift if d["column"] == "température °C"]
+    assert [(d["check"], d["unexpected_count"], d["examples"]) for d in found] == [
+        ("not_numeric", 1, "abc")]
+    assert result.scored == 11  # the model reads the text as a missing value
