@@ -9,7 +9,7 @@ schema, and so the OpenAPI document at ``/openapi.json``, is generated from the 
 in ``manifest.json``. Bad requests get a 4xx with a message: malformed JSON, unknown or missing
 columns and wrong types 422 (the first 20 errors, then a count), a row whose prediction is not
 finite 422, bodies over ``--max-body-bytes`` 413 (a POST without a
-Content-Length 411). The model file's sha256 is
+Content-Length 411), a POST whose Content-Type is not JSON 415. The model file's sha256 is
 checked against the manifest before it is unpickled.
 """
 
@@ -107,6 +107,14 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES) -> Any
         if length is None and request.method == "POST":
             return JSONResponse({"detail": "a Content-Length header is required"},
                                 status_code=411)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method == "POST" and not (
+                kind == "application/json" or kind.startswith("application/") and
+                kind.endswith("+json")):
+            # FastAPI reads such a body (curl -d sends a form type; some clients send none) as
+            # no JSON at all, and answers "Input should be a valid dictionary".
+            return JSONResponse({"detail": "the body must be JSON, sent with Content-Type: "
+                                 f"application/json (not {kind or 'none'!r})"}, status_code=415)
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -203,3 +204,15 @@ def test_a_422_lists_the_first_errors_and_counts_the_rest(server, trained):
     assert answer["detail"][0]["loc"][:3] == ["body", "rows", "0"]
     last = answer["detail"][-1]
     assert last["type"] == "truncated" and re.fullmatch(r"and \d+ more errors", last["msg"])
+
+
+def test_a_body_not_sent_as_json_is_415_naming_the_content_type(server, trained):
+    body = json.dumps({"rows": _rows(trained[1], 1)})
+    code, answer = _post(server, body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert code == 415 and "Content-Type: application/json" in answer["detail"]
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("POST", "/predict", body=body.encode())  # no type at all
+    response = connection.getresponse()
+    assert response.status == 415 and "(not 'none')" in json.loads(response.read())["detail"]
+    connection.close()
