@@ -9,13 +9,15 @@ schema, and so the OpenAPI document at ``/openapi.json``, is generated from the 
 in ``manifest.json``. Bad requests get a 4xx with a message: malformed JSON, unknown or missing
 columns and wrong types 422 (the first 20 errors, then a count), a row whose prediction is not
 finite 422, bodies over ``--max-body-bytes`` 413 (a POST without a
-Content-Length 411), a POST whose Content-Type is not JSON 415. The model file's sha256 is
+Content-Length 411), a POST whose Content-Type is not JSON 415, a body that has not arrived
+whole after ``--body-timeout`` seconds 408. The model file's sha256 is
 checked against the manifest before it is unpickled.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI must see the request model that
 # create_app builds at run time as a real annotation, not as a string it cannot resolve.
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional, Union
@@ -34,6 +36,7 @@ __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
 MAX_ERRORS = 20  # validation errors listed in a 422
+BODY_SECONDS = 30.0
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 _TYPES: dict[str, Any] = {
@@ -88,8 +91,10 @@ def predict_rows(loaded: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, A
     return answer
 
 
-def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The FastAPI application serving ``loaded``."""
+def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
+               body_seconds: float = BODY_SECONDS) -> Any:
+    """The FastAPI application serving ``loaded``; a request body that has not arrived whole
+    after ``body_seconds`` is a 408."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -107,6 +112,12 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES) -> Any
         if length is None and request.method == "POST":
             return JSONResponse({"detail": "a Content-Length header is required"},
                                 status_code=411)
+        if request.method == "POST":
+            try:  # read here (Starlette hands it on): a short body would hold the connection
+                await asyncio.wait_for(request.body(), timeout=body_seconds)
+            except asyncio.TimeoutError:
+                return JSONResponse({"detail": f"the body did not arrive in {body_seconds:g} s; "
+                                     "is Content-Length larger than the body?"}, status_code=408)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if request.method == "POST" and not (
                 kind == "application/json" or kind.startswith("application/") and
@@ -156,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
+    parser.add_argument("--body-timeout", type=float, default=BODY_SECONDS,
+                        help="seconds for a request body to arrive whole (else 408)")
     return parser
 
 
@@ -169,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    uvicorn.run(create_app(loaded, args.max_body_bytes), host=args.host, port=args.port,
-                log_level="warning")
+    uvicorn.run(create_app(loaded, args.max_body_bytes, args.body_timeout), host=args.host,
+                port=args.port, log_level="warning")
     return 0
 
 

@@ -60,7 +60,7 @@ def _start(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
 
 @pytest.fixture(scope="module")
 def server(trained):
-    process, url = _start(trained[0], "--max-body-bytes", "20000")
+    process, url = _start(trained[0], "--max-body-bytes", "20000", "--body-timeout", "3")
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -216,3 +216,16 @@ def test_a_body_not_sent_as_json_is_415_naming_the_content_type(server, trained)
     response = connection.getresponse()
     assert response.status == 415 and "(not 'none')" in json.loads(response.read())["detail"]
     connection.close()
+
+
+def test_a_body_shorter_than_its_content_length_is_408_in_time(server):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 1000\r\n\r\n{\"rows\": []}")
+        started = time.perf_counter()
+        answer = raw.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408") and "Content-Length larger" in answer, answer
+    assert time.perf_counter() - started < 25  # the server's limit is 3 s; without it: never
+    code, _ = _post(server, json.dumps({"rows": []}))  # and the server still answers
+    assert code == 422
