@@ -8,6 +8,7 @@ re-run at predict time when the model has known-future features, which then come
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Optional
 
 import numpy as np
@@ -97,8 +98,12 @@ class ForecastModel:
         series = np.empty(len(df), dtype=int)
         steps = np.empty(len(df), dtype=int)
         grids: dict[int, dict[pd.Timestamp, int]] = {}
+        by_text: Optional[dict[tuple, tuple]] = None
         for row, (key, when) in enumerate(zip(ids, times)):
-            key = self._known_key(tuple(_plain(v) for v in key))
+            key = tuple(_plain(v) for v in key)
+            if key not in self._index:
+                by_text = self._keys_by_text() if by_text is None else by_text
+                key = by_text.get(tuple(str(v) for v in key), key)
             if key not in self._index:
                 why = self.dropped.get(key)
                 raise ValueError(f"series {dict(zip(self.series_id, key))} was not in training"
@@ -117,14 +122,12 @@ class ForecastModel:
             series[row], steps[row] = i, grids[i][when]
         return series, steps
 
-    def _known_key(self, key: tuple) -> tuple:
-        """``key``, or the training key it reads as: an id of 1 given as "1" (as JSON clients
-        often send ids) finds its series when no other id reads the same."""
-        if key in self._index:
-            return key
-        text = tuple(str(v) for v in key)
-        same = [k for k in self.keys if tuple(str(v) for v in k) == text]
-        return same[0] if len(same) == 1 else key
+    def _keys_by_text(self) -> dict[tuple, tuple]:
+        """Training keys by how they read, so that an id of 1 given as "1" (as JSON clients
+        often send ids) finds its series; only where no other id reads the same."""
+        texts = [tuple(str(v) for v in k) for k in self.keys]
+        counts = Counter(texts)
+        return {t: k for t, k in zip(texts, self.keys) if counts[t] == 1}
 
     def _features(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """The known-future features of the rows as numbers, or a ValueError naming the row:
