@@ -101,7 +101,7 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     leaderboard = leaderboard_frame(results, metric, greater_is_better=False)
     facts = _facts(settings, prepared, metric, chosen, selection, results, budget, windows)
     charts = forecast_charts(panel, actual, chosen_forecast, paths, quantiles, scales,
-                             settings.target, bounds)
+                             settings.target, bounds, settings.series_id)
     facts["charts"] = {c.name: c.numbers for c in charts}
     report = _report(settings, facts, leaderboard, charts, selection, fitted, panel, scales)
     model_path = publish_task(settings.output, model, leaderboard, facts,

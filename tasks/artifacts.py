@@ -56,7 +56,8 @@ def summary_markdown(facts: dict[str, Any], guardrails: Sequence[Guardrail],
     lines = [f"# AutoML run: {facts['task']} on `{facts['target']}`", ""]
     lines += [f"- **{name}**: {value}" for name, value in facts.items()]
     lines += ["", "## Guardrails", "", "| check | status | detail |", "|---|---|---|"]
-    lines += [f"| {g.name} | {g.status} | {g.detail} |" for g in guardrails]
+    lines += [f"| {g.name} | {g.status} | {g.detail.replace('|', chr(92) + '|')} |"
+              for g in guardrails]
     top = leaderboard.head(10)
     lines += ["", f"## Top candidates by {metric}", "", "| rank | id | family | "
               f"{metric} | fit s |", "|---|---|---|---|---|"]

@@ -41,6 +41,11 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _short(label: str, width: int = 32) -> str:
+    """A label that leaves room for the plot: long column names end in an ellipsis."""
+    return label if len(label) <= width else label[:width - 1] + "\u2026"
+
+
 def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, object]:
     figure = Figure(figsize=(width, height))
     return figure, figure.add_subplot()
@@ -215,9 +220,10 @@ def importance_chart(table: pd.DataFrame, top: int = 20) -> Chart:
     """The most important raw columns with their spread over the shuffles."""
     shown = table.head(top).iloc[::-1]
     figure, ax = _figure(7.0, 1.2 + 0.32 * max(1, len(shown)))
-    ax.barh(shown["feature"].astype(str), shown["importance"], xerr=shown["std"], color="#4c72b0")
+    ax.barh([_short(str(f)) for f in shown["feature"]], shown["importance"], xerr=shown["std"],
+            color="#4c72b0")
     metric = table["metric"].iloc[0] if len(table) else ""
-    ax.set(xlabel=f"loss increase in {metric} when the column is shuffled",
+    ax.set(xlabel=f"how much worse {metric} gets when the column is shuffled",
            title="Permutation importance of the raw columns")
     return Chart("feature_importance.png", "Raw-column permutation importance (mean ± std)",
                  _png(figure), {str(r.feature): float(r.importance)

@@ -3,6 +3,7 @@ error by horizon step (matplotlib's object API, as :mod:`tasks.charts`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
@@ -16,8 +17,17 @@ __all__ = ["forecast_charts"]
 SERIES_DRAWN = 4
 
 
+def series_title(key: tuple, series_id: Sequence[str]) -> str:
+    """``store=A, region=north`` for a series key (``(single series)`` without ids)."""
+    if not key:
+        return "(single series)"
+    names = list(series_id) if len(series_id) == len(key) else [""] * len(key)
+    return ", ".join(f"{n}={v}" if n else str(v) for n, v in zip(names, key))
+
+
 def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np.ndarray,
-                    target: str, model_bounds: Optional[np.ndarray] = None) -> Chart:
+                    target: str, model_bounds: Optional[np.ndarray] = None,
+                    series_id: Sequence[str] = ()) -> Chart:
     drawn = list(range(min(SERIES_DRAWN, len(panel))))
     figure, _ = _figure(8.0, 2.2 * len(drawn) + 0.5)
     figure.clear()
@@ -40,7 +50,7 @@ def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np
                 ax.fill_between(ahead, low, high, color="#1f77b4", alpha=alpha, linewidth=0,
                                 label=f"{float(level):.0%} interval")
         ax.plot(ahead, paths[i], color="#1f77b4", linewidth=1.5, label="forecast")
-        ax.set_title(f"series {panel.keys[i] or '(single)'}", fontsize=9)
+        ax.set_title(f"series {series_title(panel.keys[i], series_id)}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)
         if n == 0:
             ax.legend(fontsize=7, loc="upper left")
@@ -66,9 +76,12 @@ def _error_by_step(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray)
 
 def forecast_charts(panel: Panel, actual: np.ndarray, backtest: np.ndarray, paths: np.ndarray,
                     quantiles: dict, scales: np.ndarray, target: str,
-                    model_bounds: Optional[np.ndarray] = None) -> list[Chart]:
+                    model_bounds: Optional[np.ndarray] = None,
+                    series_id: Sequence[str] = ()) -> list[Chart]:
     """The forecast chart and the error-by-step chart (``model_bounds``: the models' own
-    intervals, (series, levels, horizon, 2), NaN where a series has none)."""
+    intervals, (series, levels, horizon, 2), NaN where a series has none; ``series_id``: the
+    id columns, to name the series drawn)."""
     series_scales = scales[:, 0]
-    return [_forecast_chart(panel, paths, quantiles, series_scales, target, model_bounds),
+    return [_forecast_chart(panel, paths, quantiles, series_scales, target, model_bounds,
+                            series_id),
             _error_by_step(actual, backtest, scales)]

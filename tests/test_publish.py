@@ -35,3 +35,51 @@ def test_a_manifest_listing_paths_outside_the_folder_removes_nothing_there(tmp_p
     (out / "manifest.json").write_text(json.dumps({"files": ["../keep.txt", str(outside)]}))
     _publish(out, {})
     assert outside.read_text() == "outside"
+
+
+def test_json_files_hold_null_where_a_value_is_nan(tmp_path):
+    out = tmp_path / "out"
+    model = DummyRegressor().fit([[0.0], [1.0]], [0.0, 1.0])
+    publish_results(str(out), model, pd.DataFrame({"id": [0]}),
+                    {"value": float("nan"), "top": [{"importance": float("inf"), "std": 1.0}]},
+                    {"task": "forecasting"}, {})
+
+    def refuse(word):
+        raise AssertionError(f"{word} is not JSON")
+
+    facts = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert facts == {"value": None, "top": [{"importance": None, "std": 1.0}]}
+
+
+def test_a_guardrail_detail_with_a_pipe_stays_in_its_cell():
+    from tasks.artifacts import summary_markdown
+    from tasks.guardrails import Guardrail
+
+    board = pd.DataFrame({"rank": [1], "id": [0], "family": ["linear"], "rmse": [1.0],
+                          "fit_seconds": [0.1]})
+    text = summary_markdown({"task": "regression", "target": "y"},
+                            [Guardrail("high_missing_rate", "Alerted", "'a|b (62%)'")], board,
+                            "rmse")
+    row = next(line for line in text.splitlines() if line.startswith("| high_missing_rate"))
+    assert row.replace("\\|", "").count("|") == 4  # three cells
+
+
+def test_long_column_names_leave_the_importance_chart_its_room():
+    import warnings
+
+    from tasks.charts import importance_chart
+
+    table = pd.DataFrame({"feature": ["x" * 104, "señal fuerte"], "importance": [0.2, 0.1],
+                          "std": [0.01, 0.01], "metric": ["roc_auc", "roc_auc"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when the layout cannot fit the labels
+        chart = importance_chart(table)
+    assert chart.png.startswith(b"\x89PNG") and chart.numbers["x" * 104] == 0.2
+
+
+def test_forecast_charts_name_the_series_by_their_id_columns():
+    from tasks.forecast_charts import series_title
+
+    assert series_title(("A",), ["store"]) == "store=A"
+    assert series_title(("A", 3), ["store", "shelf"]) == "store=A, shelf=3"
+    assert series_title((), []) == "(single series)"
