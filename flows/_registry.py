@@ -27,7 +27,7 @@ def model_name(settings: TrainSettings) -> str:
     """The registry name: ``model_name``, else the target column made name-safe."""
     if settings.model_name:
         return settings.model_name
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-") or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
 
 
 def champion_score(registry: Registry, data: PreparedData, plan: SplitPlan,
@@ -50,7 +50,8 @@ def champion_score(registry: Registry, data: PreparedData, plan: SplitPlan,
     return (-loss if METRICS[metric].greater_is_better else loss), ""
 
 
-@task(name="register", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+# No retries: a second attempt would add the model again as another version.
+@task(name="register", cache_policy=NO_CACHE)
 def register_task(settings: TrainSettings, output: str, data: PreparedData, plan: SplitPlan,
                   metric: str, challenger: float, artifact_key: str) -> Decision:
     """Add the published model as a new version; promote it when it beats the champion."""
@@ -61,9 +62,8 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
     decision = decide(registry.name, version, champion_version, metric,
                       METRICS[metric].greater_is_better, challenger,
                       None if champion is None or math.isnan(champion) else champion,
-                      settings.promotion_margin)
-    if problem and champion_version is not None:
-        decision.reason = f"{problem}; challenger promoted"
+                      settings.promotion_margin,
+                      problem or "the champion's score on these rows is not a number")
     if decision.promoted:
         registry.set_champion(version, note=decision.reason)
     registry.record(decision)

@@ -189,7 +189,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     choose_families(settings, DataShape(0, 0))  # unknown family names fail before loading
     runner = candidate_runner(settings)  # a missing prefect-dask fails before loading too
     if settings.registry:
-        Registry(settings.registry, model_name(settings))  # so does a bad model name
+        # So do a bad model name, a registry that is a file and an unreadable champion.
+        Registry(settings.registry, model_name(settings)).champion()
     if frame is None:
         frame = load_table_task(settings.data)
     if settings.task == "forecasting":

@@ -63,8 +63,17 @@ class Registry:
 
     def __init__(self, location: str, name: str) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise AutoMLInputError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
-        self.fs, root = fsspec.core.url_to_fs(location)
+            raise AutoMLInputError(f"model name {name!r}: start with a letter or digit, then "
+                                   "use letters, digits, '.', '_' or '-'")
+        try:
+            self.fs, root = fsspec.core.url_to_fs(location)
+            is_file = self.fs.isfile(root)
+        except (ImportError, ValueError) as exc:
+            raise AutoMLInputError(f"cannot open registry {location!r}: "
+                                   f"{str(exc).splitlines()[0]}") from None
+        if is_file:
+            raise AutoMLInputError(f"registry {location!r} is a file; give a folder or URI")
+        self.location = location
         self.root = f"{root.rstrip('/')}/{name}"
         self.name = name
 
@@ -102,12 +111,28 @@ class Registry:
         return version
 
     def champion(self) -> Optional[int]:
-        """The champion version (None before the first promotion)."""
+        """The champion version (None before the first promotion).
+
+        Raises
+        ------
+        AutoMLInputError
+            When ``champion.json`` cannot be read or names a version that is not there.
+        """
         path = self._path("champion.json")
         if not self.fs.exists(path):
             return None
-        with self.fs.open(path, "r") as handle:
-            return int(json.load(handle)["version"])
+        fix = f"point it at a version with `python -m flows.registry --registry " \
+              f"{self.location} --name {self.name} rollback N`"
+        try:
+            with self.fs.open(path, "r") as handle:
+                version = int(json.load(handle)["version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AutoMLInputError(f"{path} cannot be read ({type(exc).__name__}: {exc}); "
+                                   f"{fix}") from None
+        if version not in self.versions():
+            raise AutoMLInputError(f"{path} names version {version}, which is not there "
+                                   f"(versions: {self.versions()}); {fix}")
+        return version
 
     def set_champion(self, version: int, note: str = "") -> None:
         """Point the champion at ``version`` (atomic rename of a complete pointer file)."""
@@ -135,12 +160,19 @@ class Registry:
 
     def resolve(self, version: str | int = "champion") -> str:
         """The folder of ``version`` (a number or ``"champion"``), local or remote."""
+        if not self.fs.exists(self.root):
+            raise AutoMLInputError(f"registry {self.location!r} has no model {self.name!r}; "
+                                   "check --registry and the model name")
         if str(version) == "champion":
             champion = self.champion()
             if champion is None:
                 raise AutoMLInputError(f"model {self.name!r} has no champion yet")
             return self.version_path(champion)
-        number = int(version)
+        match = re.fullmatch(r"v?(\d+)", str(version).strip())
+        if match is None:
+            raise AutoMLInputError(f"version {version!r}: give a number such as 2 (or v2), or "
+                                   "'champion'")
+        number = int(match.group(1))
         if number not in self.versions():
             raise AutoMLInputError(f"model {self.name!r} has no version {number}; versions: "
                                    f"{self.versions()}")
@@ -153,14 +185,21 @@ def _now() -> str:
 
 def decide(name: str, challenger_version: int, champion_version: Optional[int], metric: str,
            greater_is_better: bool, challenger: float, champion: Optional[float],
-           margin: float) -> Decision:
-    """Promote the challenger when there is no champion or it wins by more than ``margin``.
+           margin: float, unscored: str = "the champion could not be scored on these rows"
+           ) -> Decision:
+    """Promote the challenger when there is no champion or it wins by more than ``margin``
+    (``champion`` None with a champion version: it could not be scored, ``unscored`` says
+    why, and it is kept).
 
     ``margin`` is in the metric's units (e.g. 0.002 ROC AUC); winning means better by more than
     it in the metric's direction.
     """
-    if champion_version is None or champion is None:
+    if champion_version is None:
         promoted, reason = True, "no champion yet"
+    elif champion is None:  # no comparison, so no change
+        promoted, reason = False, (
+            f"{unscored}; the champion stays (make v{challenger_version} the champion with "
+            f"rollback {challenger_version} if the change is intended)")
     else:
         gain = (challenger - champion) if greater_is_better else (champion - challenger)
         promoted = gain > margin

@@ -99,3 +99,54 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     predictions = pd.read_csv(tmp_path / "p.csv")
     assert scored.scored == 20 and predictions["proba_yes"].nunique() == 1  # v1: the prior
     assert registry_main(["--registry", where, "--name", "customers", "rollback", "7"]) == 2
+
+
+def test_a_champion_that_cannot_be_scored_stays():
+    kept = decide("m", 3, 2, "roc_auc", True, 0.55, None, 0.0,
+                  "the champion cannot score the new data: missing column(s) 'x'")
+    assert not kept.promoted
+    assert kept.reason.startswith("the champion cannot score the new data: missing column(s)")
+    assert "the champion stays (make v3 the champion with rollback 3" in kept.reason
+
+
+def test_a_challenger_with_fewer_columns_does_not_replace_the_champion(tmp_path):
+    data = tmp_path / "customers.csv"
+    awkward_classification(n=300).to_csv(data, index=False)
+    common = dict(data=str(data), target="label", task="classification", max_trials=1,
+                  registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
+    train(**common, output=str(tmp_path / "run1"))
+    narrow = train(**common, include_columns=["noise"], output=str(tmp_path / "run2"))
+    assert not narrow.promotion["promoted"] and "cannot score" in narrow.promotion["reason"]
+    assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+
+
+def test_registry_locations_names_and_versions_that_cannot_work_are_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(AutoMLInputError, match=r"registry .*afile' is a file"):
+        Registry(str(tmp_path / "afile"), "m")
+    with pytest.raises(AutoMLInputError, match=r"cannot open registry 'foo://x'"):
+        Registry("foo://x", "m")
+    reg = Registry(str(tmp_path / "reg"), "m")
+    with pytest.raises(AutoMLInputError, match=r"has no model 'm'; check --registry"):
+        reg.resolve()
+    reg.add(str(_published(tmp_path / "a", "first")))
+    assert reg.resolve("v1") == reg.resolve(1) == reg.resolve("1")
+    with pytest.raises(AutoMLInputError, match=r"version 'abc': give a number such as 2"):
+        reg.resolve("abc")
+    pointer = tmp_path / "reg" / "m" / "champion.json"
+    for text, words in [('{"version": ', "cannot be read"), ("{}", "cannot be read"),
+                        ('{"version": 7}', r"names version 7, which is not there")]:
+        pointer.write_text(text)
+        with pytest.raises(AutoMLInputError, match=f"{words}.*rollback N"):
+            reg.champion()
+    reg.set_champion(1)  # rollback mends it
+    assert reg.champion() == 1
+
+
+def test_the_default_model_name_is_the_target_made_name_safe():
+    from flows._registry import model_name
+    from tasks.settings import TrainSettings
+
+    settings = TrainSettings(data="x", target="_churn flag", task="classification")
+    assert model_name(settings) == "churn-flag"
+    Registry("memory://names", model_name(settings))  # accepted
