@@ -1,5 +1,7 @@
-"""Forecasting benchmark on M4 (Hourly, Weekly, Yearly Y1..Y300) and M3 (Yearly, Quarterly,
-Monthly), scored as the M4 organisers score: sMAPE, MASE and OWA relative to Naive2.
+"""Forecasting benchmark on M4 and M3 sets, scored as the M4 organisers score (sMAPE, MASE, OWA).
+
+M4 Hourly, Weekly and Yearly (Y1..Y300) and M3 Yearly, Quarterly and Monthly; OWA is relative to
+Naive2.
 
     python benchmarks/forecast.py [--sets m4-hourly m4-weekly ...] [--budget-scale 1.0]
 
@@ -161,8 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--budget-scale", type=float, default=1.0,
-                        help="multiply every set's budget (1: 15/10/5 min as the issue)")
+                        help="multiply every set's budget (1: 15, 10 or 5 min per set)")
     args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        parser.error(f"no benchmark data at {DATA}: the M3 and M4 sets are read from "
+                     "../shared/benchdata/forecast beside the checkout")
     print("Check: official Naive2 forecasts vs the published Naive2 figures")
     for name in args.sets:
         spec = SETS[name]
@@ -171,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if got is not None and published:
             print(f"  {name}: sMAPE {got[0]:.3f} (published {published[1]:.3f}), MASE "
                   f"{got[1]:.3f} (published {published[2]:.3f})")
+        else:
+            print(f"  {name}: no official Naive2 forecasts to check (the M4 sets have them)")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.sets:

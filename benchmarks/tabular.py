@@ -311,6 +311,9 @@ def main() -> int:
     args = parser.parse_args()
     if not 0 <= args.split_seed < 2**32:
         parser.error(f"--split-seed {args.split_seed}: use an integer from 0 to 2**32 - 1")
+    if not (BENCHDATA / "MANIFEST.csv").is_file():
+        parser.error(f"no benchmark data at {BENCHDATA}: the PMLB sets and their MANIFEST.csv "
+                     "are read from ../shared/benchdata/tabular beside the checkout")
     manifest = pd.read_csv(BENCHDATA / "MANIFEST.csv")
     if args.datasets:
         unknown = sorted(set(args.datasets) - set(manifest["name"]))
