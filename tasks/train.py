@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
@@ -18,6 +19,7 @@ from featurizers import AutoFeaturizer
 from models import make_model, registry
 from models._calibration import fit_temperature, scale_probabilities
 from tasks.evaluate import compute_metrics
+from tasks.publish import package_versions
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
@@ -147,14 +149,22 @@ def evaluate_candidate(
                            temperature=temperature)
 
 
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Python's and the model libraries' versions: a candidate's cached result is not reused
+    after an upgrade that can change it."""
+    return package_versions()
+
+
 def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache by data fingerprint, family, config, seed and folds (not by the candidate's number)."""
+    """Cache by data fingerprint, family, config, seed, folds and library versions (not by the
+    candidate's number)."""
     spec: CandidateSpec = parameters["spec"]
     data: PreparedData = parameters["data"]
     plan: SplitPlan = parameters["plan"]
     payload = [CACHE_VERSION, data.fingerprint, data.roles, spec.family, spec.config,
                spec.fraction, parameters["seed"], plan.signature,
-               bool(parameters.get("calibrate"))]
+               bool(parameters.get("calibrate")), library_versions()]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
     return f"automl-candidate-{digest.hexdigest()}"
 

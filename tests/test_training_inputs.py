@@ -92,3 +92,19 @@ def test_family_names_are_checked_against_the_task():
     with pytest.raises(AutoMLInputError, match=r"no model family left for classification after "
                        r"--include/--exclude"):
         choose_families(settings, DataShape(0, 0))
+
+
+def test_a_library_upgrade_gives_cached_candidates_new_keys(monkeypatch):
+    from types import SimpleNamespace
+
+    import tasks.train as train_module
+
+    parameters = {"spec": SimpleNamespace(family="xgboost", config={"max_depth": 3},
+                                          fraction=1.0),
+                  "data": SimpleNamespace(fingerprint="abc", roles={"x": "numeric"}),
+                  "plan": SimpleNamespace(signature="5-fold"), "seed": 0}
+    now = train_module.candidate_cache_key(None, parameters)
+    assert now == train_module.candidate_cache_key(None, parameters)
+    upgraded = {**train_module.library_versions(), "xgboost-cpu": "99.0"}
+    monkeypatch.setattr(train_module, "library_versions", lambda: upgraded)
+    assert train_module.candidate_cache_key(None, parameters) != now
