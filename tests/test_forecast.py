@@ -45,6 +45,20 @@ def shop_sales(n_series: int = 4, periods: int = 24 * 12, seed: int = 0,
     return pd.concat(parts, ignore_index=True)
 
 
+def promo_sales(shops: list, days: int, seed: int, share: float, base: float,
+                lift: float) -> pd.DataFrame:
+    """Daily sales of ``shops`` from 2020-01-01: a level per shop, plus ``lift`` on the days of a
+    promotion (a known-future feature, on ``share`` of the days), plus noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k, shop in enumerate(shops):
+        promo = (rng.random(days) < share).astype(float)
+        y = base + 10 * k + lift * promo + rng.normal(0, 1, days)
+        parts.append(pd.DataFrame({"shop": shop, "day": pd.date_range(
+            "2020-01-01", periods=days, freq="D"), "promo": promo, "sales": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _settings(**overrides) -> TrainSettings:
     base = dict(data="x", target="sales", task="forecasting", time_column="hour",
                 series_id=["shop"], horizon=24)
@@ -343,14 +357,8 @@ def test_forecasting_cli_errors_are_one_line_and_write_nothing(tmp_path):
 def test_known_future_features_drive_the_forecast(tmp_path):
     from flows.train import train
 
-    rng = np.random.default_rng(3)
-    parts = []
-    for s in range(5):
-        promo = (rng.random(24 * 10) < 0.2).astype(float)
-        y = 100 + 10 * s + 30 * promo + rng.normal(0, 1, len(promo))
-        parts.append(pd.DataFrame({"shop": f"s{s}", "day": pd.date_range(
-            "2020-01-01", periods=len(promo), freq="D"), "promo": promo, "sales": y}))
-    frame = pd.concat(parts, ignore_index=True)
+    frame = promo_sales([f"s{s}" for s in range(5)], 24 * 10, seed=3, share=0.2, base=100.0,
+                        lift=30.0)
     result = train(data=frame, target="sales", task="forecasting", time_column="day",
                    series_id=["shop"], horizon=7, known_features=["promo"],
                    include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))

@@ -12,7 +12,7 @@ import pytest
 from tasks.errors import AutoMLInputError
 from tasks.forecast_data import prepare_panel
 from tests.conftest import small_regression
-from tests.test_forecast import _cli, _settings, shop_sales
+from tests.test_forecast import _cli, _settings, promo_sales, shop_sales
 
 
 def _one_shop() -> pd.DataFrame:
@@ -100,19 +100,12 @@ def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
 def test_known_future_features_and_ids_at_predict_time(tmp_path):
     from flows.train import train
 
-    rng = np.random.default_rng(5)
-    parts = []
-    for shop in (1, 2, 3):
-        promo = (rng.random(120) < 0.3).astype(float)
-        parts.append(pd.DataFrame({"shop": shop, "day": pd.date_range(
-            "2021-01-01", periods=120, freq="D"), "promo": promo,
-            "sales": 50 + 10 * shop + 20 * promo + rng.normal(0, 1, 120)}))
-    frame = pd.concat(parts, ignore_index=True)
+    frame = promo_sales([1, 2, 3], 120, seed=5, share=0.3, base=60.0, lift=20.0)
     result = train(data=frame, target="sales", task="forecasting", time_column="day",
                    series_id=["shop"], horizon=7, known_features=["promo"],
                    include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))
     model = joblib.load(result.model_path)
-    days = pd.date_range("2021-05-01", periods=7, freq="D")
+    days = pd.date_range("2020-04-30", periods=7, freq="D")
     rows = pd.DataFrame({"shop": 2, "day": days, "promo": [0.0, 1.0] * 3 + [0.0]})
     expected = model.predict(rows)
     # An id sent as text, as JSON clients often do, finds its series.
