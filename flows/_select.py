@@ -56,6 +56,12 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget) ->
     if budget.seconds is None or not all(
             r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in results):
         return
+    stopped = sum(r.status == "timeout" for r in results)
+    if stopped:
+        raise AutoMLInputError(
+            f"--time-budget {budget.seconds:g} s ran out before any candidate finished: "
+            f"{stopped} started and were stopped at their deadline; give a larger "
+            "--time-budget")
     raise AutoMLInputError(
         f"--time-budget {budget.seconds:g} s ran out before any candidate could be trained: "
         f"{time.time() - budget.started:.0f} s went to start-up, loading, validation and "

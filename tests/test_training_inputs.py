@@ -108,3 +108,23 @@ def test_a_library_upgrade_gives_cached_candidates_new_keys(monkeypatch):
     upgraded = {**train_module.library_versions(), "xgboost-cpu": "99.0"}
     monkeypatch.setattr(train_module, "library_versions", lambda: upgraded)
     assert train_module.candidate_cache_key(None, parameters) != now
+
+
+def test_the_time_budget_error_says_whether_candidates_started():
+    import time
+
+    from flows._loop import TOO_LITTLE_TIME, Budget
+    from flows._select import check_time_for_candidates
+    from tasks.types import CandidateResult, CandidateSpec
+
+    budget = Budget(time.time() - 12, 10.0)
+    left_out = CandidateResult(CandidateSpec(1, "linear", {}), "too_slow", error=TOO_LITTLE_TIME)
+    stopped = CandidateResult(CandidateSpec(2, "xgboost", {}), "timeout", error="deadline")
+    with pytest.raises(AutoMLInputError, match=r"could be trained: 12 s went to start-up"):
+        check_time_for_candidates([left_out], budget)
+    with pytest.raises(AutoMLInputError, match=r"before any candidate finished: 1 started and "
+                       r"were stopped at their deadline"):
+        check_time_for_candidates([left_out, stopped], budget)
+    finished = CandidateResult(CandidateSpec(3, "linear", {}), "ok")
+    check_time_for_candidates([stopped, finished], budget)  # one finished: nothing to say
+    check_time_for_candidates([left_out], Budget(time.time(), None))  # no budget, no error
