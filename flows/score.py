@@ -20,7 +20,6 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     start_local_api_early()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -40,7 +39,7 @@ from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError  # noqa: E402
 from tasks.load import load_table  # noqa: E402
-from tasks.model_io import load_verified  # noqa: E402
+from tasks.model_io import load_verified, read_published_json  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
 
 __all__ = ["ScoreResult", "main", "score", "write_predictions"]
@@ -89,17 +88,6 @@ def write_predictions(frame: pd.DataFrame, output: str) -> Path:
     return path
 
 
-def _read_contract(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AutoMLInputError(f"no data_contract.json beside the model ({path}); publish the "
-                               "model again") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AutoMLInputError(f"{path} is not valid JSON ({exc}); publish the model "
-                               "again") from None
-
-
 @task(name="check-contract", cache_policy=NO_CACHE)
 def contract_task(frame: pd.DataFrame, contract: dict[str, Any]) -> DriftReport:
     """Great Expectations: the data contract saved with the model."""
@@ -136,7 +124,7 @@ def score(
             entry.fs.get(entry.resolve(version).rstrip("/") + "/", local, recursive=True)
             model = local
         loaded = load_verified(model)
-        contract = _read_contract(loaded.path.with_name("data_contract.json"))
+        contract = read_published_json(loaded.path.with_name("data_contract.json"))
     frame = load_table(data)
     drift = contract_task(frame, contract)
     predictions = predict_task(loaded.model, frame)

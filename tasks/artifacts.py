@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -17,6 +16,7 @@ from prefect.artifacts import (
 )
 
 from tasks.guardrails import Guardrail
+from tasks.publish import json_safe
 
 __all__ = ["experiment_key", "Progress", "publish_artifacts"]
 
@@ -25,12 +25,6 @@ def experiment_key(target: str, output: str) -> str:
     """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes)."""
     raw = f"automl-{output.rstrip('/').split('/')[-1]}-{target}".lower()
     return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:60]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class Progress:
@@ -69,7 +63,7 @@ def summary_markdown(facts: dict[str, Any], guardrails: Sequence[Guardrail],
 def publish_artifacts(key: str, leaderboard: pd.DataFrame, guardrails: Sequence[Guardrail],
                       facts: dict[str, Any], metric: str) -> None:
     """Create the leaderboard, guardrails and summary artifacts under stable keys."""
-    table = [{k: _clean(v) for k, v in row.items()} for row in leaderboard.to_dict("records")]
+    table = json_safe(leaderboard.to_dict("records"))
     create_table_artifact(table=table, key=f"{key}-leaderboard",
                           description=f"Candidates ranked by {metric}")
     create_table_artifact(table=[g.to_dict() for g in guardrails], key=f"{key}-guardrails",

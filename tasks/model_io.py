@@ -9,7 +9,7 @@ from typing import Any
 from tasks.errors import AutoMLInputError
 from tasks.publish import file_sha256
 
-__all__ = ["LoadedModel", "load_verified"]
+__all__ = ["LoadedModel", "load_verified", "read_published_json"]
 
 
 class LoadedModel:
@@ -22,6 +22,24 @@ class LoadedModel:
         self.columns: list[str] = list(manifest["feature_columns"])
         self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
         self.task: str = manifest["task"]
+
+
+def read_published_json(path: Path) -> dict[str, Any]:
+    """A JSON file published beside ``model.pkl`` (manifest, data contract).
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming the file when it is missing or not valid JSON.
+    """
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AutoMLInputError(f"no {path.name} beside the model ({path}); publish the model "
+                               "again") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AutoMLInputError(f"{path} is not valid JSON ({exc}); publish the model "
+                               "again") from None
 
 
 def load_verified(model: str) -> LoadedModel:
@@ -39,11 +57,7 @@ def load_verified(model: str) -> LoadedModel:
         raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
     if not manifest_path.is_file():
         raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AutoMLInputError(f"{manifest_path} is not valid JSON ({exc}); publish the model "
-                               "again") from None
+    manifest = read_published_json(manifest_path)
     actual = file_sha256(pkl)
     if actual != manifest.get("model_sha256"):
         raise AutoMLInputError(

@@ -23,8 +23,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.errors import AutoMLInputError
 from tasks.types import CandidateResult
 
-__all__ = ["check_output_folder", "file_sha256", "leaderboard_frame", "publish_results",
-           "publish_task"]
+__all__ = ["check_output_folder", "file_sha256", "json_safe", "leaderboard_frame",
+           "publish_results", "publish_task"]
 
 _PACKAGES = ("prefect", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu", "xgboost",
              "statsmodels", "great-expectations", "joblib", "numpy", "prefect-automl")
@@ -92,18 +92,19 @@ def file_sha256(path: Path) -> str:
 
 def _write_json(path: Path, payload: Any) -> None:
     # allow_nan=False: a NaN would be written as the bare word NaN, which is not JSON.
-    path.write_text(json.dumps(_finite(payload), indent=2, sort_keys=True, default=str,
+    path.write_text(json.dumps(json_safe(payload), indent=2, sort_keys=True, default=str,
                                allow_nan=False) + "\n")
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (in dicts, lists and tuples) as None."""
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts, lists and tuples) as None, which
+    JSON can hold."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from flows.score import _read_contract, check_output, write_predictions
+from flows.score import check_output, write_predictions
 from flows.serve import predict_rows
 from tasks.drift import NOT_FINITE, score_frame
 from tasks.errors import AutoMLInputError
-from tasks.model_io import LoadedModel, load_verified
+from tasks.model_io import LoadedModel, load_verified, read_published_json
 from tasks.publish import file_sha256
 
 
@@ -70,7 +70,7 @@ def test_predictions_are_readable_as_the_umask_allows(tmp_path):
 
 def test_a_missing_contract_or_broken_manifest_is_named(tmp_path):
     with pytest.raises(AutoMLInputError, match=r"no data_contract.json beside the model"):
-        _read_contract(tmp_path / "data_contract.json")
+        read_published_json(tmp_path / "data_contract.json")
     joblib.dump(_linear(), tmp_path / "model.pkl")
     (tmp_path / "manifest.json").write_text('{"model_sha256": "' + file_sha256(
         tmp_path / "model.pkl"))  # cut short
