@@ -8,9 +8,10 @@ after another, and is scored on the 20% as the AutoML Benchmark does: ROC AUC (b
     python benchmarks/tabular.py --budget 60 [--datasets credit_g wdbc ...]
         [--systems project flaml autogluon hgb] [--peer-python PATH] [--results FILE]
 
-Ablations: the systems ``project-no-portfolio``, ``project-random-search``, ``project-no-halving``
-and ``project-no-ensemble`` run the project with one part switched off (``--portfolio none``,
-``--search random``, ``--no-halving``, ``--no-ensemble``); compare them with ``project``, e.g.
+Ablations: the systems ``project-no-portfolio``, ``project-random-search``, ``project-no-halving``,
+``project-no-ensemble`` and ``project-no-baseline-check`` run the project with one part switched
+off (``--portfolio none``, ``--search random``, ``--no-halving``, ``--no-ensemble``,
+``--baseline-margin 0``); compare them with ``project``, e.g.
 
     python benchmarks/tabular.py --systems project project-no-portfolio project-random-search \
         project-no-halving project-no-ensemble
@@ -54,6 +55,7 @@ ABLATIONS = {
     "project-random-search": ["--search", "random"],
     "project-no-halving": ["--no-halving"],
     "project-no-ensemble": ["--no-ensemble"],
+    "project-no-baseline-check": ["--baseline-margin", "0"],
 }
 GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
 RESAMPLES = 1000
@@ -142,12 +144,27 @@ def lodo_portfolio(task: str, name: str, work: Path) -> str:
     return str(path)
 
 
+def published(out: Path) -> str:
+    """What a project run published (from its ``metrics.json``): the family or the ensemble's
+    size, and how many standard errors the search's winner beat the baseline by."""
+    facts = json.loads((out / "metrics.json").read_text())
+    best = facts["best"]
+    text = (f"ensemble of {len(best['config']['members'])}" if best["family"] == "ensemble"
+            else best["family"])
+    check = facts.get("baseline_check")
+    if check:
+        ratio = check["gain"] / check["std_error"] if check["std_error"] else float("inf")
+        text += f" (winner {ratio:.1f} s.e. over the baseline)"
+    return text
+
+
 def run_project(name: str, train: Path, test: pd.DataFrame, task: str, metric: str,
                 budget: float, work: Path, home: Path,
-                extra: list[str] = ()) -> tuple[np.ndarray, list | None]:
+                extra: list[str] = ()) -> tuple[np.ndarray, list | None, str]:
     """``python -m flows.train`` on the training file (Prefect home shared across the run).
 
-    ``extra`` arguments come last, so they override the defaults here (an ablation).
+    ``extra`` arguments come last, so they override the defaults here (an ablation). Returns the
+    predictions, the classes and what was published (see :func:`published`).
     """
     # Every run trains afresh: an ablation must not reuse the full run's cached candidates.
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_TASKS_REFRESH_CACHE": "true"}
@@ -165,8 +182,8 @@ def run_project(name: str, train: Path, test: pd.DataFrame, task: str, metric: s
     model = joblib.load(out / "model.pkl")
     X = test.drop(columns="target")
     if task == "classification":
-        return model.predict_proba(X), list(model.classes_)
-    return model.predict(X), None
+        return model.predict_proba(X), list(model.classes_), published(out)
+    return model.predict(X), None, published(out)
 
 
 def warm_up(home: Path) -> None:
@@ -223,10 +240,10 @@ def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
         train.to_parquet(train_path)
         test.to_parquet(test_path)
         for system in systems:
-            started = time.perf_counter()
+            started, chosen = time.perf_counter(), ""
             try:
                 if system in ABLATIONS:
-                    prediction, classes = run_project(name, train_path, test, task, metric,
+                    prediction, classes, chosen = run_project(name, train_path, test, task, metric,
                                                       budget, work, home, ABLATIONS[system])
                 elif system == "hgb":
                     prediction, classes = run_hgb(train, test, task)
@@ -240,9 +257,9 @@ def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
                 wall, value, error = time.perf_counter() - started, float("nan"), str(exc)[:200]
             rows.append({"dataset": name, "kind": kind, "metric": metric, "system": system,
                          "score": value, "wall_seconds": round(wall, 1), "budget": budget,
-                         "error": error})
-            print(f"{name:>20} {system:>10} {metric}={value:.5g} wall={wall:.1f}s {error}",
-                  flush=True)
+                         "error": error, "published": chosen})
+            print(f"{name:>20} {system:>10} {metric}={value:.5g} wall={wall:.1f}s {chosen}"
+                  f"{error}", flush=True)
     for row in rows:
         if "hgb" in predictions and row["system"] in predictions and row["system"] != "hgb":
             row["vs_hgb_low"], row["vs_hgb_high"] = versus_baseline(

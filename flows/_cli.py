@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate-timeout", type=float, help="seconds per candidate")
     p.add_argument("--no-ensemble", dest="ensemble", action="store_false",
                    help="publish the best single candidate, never a blend")
+    p.add_argument("--baseline-margin", type=float, default=2.0, metavar="STD_ERRORS",
+                   help="publish the search's winner only when it beats HistGradientBoosting "
+                   "defaults by this many standard errors on validation (default 2; 0: off)")
     p.add_argument("--predict-time-limit", type=float, metavar="SECONDS",
                    help="drop candidates slower than this to predict 1,000 rows")
     p.add_argument("--portfolio", metavar="FILE",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Optional
 
 import pandas as pd
 
@@ -17,7 +17,8 @@ from tasks.split import SplitPlan
 from tasks.types import CandidateResult
 from tasks.validate import PreparedData
 
-__all__ = ["check_time_for_candidates", "choose_families", "select_best", "summarize_run"]
+__all__ = ["baseline_of", "check_time_for_candidates", "choose_families", "select_best",
+           "summarize_run"]
 
 
 def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[ModelFamily]]:
@@ -78,6 +79,21 @@ def select_best(results: list[CandidateResult], metric: str) -> CandidateResult:
             f"no candidate finished successfully ({len(results)} tried: {errors}); give a larger "
             "--time-budget or check the data")
     return min(ok, key=lambda r: (loss_of(metric, r.metrics[metric]), r.spec.id))
+
+
+def baseline_of(results: list[CandidateResult], task: str,
+                shape: DataShape) -> Optional[CandidateResult]:
+    """The baseline's result: the untuned ``initial_config`` of a *baseline* family
+    (HistGradientBoosting defaults), validated on all rows; None when it was not (e.g. its
+    family was excluded, or it failed)."""
+    reg = registry()
+    for r in results:
+        if r.spec.family not in reg or r.status != "ok" or r.spec.fraction < 1.0 or r.oof is None:
+            continue
+        family = reg.get(r.spec.family)
+        if family.baseline and r.spec.config == family.initial_config(task, shape):
+            return r
+    return None
 
 
 def summarize_run(

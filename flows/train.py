@@ -29,6 +29,7 @@ from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
 from flows._loop import (  # noqa: E402
+    BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
     Budget,
     publish_seconds,
@@ -45,11 +46,12 @@ from flows._report import (  # noqa: E402
     report_task,
 )
 from flows._select import (  # noqa: E402
-    check_time_for_candidates, choose_families, select_best, summarize_run)
+    baseline_of, check_time_for_candidates, choose_families, select_best, summarize_run)
 from models import DataShape  # noqa: E402
 from models._calibration import calibrates  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
+from tasks.baseline import BaselineCheck, check_baseline  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.explain import explain_task  # noqa: E402
@@ -117,6 +119,10 @@ def train(
         None, description="Seconds after which one candidate is stopped and recorded as timeout."),
     ensemble: bool = Field(True, description="Blend the best candidates when that validates "
                            "better than the best one alone."),
+    baseline_margin: float = Field(
+        2.0, description="Publish the search's winner only when it beats HistGradientBoosting "
+        "defaults on validation by this many standard errors of the difference (bootstrap); "
+        "otherwise publish the defaults. 0 switches the check off."),
     predict_time_limit: Optional[float] = Field(
         None, description="Drop candidates that need more than this many seconds to predict "
         "1,000 rows."),
@@ -170,6 +176,7 @@ def train(
         validation_fraction=validation_fraction, validation_data=validation_data,
         include_columns=include_columns or [], exclude_columns=exclude_columns or [],
         n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
+        baseline_margin=baseline_margin,
         predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
         halving=halving, task_runner=task_runner, dask_address=dask_address,
         registry=registry, model_name=model_name,
@@ -222,11 +229,14 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     best = select_best(results, metric)
     logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])
-    chosen, model = fit_final(settings, prepared, plan, metric, results, best, budget)
-    results = [*results, chosen] if chosen is not best else results
+    chosen, model, check = fit_final(settings, prepared, plan, metric, results, best, budget,
+                                     baseline_of(results, settings.task, shape))
+    blended = chosen.spec.family == "ensemble"
+    results = [*results, chosen] if blended else results
     leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
     facts, manifest = summarize_run(settings, prepared, plan, metric, chosen, results,
                                     stop_reason, budget, features)
+    facts["baseline_check"] = None if check is None else check.to_dict()
     specs, weights = chosen_members(chosen, results)
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,
@@ -255,17 +265,21 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         leaderboard=[CandidateSummary.of(by_id[i]) for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
         wall_seconds=round(time.time() - budget.started, 2),
-        ensemble=None if chosen is best else {
+        ensemble=None if not blended else {
             int(k): v for k, v in chosen.spec.config["members"].items()},
         promotion=None if decision is None else decision.to_dict())
 
 
 def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
-              results: list[CandidateResult], best: CandidateResult,
-              budget: Budget) -> tuple[CandidateResult, Any]:
-    """Refit the ensemble's members (when it wins and its refits fit the budget) or the best one.
+              results: list[CandidateResult], best: CandidateResult, budget: Budget,
+              baseline: Optional[CandidateResult] = None,
+              ) -> tuple[CandidateResult, Any, Optional[BaselineCheck]]:
+    """Refit the ensemble's members (when it wins and its refits fit the budget) or the best one;
+    or the ``baseline`` when the winner does not beat it by ``settings.baseline_margin`` standard
+    errors on validation (see :mod:`tasks.baseline`).
 
-    Returns the leaderboard entry of what was chosen and the fitted model.
+    Returns the leaderboard entry of what was chosen, the fitted model, and the comparison with
+    the baseline (None when none was made).
     """
     logger = get_run_logger()
 
@@ -285,6 +299,21 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if ensemble is not None and ensemble.passed_over:
         logger.info("ensemble: choosing it took longer than planned; an earlier blend whose "
                     "refits still fit is used (%d better ones passed over)", ensemble.passed_over)
+    winner = ensemble.result if ensemble is not None else best
+    check = None
+    if baseline is not None and settings.baseline_margin > 0:
+        # Clock-bound resampling only under a time budget: runs bounded by trials reproduce.
+        check = check_baseline(winner, baseline, data.y, data.task, metric,
+                               settings.baseline_margin, settings.seed,
+                               BASELINE_CHECK_SECONDS if budget.seconds is not None else None)
+    if check is not None:
+        logger.info(check.describe(metric))
+        winner_members = ensemble.members if ensemble is not None else [best]
+        if check.keeps_baseline and blend_seconds([baseline]) <= max(
+                budget.remaining() - publish_seconds(0), blend_seconds(winner_members)):
+            ensemble, best = None, baseline
+        elif check.keeps_baseline:
+            logger.info("the baseline's refit no longer fits the time left: the winner is kept")
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (
@@ -299,9 +328,9 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
         logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
         return ensemble.result, make_ensemble(data.task, members, ensemble.weights,
-                                              ensemble.temperature)
+                                              ensemble.temperature), check
     return best, refit_task(best.spec, data, settings.seed, best.refit_params,
-                            best.temperature, deadline)
+                            best.temperature, deadline), check
 
 
 if __name__ == "__main__":

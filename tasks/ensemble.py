@@ -12,7 +12,7 @@ import numpy as np
 
 from tasks.evaluate import METRICS, compute_metrics, loss_of
 
-__all__ = ["EnsembleChoice", "greedy_ensemble", "score_blend"]
+__all__ = ["EnsembleChoice", "greedy_ensemble", "prediction_loss", "score_blend"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,13 @@ def evaluation_seconds(prediction: np.ndarray, y: np.ndarray, task: str, metric:
     """Seconds one evaluation of a blend takes (greedy selection makes up to candidates x
     rounds of them)."""
     started = time.perf_counter()
-    _loss(task, metric, y, prediction)
+    prediction_loss(task, metric, y, prediction)
     return time.perf_counter() - started
 
 
-def _loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
+def prediction_loss(task: str, metric: str, y: np.ndarray, blend: np.ndarray) -> float:
+    """``metric`` of ``blend`` (probabilities, or values for regression) on ``y`` as a loss
+    (lower is better; infinite when it cannot be computed, e.g. one class only)."""
     scorer = METRICS[metric].fn
     try:
         value = scorer(y, blend, None) if task == "regression" else scorer(
@@ -110,14 +112,16 @@ def greedy_ensemble(
     {0: 0.5, 1: 0.5}
     """
     counts: Counter = Counter({0: 1})
-    best_loss, best_counts, stale = _loss(task, metric, y, predictions[0]), Counter(counts), 0
+    best_loss = prediction_loss(task, metric, y, predictions[0])
+    best_counts, stale = Counter(counts), 0
     path = [dict(counts)]
     total = predictions[0].copy()
     for _ in range(max_rounds - 1):
         n = sum(counts.values()) + 1
         allowed = [i for i in range(len(predictions))
                    if fits is None or i in counts or fits(frozenset(counts) | {i})]
-        trials = [(_loss(task, metric, y, (total + predictions[i]) / n), i) for i in allowed]
+        trials = [(prediction_loss(task, metric, y, (total + predictions[i]) / n), i)
+                  for i in allowed]
         loss, pick = min(trials)
         counts[pick] += 1
         total += predictions[pick]

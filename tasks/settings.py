@@ -65,6 +65,7 @@ class TrainSettings(BaseModel):
     n_workers: int = Field(default=2, ge=1, le=64)
     candidate_timeout: Optional[float] = Field(default=None, gt=0)
     ensemble: bool = True
+    baseline_margin: float = Field(default=2.0, ge=0)
     portfolio: Optional[str] = None
     search: Literal["tpe", "random"] = "tpe"
     halving: bool = True
