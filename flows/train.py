@@ -16,7 +16,7 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
 
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Literal, Optional, Union  # noqa: E402
+from typing import Any, Literal, NamedTuple, Optional, Union  # noqa: E402
 
 import pandas as pd  # noqa: E402
 from prefect import flow  # noqa: E402
@@ -229,14 +229,18 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     best = select_best(results, metric)
     logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])
-    chosen, model, check = fit_final(settings, prepared, plan, metric, results, best, budget,
-                                     baseline_of(results, settings.task, shape))
+    final = fit_final(settings, prepared, plan, metric, results, best, budget,
+                      baseline_of(results, settings.task, shape))
+    chosen, model = final.chosen, final.model
     blended = chosen.spec.family == "ensemble"
-    results = [*results, chosen] if blended else results
+    # A blend passed over for the baseline stays on the leaderboard: it was validated.
+    results = [*results, final.blend] if final.blend is not None else results
     leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
     facts, manifest = summarize_run(settings, prepared, plan, metric, chosen, results,
                                     stop_reason, budget, features)
-    facts["baseline_check"] = None if check is None else check.to_dict()
+    facts["baseline_check"] = None if final.check is None else final.check.to_dict()
+    if final.check is not None:
+        facts["summary"]["baseline check"] = final.check.describe(metric)
     specs, weights = chosen_members(chosen, results)
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,
@@ -270,16 +274,26 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         promotion=None if decision is None else decision.to_dict())
 
 
+class FinalModel(NamedTuple):
+    """What :func:`fit_final` publishes: its leaderboard entry and fitted model; the comparison
+    of the search's winner with the baseline (None when none was made); and the blend planned
+    (its leaderboard entry, also when the baseline is published instead; None: no blend)."""
+
+    chosen: CandidateResult
+    model: Any
+    check: Optional[BaselineCheck]
+    blend: Optional[CandidateResult]
+
+
 def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
               results: list[CandidateResult], best: CandidateResult, budget: Budget,
-              baseline: Optional[CandidateResult] = None,
-              ) -> tuple[CandidateResult, Any, Optional[BaselineCheck]]:
+              baseline: Optional[CandidateResult] = None) -> FinalModel:
     """Refit the ensemble's members (when it wins and its refits fit the budget) or the best one;
     or the ``baseline`` when the winner does not beat it by ``settings.baseline_margin`` standard
     errors on validation (see :mod:`tasks.baseline`).
 
-    Returns the leaderboard entry of what was chosen, the fitted model, and the comparison with
-    the baseline (None when none was made).
+    Returns what is published, with the comparison and the blend planned (see
+    :class:`FinalModel`).
     """
     logger = get_run_logger()
 
@@ -299,7 +313,8 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if ensemble is not None and ensemble.passed_over:
         logger.info("ensemble: choosing it took longer than planned; an earlier blend whose "
                     "refits still fit is used (%d better ones passed over)", ensemble.passed_over)
-    winner = ensemble.result if ensemble is not None else best
+    blend = ensemble.result if ensemble is not None else None
+    winner = blend if blend is not None else best
     check = None
     if baseline is not None and settings.baseline_margin > 0:
         # Clock-bound resampling only under a time budget: runs bounded by trials reproduce.
@@ -327,10 +342,10 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
         members = [f.result() for f in futures]
         logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
-        return ensemble.result, make_ensemble(data.task, members, ensemble.weights,
-                                              ensemble.temperature), check
-    return best, refit_task(best.spec, data, settings.seed, best.refit_params,
-                            best.temperature, deadline), check
+        return FinalModel(ensemble.result, make_ensemble(
+            data.task, members, ensemble.weights, ensemble.temperature), check, blend)
+    return FinalModel(best, refit_task(best.spec, data, settings.seed, best.refit_params,
+                                       best.temperature, deadline), check, blend)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,10 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
          + figures(content.run_charts)),
         ("The chosen model",
          f"<p>{html.escape(facts['best'])}. Its validation metrics (out-of-fold predictions):</p>"
-         + table(winner, numeric=["validation value"]) + figures(content.winner_charts)),
+         + table(winner, numeric=["validation value"])
+         + (f"<p>Against HistGradientBoosting defaults: {html.escape(facts['baseline check'])}."
+            "</p>" if facts.get("baseline check") else "")
+         + figures(content.winner_charts)),
         ("Feature importance",
          f"<p>Permutation importance on the raw columns: how much validation {metric} worsens when "
          f"one column's values are shuffled (mean and spread over repeats). Measured on "

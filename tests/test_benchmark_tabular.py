@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.tabular import (BENCHDATA, _resampled_scores, main, score, summarize,
-                                versus_baseline)
+from benchmarks.tabular import (BENCHDATA, _resampled_scores, main, published, score,
+                                summarize, versus_baseline)
 
 
 def _binary(n: int = 400, seed: int = 0) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -82,3 +84,13 @@ def test_a_negative_split_seed_is_refused_in_one_line(monkeypatch, capsys):
 def test_an_unknown_dataset_is_named_before_anything_runs(monkeypatch, capsys):
     line = _main_error(monkeypatch, capsys, "--datasets", "wdbc", "no_such_set")
     assert "--datasets: no_such_set not in" in line and "choose from adult," in line
+
+
+def test_what_a_project_run_published_is_read_from_its_metrics(tmp_path):
+    facts = {"best": {"family": "ensemble", "config": {"members": {"3": 0.5, "8": 0.5}}},
+             "baseline_check": {"gain": 0.006, "std_error": 0.004}}
+    (tmp_path / "metrics.json").write_text(json.dumps(facts))
+    assert published(tmp_path) == "ensemble of 2 (winner 1.5 s.e. over the baseline)"
+    facts = {"best": {"family": "hist_gradient_boosting", "config": {}}, "baseline_check": None}
+    (tmp_path / "metrics.json").write_text(json.dumps(facts))
+    assert published(tmp_path) == "hist_gradient_boosting"

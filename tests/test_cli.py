@@ -63,6 +63,7 @@ class _FlowThatMustNotRun:
         (["--metric", "rmse"], "metric 'rmse' does not apply to classification"),
         (["--include", "xgbost"], "unknown model family 'xgbost'. Did you mean 'xgboost'"),
         (["--time-budget", "-5"], "setting 'time_budget'"),
+        (["--baseline-margin", "-1"], "setting 'baseline_margin'.*greater than or equal to 0"),
         (["--cv-folds", "3", "--validation-fraction", "0.2"], "cv_folds cannot be combined"),
         (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
     ],

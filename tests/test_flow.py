@@ -48,15 +48,22 @@ def test_results_folder_and_typed_result(classification_run):
     board = pd.read_csv(out / "leaderboard.csv")
     candidates = board[board["family"] != "ensemble"]
     assert len(candidates) == 9 and candidates["family"].nunique() >= 4
-    assert len(board) == 9 + (result.ensemble is not None)
+    # A blend planned is on the leaderboard, also when the baseline is published instead.
+    assert len(board) - 9 == (board["family"] == "ensemble").sum() >= (result.ensemble is not None)
     assert list(board["rank"]) == list(range(1, len(board) + 1))
-    assert board.loc[0, "roc_auc"] == pytest.approx(result.score) == board["roc_auc"].max()
+    assert board.loc[0, "roc_auc"] == board["roc_auc"].max()
+    published = board.set_index("id").loc[result.best.id]
+    assert published["roc_auc"] == pytest.approx(result.score)
     assert {"fit_seconds", "predict_seconds_per_1000", "model_bytes"} <= set(board.columns)
     assert (candidates["model_bytes"] > 0).all()
     assert "temperature" not in board.columns  # only a log-loss run calibrates
     assert getattr(joblib.load(result.model_path), "temperature", 1.0) == 1.0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metric"] == "roc_auc" and metrics["candidates"]["total"] == 9
+    check = metrics["baseline_check"]  # the winner against HistGradientBoosting defaults
+    assert check["winner_id"] == board.loc[0, "id"] and check["baseline_id"] == 1
+    assert result.best.id == (1 if check["keeps_baseline"] else check["winner_id"])
+    assert metrics["best"]["id"] == result.best.id
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model_sha256"] == hashlib.sha256((out / "model.pkl").read_bytes()).hexdigest()
     assert manifest["seed"] == 3 and len(manifest["data_fingerprint"]) == 64
@@ -243,6 +250,38 @@ def test_same_data_and_seed_give_the_same_leaderboard_and_predictions(tmp_path):
                          model.predict_proba(frame.drop(columns="label"))))
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_on_noise_the_defaults_are_published_unless_the_check_is_off(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd")).assign(
+        label=rng.choice(["no", "yes"], 300))
+    result = train(data=frame, target="label", task="classification", max_trials=8, seed=1,
+                   output=str(tmp_path / "noise"))
+    check = json.loads((tmp_path / "noise" / "metrics.json").read_text())["baseline_check"]
+    board = pd.read_csv(tmp_path / "noise" / "leaderboard.csv")
+    assert check["keeps_baseline"] and 0 < check["gain"] <= 2 * check["std_error"]
+    assert check["winner_id"] == board.loc[0, "id"] != 1  # the winner ranks first, unpublished
+    assert (result.best.id, result.best.family, result.ensemble) == (
+        1, "hist_gradient_boosting", None)
+    assert "the baseline 1 is published" in (tmp_path / "noise" / "report.html").read_text()
+    off = train(data=frame, target="label", task="classification", max_trials=8, seed=1,
+                baseline_margin=0, output=str(tmp_path / "off"))
+    metrics = json.loads((tmp_path / "off" / "metrics.json").read_text())
+    assert metrics["baseline_check"] is None and off.best.id == check["winner_id"]
+
+
+def test_a_winner_well_beyond_the_noise_is_published(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 10))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)]).assign(
+        label=np.where(X.sum(axis=1) > 0, "yes", "no"))
+    result = train(data=frame, target="label", task="classification", max_trials=3,
+                   include=["hist_gradient_boosting", "linear"], ensemble=False,
+                   output=str(tmp_path / "linear"))
+    check = json.loads((tmp_path / "linear" / "metrics.json").read_text())["baseline_check"]
+    assert not check["keeps_baseline"] and check["gain"] > 2 * check["std_error"]
+    assert result.best.family == "linear" and result.best.id == check["winner_id"]
 
 
 def test_without_ensemble_the_best_single_candidate_is_published(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 from flows._ensemble import plan_ensemble
 from flows._loop import (
+    BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
     Halving,
     full_fit_seconds,
@@ -296,4 +297,5 @@ def test_refits_are_planned_from_the_fold_fits_scaled_to_all_rows():
     assert refit_seconds([fast, slow], plan, 2) == pytest.approx(6.0)  # the slow one's refit
     assert refit_bytes([fast, slow], plan) == pytest.approx(8_000_000)
     reserve = refit_reserve([slow, failed, fast], "rmse", plan, 2)
-    assert reserve == pytest.approx(publish_seconds(8e6) + 4 / 3 + EXPLAIN_SECONDS + 6.0)
+    assert reserve == pytest.approx(
+        publish_seconds(8e6) + 4 / 3 + EXPLAIN_SECONDS + BASELINE_CHECK_SECONDS + 6.0)
