@@ -243,8 +243,9 @@ def benchmark_dataset(name: str, kind: str, systems: list[str], budget: float,
             started, chosen = time.perf_counter(), ""
             try:
                 if system in ABLATIONS:
-                    prediction, classes, chosen = run_project(name, train_path, test, task, metric,
-                                                      budget, work, home, ABLATIONS[system])
+                    prediction, classes, chosen = run_project(
+                        name, train_path, test, task, metric, budget, work, home,
+                        ABLATIONS[system])
                 elif system == "hgb":
                     prediction, classes = run_hgb(train, test, task)
                 else:
