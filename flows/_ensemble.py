@@ -9,7 +9,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from models._calibration import fit_temperature, scale_probabilities
-from tasks.ensemble import EnsembleChoice, evaluation_seconds, greedy_ensemble, score_blend
+from tasks.ensemble import (EnsembleChoice, evaluation_seconds, greedy_ensemble, score_blend,
+                            validated_predictions)
 from tasks.evaluate import compute_metrics, loss_of
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
@@ -80,13 +81,7 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     )[:MAX_MEMBERS_CONSIDERED]
     if len(usable) < 2:
         return None
-    stacked = [np.asarray(r.oof, dtype=float) for r in usable]
-    rows = np.ones(len(data.y), dtype=bool)
-    for oof in stacked:
-        rows &= ~np.isnan(oof.reshape(len(data.y), -1)).any(axis=1)
-    predictions = [oof[rows] for oof in stacked]
-    if data.task == "classification":
-        predictions = [p / p.sum(axis=1, keepdims=True) for p in predictions]
+    rows, predictions = validated_predictions([r.oof for r in usable], len(data.y), data.task)
     y = data.y[rows]
 
     def fits(chosen: frozenset[int], selecting: float = 0.0) -> bool:

@@ -321,16 +321,15 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
         check = check_baseline(winner, baseline, data.y, data.task, metric,
                                settings.baseline_margin, settings.seed,
                                BASELINE_CHECK_SECONDS if budget.seconds is not None else None)
+    refitted = ensemble.members if ensemble is not None else [best]
     if check is not None:
         logger.info(check.describe(metric))
-        winner_members = ensemble.members if ensemble is not None else [best]
         if check.keeps_baseline and blend_seconds([baseline]) <= max(
-                budget.remaining() - publish_seconds(0), blend_seconds(winner_members)):
-            ensemble, best = None, baseline
+                budget.remaining() - publish_seconds(0), blend_seconds(refitted)):
+            ensemble, best, refitted = None, baseline, [baseline]
         elif check.keeps_baseline:
             logger.info("the baseline's refit no longer fits the time left: the winner is kept")
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
-    refitted = ensemble.members if ensemble is not None else [best]
     deadline = None if budget.seconds is None else (
         budget.started + budget.seconds - publish_seconds(refit_bytes(refitted, plan)))
     if ensemble is not None:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tasks.ensemble import prediction_loss
+from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.types import CandidateResult
 
 __all__ = ["BaselineCheck", "bootstrap_gain", "check_baseline"]
@@ -59,13 +59,6 @@ class BaselineCheck:
         return (f"candidate {self.winner_id} beats the baseline {self.baseline_id} by "
                 f"{self.gain:.4g} {metric} on validation, {ratio:.1f} standard errors "
                 f"({self.std_error:.2g}; {self.margin:g} needed): {verdict}")
-
-
-def _normalized(prediction: np.ndarray, task: str) -> np.ndarray:
-    prediction = np.asarray(prediction, dtype=float)
-    if task == "classification":
-        return prediction / prediction.sum(axis=1, keepdims=True)
-    return prediction.reshape(-1)
 
 
 def bootstrap_gain(y: np.ndarray, winner: np.ndarray, baseline: np.ndarray, task: str,
@@ -129,11 +122,9 @@ def check_baseline(winner: CandidateResult, baseline: CandidateResult, y: np.nda
     """
     if winner.spec.id == baseline.spec.id or winner.oof is None or baseline.oof is None:
         return None
-    ours, theirs = _normalized(winner.oof, task), _normalized(baseline.oof, task)
-    rows = ~(np.isnan(ours.reshape(len(y), -1)).any(axis=1)
-             | np.isnan(theirs.reshape(len(y), -1)).any(axis=1))
+    rows, (ours, theirs) = validated_predictions([winner.oof, baseline.oof], len(y), task)
     if rows.sum() < 2:
         return None
-    gain, std_error, drawn = bootstrap_gain(y[rows], ours[rows], theirs[rows], task, metric,
-                                            seed, seconds=seconds)
+    gain, std_error, drawn = bootstrap_gain(y[rows], ours, theirs, task, metric, seed,
+                                            seconds=seconds)
     return BaselineCheck(winner.spec.id, baseline.spec.id, gain, std_error, margin, drawn)

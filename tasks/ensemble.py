@@ -12,7 +12,8 @@ import numpy as np
 
 from tasks.evaluate import METRICS, compute_metrics, loss_of
 
-__all__ = ["EnsembleChoice", "greedy_ensemble", "prediction_loss", "score_blend"]
+__all__ = ["EnsembleChoice", "greedy_ensemble", "prediction_loss", "score_blend",
+           "validated_predictions"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,20 @@ class EnsembleChoice:
         """Normalized weights of the members."""
         total = sum(self.counts.values())
         return {i: c / total for i, c in self.counts.items()}
+
+
+def validated_predictions(oofs: list, n_rows: int,
+                          task: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows every one of ``oofs`` predicted (out-of-fold predictions, NaN outside every
+    validation fold) and the predictions on them; class probabilities renormalized per row."""
+    stacked = [np.asarray(oof, dtype=float) for oof in oofs]
+    rows = np.ones(n_rows, dtype=bool)
+    for oof in stacked:
+        rows &= ~np.isnan(oof.reshape(n_rows, -1)).any(axis=1)
+    predictions = [oof[rows] for oof in stacked]
+    if task == "classification":
+        predictions = [p / p.sum(axis=1, keepdims=True) for p in predictions]
+    return rows, predictions
 
 
 def _combine(predictions: list[np.ndarray], counts: Counter) -> np.ndarray:
