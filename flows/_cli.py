@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, Optional, Sequence
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.settings import settings_from_kwargs
 
 __all__ = ["build_parser", "main"]
@@ -32,7 +32,7 @@ _IMPORTED = time.time()
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; flag names match the flow's parameters."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m flows.train",
         description="Train, select and publish the best model for a labelled table.")
     p.add_argument("--data", required=True, help="CSV/TSV/Parquet path or fsspec URI")
@@ -100,7 +100,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     """Run the flow from command-line arguments; return the exit status.
 
     Bad input or settings print one ``error: ...`` line on stderr and return 2 (argparse's own
-    usage errors also exit 2), before anything is written to the output folder.
+    usage errors are one such line too), before anything is written to the output folder.
     """
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
     from prefect.task_runners import ThreadPoolTaskRunner

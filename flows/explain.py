@@ -10,7 +10,6 @@ Writes ``DIR/feature_importance_candidate_<ID>.csv`` and prints the top columns.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.explain import explain_model
 from tasks.load import load_table
 from tasks.settings import TrainSettings
@@ -79,7 +78,7 @@ def explain_candidate(results: str, data: str, candidate: int | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: exit 0 with the file written, 2 with one ``error:`` line on bad input."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m flows.explain", description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True, help="results folder of a training run")
     parser.add_argument("--data", required=True, help="the training table of that run")
     parser.add_argument("--candidate", type=int, help="leaderboard id (default: the published)")

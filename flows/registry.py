@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.registry import Registry
 
 __all__ = ["main"]
@@ -31,7 +30,7 @@ def _list(registry: Registry) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; exit 2 with one ``error:`` line on bad input."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m flows.registry", description=__doc__.splitlines()[0])
     parser.add_argument("--registry", required=True, help="registry folder or fsspec URI")
     parser.add_argument("--name", required=True, help="model name in the registry")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -19,7 +19,6 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     use_cli_logging()
     start_local_api_early()
 
-import argparse  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -37,7 +36,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
-from tasks.errors import AutoMLInputError  # noqa: E402
+from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
 from tasks.load import load_table  # noqa: E402
 from tasks.model_io import load_verified, read_published_json  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
@@ -144,7 +143,7 @@ def score(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; exit 2 with one ``error:`` line on bad input, 1 when the run fails."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m flows.score", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True,
                         help="results folder or model.pkl; with --registry, the model's name")
     parser.add_argument("--data", required=True)

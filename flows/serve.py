@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.model_io import LoadedModel, load_verified
 
 __all__ = ["build_parser", "create_app", "main", "predict_rows"]
@@ -162,7 +162,7 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m flows.serve``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m flows.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="results folder or its model.pkl")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     parser.add_argument("--port", type=int, default=8000)

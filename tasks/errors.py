@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "nearest_names", "shown"]
+__all__ = ["AutoMLInputError", "OneLineParser", "nearest_names", "shown"]
 
 
 class AutoMLInputError(ValueError):
@@ -20,6 +22,15 @@ class AutoMLInputError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error: ...`` line on stderr (exit 2), as
+    the CLI's other input errors are, not the whole usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}; see {self.prog} --help\n")
+        raise SystemExit(2)
 
 
 def shown(value: Any) -> str:

@@ -83,6 +83,21 @@ def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("module", "argv", "pattern"), [
+    ("flows.train", ["--time-budget", "abc"], "argument --time-budget: invalid float value"),
+    ("flows.train", ["--baseline-margin", "x"], "argument --baseline-margin: invalid float"),
+    ("flows.train", [], "the following arguments are required: --data, --target, --task"),
+    ("flows.score", ["--model", "m"], "the following arguments are required: --data"),
+    ("flows.registry", ["list"], "the following arguments are required: --registry"),
+    ("flows.serve", ["--port", "eighty"], "argument --port: invalid int value"),
+])
+def test_a_usage_error_is_one_line_not_the_whole_usage(module, argv, pattern, tmp_path):
+    done = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    _assert_one_line_error(done, pattern)
+    assert done.stderr.strip().endswith(f"; see python -m {module} --help")
+
+
 def test_a_settings_error_while_the_local_api_starts_is_still_one_line(data_dir, tmp_path):
     """With no API configured the CLI starts Prefect's local one in the background; an error
     found meanwhile must still be the only line on stderr, and nothing may outlive the run."""
