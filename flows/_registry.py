@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -12,15 +15,18 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_loss
 from tasks.model_io import load_verified
-from tasks.registry import Decision, Registry, decide
+from tasks.registry import TRAINING_ROWS, Decision, Registry, decide, row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
+from tasks.types import CandidateResult
 from tasks.validate import PreparedData
 
-__all__ = ["champion_score", "model_name", "register_task"]
+__all__ = ["Comparison", "compare_with_champion", "model_name", "register_task",
+           "training_rows_file"]
 
 
 def model_name(settings: TrainSettings) -> str:
@@ -30,40 +36,89 @@ def model_name(settings: TrainSettings) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
 
 
-def champion_score(registry: Registry, data: PreparedData, plan: SplitPlan,
-                   metric: str) -> tuple[Optional[float], str]:
-    """The champion's primary metric on the challenger's validation rows (None: no champion).
+def _labels(data: PreparedData) -> np.ndarray:
+    return data.y if data.classes is None else data.classes[data.y]
 
-    Returns the score and, when the champion cannot score these rows, why.
-    """
+
+def training_rows_file(data: PreparedData) -> dict[str, bytes]:
+    """The hashes of the rows a model trains on, as a results-folder file (see
+    :func:`tasks.registry.row_hashes`)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.unique(row_hashes(data.X, _labels(data))), allow_pickle=False)
+    return {TRAINING_ROWS: buffer.getvalue()}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Champion and challenger scored on the same validation rows (``champion`` None: it could
+    not be, ``problem`` says why)."""
+
+    challenger: float
+    champion: Optional[float]
+    rows: int
+    problem: str = ""
+
+
+def _score(loss: float, metric: str) -> float:
+    return -loss if METRICS[metric].greater_is_better else loss
+
+
+def compare_with_champion(registry: Registry, data: PreparedData, plan: SplitPlan, metric: str,
+                          challenger: CandidateResult) -> Comparison:
+    """Score the champion and ``challenger`` (by its out-of-fold predictions) on this run's
+    validation rows, leaving out those the champion trained on when its version records them:
+    its score there would be optimistic."""
+    valid = np.zeros(len(data.y), dtype=bool)
+    valid[np.concatenate([rows for _, rows in plan.folds])] = True
+    predicted, (oof,) = validated_predictions([challenger.oof], len(data.y), data.task)
+    oof = oof[valid[predicted]]
+    rows = np.flatnonzero(predicted & valid)
+
+    def challenger_score(keep: np.ndarray) -> float:
+        return _score(prediction_loss(data.task, metric, data.y[rows[keep]], oof[keep]), metric)
+
+    everything = np.ones(len(rows), dtype=bool)
     if registry.champion() is None:
-        return None, "no champion yet"
-    folder = registry.resolve("champion")
+        return Comparison(challenger_score(everything), None, len(rows), "no champion yet")
     with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-        registry.fs.get(folder.rstrip("/") + "/", local, recursive=True)
+        registry.fs.get(registry.resolve("champion").rstrip("/") + "/", local, recursive=True)
         champion = load_verified(local)
-    rows = np.unique(np.concatenate([valid for _, valid in plan.folds]))
+        seen_file = Path(local) / TRAINING_ROWS
+        seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
     try:
-        loss = model_loss(champion.model, data.X.iloc[rows], data.y[rows], data, metric)
+        keep = everything
+        if seen is not None:
+            columns = [str(c) for c in champion.model.feature_names_in_]
+            X = data.X.rename(columns=str).iloc[rows]
+            keep = ~np.isin(row_hashes(X[columns], _labels(data)[rows]), seen)
+        if not keep.any():
+            return Comparison(challenger_score(everything), None, 0,
+                              "the champion trained on every validation row of this run, so its "
+                              "score on them would be optimistic")
+        loss = model_loss(champion.model, data.X.iloc[rows[keep]], data.y[rows[keep]], data,
+                          metric)
     except (ValueError, KeyError) as exc:
-        return None, f"the champion cannot score the new data: {str(exc).splitlines()[0]}"
-    return (-loss if METRICS[metric].greater_is_better else loss), ""
+        return Comparison(challenger_score(everything), None, len(rows),
+                          f"the champion cannot score the new data: {str(exc).splitlines()[0]}")
+    return Comparison(challenger_score(keep), _score(loss, metric), int(keep.sum()))
 
 
 # No retries: a second attempt would add the model again as another version.
 @task(name="register", cache_policy=NO_CACHE)
 def register_task(settings: TrainSettings, output: str, data: PreparedData, plan: SplitPlan,
-                  metric: str, challenger: float, artifact_key: str) -> Decision:
+                  metric: str, challenger: CandidateResult, artifact_key: str) -> Decision:
     """Add the published model as a new version; promote it when it beats the champion."""
     registry = Registry(settings.registry, model_name(settings))
     champion_version = registry.champion()
-    champion, problem = champion_score(registry, data, plan, metric)
+    comparison = compare_with_champion(registry, data, plan, metric, challenger)
     version = registry.add(output)
+    champion = comparison.champion
     decision = decide(registry.name, version, champion_version, metric,
-                      METRICS[metric].greater_is_better, challenger,
+                      METRICS[metric].greater_is_better, comparison.challenger,
                       None if champion is None or math.isnan(champion) else champion,
                       settings.promotion_margin,
-                      problem or "the champion's score on these rows is not a number")
+                      comparison.problem or "the champion's score on these rows is not a number",
+                      rows=comparison.rows)
     if decision.promoted:
         registry.set_champion(version, note=decision.reason)
     registry.record(decision)

@@ -37,7 +37,7 @@ from flows._loop import (  # noqa: E402
     refit_seconds,
     run_candidates,
 )
-from flows._registry import model_name, register_task  # noqa: E402
+from flows._registry import model_name, register_task, training_rows_file  # noqa: E402
 from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
@@ -251,8 +251,10 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     facts["charts"] = report.chart_numbers()
     facts["feature_importance"] = {"source": explanation.source, "top": explanation.table.head(
         10)[["feature", "importance", "std"]].to_dict("records")}
+    # A registry version records the rows it trained on: the next run compares on new ones.
+    rows_file = training_rows_file(prepared) if settings.registry else {}
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
-                              prepared.suite, features, report.files)
+                              prepared.suite, features, {**report.files, **rows_file})
     progress.update(1.0)
     by_id = {r.spec.id: r for r in results}
     publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
@@ -260,7 +262,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     decision = None
     if settings.registry:
         decision = register_task(settings, str(Path(model_path).parent), prepared, plan, metric,
-                                 chosen.metrics[metric], key)
+                                 chosen, key)
         logger.info("registry %s: version %d, %s", decision.name, decision.challenger_version,
                     "promoted to champion" if decision.promoted else "champion kept")
     return TrainResult(

@@ -4,7 +4,11 @@ Layout under ``REGISTRY/NAME/``::
 
     v1/ v2/ ...       a copy of each published results folder (model.pkl, manifest.json, ...)
     champion.json     {"version": N, ...}: the version that scores by default
-    decisions.jsonl   one line per retraining: both scores, the margin, promoted or not
+    decisions.jsonl   one line per retraining: both scores, the rows, the margin, promoted or not
+
+A version published for the registry also holds ``training_rows.npy``: a hash of each row it
+trained on (features and label), so that the next run can score it only on rows it has not
+seen (see :func:`row_hashes`).
 
 A version folder is copied in under a temporary name and renamed when complete; the champion
 pointer is written to a temporary file and renamed over the old one, so a reader always sees a
@@ -22,10 +26,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import fsspec
+import numpy as np
+import pandas as pd
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["Decision", "Registry", "decide"]
+__all__ = ["TRAINING_ROWS", "Decision", "Registry", "decide", "row_hashes"]
+
+TRAINING_ROWS = "training_rows.npy"
 
 _VERSION = re.compile(r"^v(\d+)$")
 
@@ -44,6 +52,7 @@ class Decision:
     promoted: bool
     reason: str
     decided_at: str = ""
+    rows: Optional[int] = None  # the validation rows both were scored on
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON and artifacts."""
@@ -185,8 +194,8 @@ def _now() -> str:
 
 def decide(name: str, challenger_version: int, champion_version: Optional[int], metric: str,
            greater_is_better: bool, challenger: float, champion: Optional[float],
-           margin: float, unscored: str = "the champion could not be scored on these rows"
-           ) -> Decision:
+           margin: float, unscored: str = "the champion could not be scored on these rows",
+           rows: Optional[int] = None) -> Decision:
     """Promote the challenger when there is no champion or it wins by more than ``margin``
     (``champion`` None with a champion version: it could not be scored, ``unscored`` says
     why, and it is kept).
@@ -206,4 +215,17 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
         reason = (f"challenger {'beats' if promoted else 'does not beat'} the champion by more "
                   f"than {margin:g} ({metric}: {challenger:.6g} vs {champion:.6g})")
     return Decision(name, challenger_version, champion_version, metric, challenger, champion,
-                    margin, promoted, reason, _now())
+                    margin, promoted, reason, _now(), rows)
+
+
+def row_hashes(X: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of ``X`` with its label (columns taken in name order; numbers as
+    floats and everything else as text, so that a column read as int one day and as float the
+    next still matches)."""
+    frame = pd.DataFrame(index=range(len(X)))
+    for column in sorted(X.columns, key=str):
+        values = X[column].reset_index(drop=True)
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        frame[str(column)] = values.astype("float64") if numeric else values.astype(str)
+    frame["\0label"] = pd.Series(np.asarray(labels)).astype(str)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()

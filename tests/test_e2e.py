@@ -229,11 +229,13 @@ def test_deployment_and_scheduled_retrains_promote_and_show_in_the_ui(stack, tmp
     better_id = _scheduled_run(base, _params(clean, tmp_path / "run2", registry, margin=0.0))
     timings["scheduled_run"] = time.perf_counter() - started
     assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 2
-    # Scheduled retrain that must win by 0.5 ROC AUC: it cannot, the champion stays.
+    # Scheduled retrain on the same rows, which must also win by 0.5 ROC AUC: the champion stays.
     _scheduled_run(base, _params(clean, tmp_path / "run3", registry, margin=0.5))
     decisions = [json.loads(line) for line in
                  (registry / "breast-cancer" / "decisions.jsonl").read_text().splitlines()]
     assert [d["promoted"] for d in decisions] == [True, True, False]
+    # The third trained on the champion's own rows: it is not compared there, so it stays.
+    assert decisions[2]["rows"] == 0 and "optimistic" in decisions[2]["reason"]
     assert decisions[1]["challenger_score"] > decisions[1]["champion_score"] + 0.2
     assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from prefect.artifacts import Artifact
@@ -14,7 +15,7 @@ from flows.score import score
 from flows.train import train
 from models import registry as family_registry
 from tasks.errors import AutoMLInputError
-from tasks.registry import Registry, decide
+from tasks.registry import Registry, decide, row_hashes
 from tests.conftest import awkward_classification, fixed_family
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -57,29 +58,41 @@ def test_decisions_follow_the_metric_direction_and_margin():
         Registry("/tmp", "../escape")
 
 
+def _growing_table(tmp_path, sizes: tuple[int, ...]) -> tuple[list[str], pd.DataFrame]:
+    """The first ``n`` rows of one table for each ``n``: data that grows between retrains."""
+    frame = awkward_classification(n=max(sizes))
+    paths = []
+    for n in sizes:
+        paths.append(str(tmp_path / f"customers_{n}.csv"))
+        frame.iloc[:n].to_csv(paths[-1], index=False)
+    return paths, frame
+
+
 def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsys):
-    data = tmp_path / "customers.csv"
-    awkward_classification(n=300).to_csv(data, index=False)
+    (first_rows, more_rows, most_rows), frame = _growing_table(tmp_path, (300, 450, 600))
     where = str(tmp_path / "registry")
-    common = dict(data=str(data), target="label", task="classification", registry=where,
+    common = dict(target="label", task="classification", registry=where,
                   model_name="customers", seed=1)
     reg = family_registry()
     reg.add(_Prior, origin="test")
     try:
-        first = train(**common, include=["test_prior"], max_trials=1,
+        first = train(data=first_rows, **common, include=["test_prior"], max_trials=1,
                       output=str(tmp_path / "run1"))
     finally:
         family_registry(refresh=True)
     assert first.promotion["promoted"] and first.promotion["challenger_version"] == 1
-    worse_by_margin = train(**common, include=["hist_gradient_boosting"], max_trials=1,
-                            promotion_margin=0.9, output=str(tmp_path / "run2"))
+    assert (tmp_path / "registry" / "customers" / "v1" / "training_rows.npy").is_file()
+    worse_by_margin = train(data=more_rows, **common, include=["hist_gradient_boosting"],
+                            max_trials=1, promotion_margin=0.9, output=str(tmp_path / "run2"))
     decision = worse_by_margin.promotion
     assert not decision["promoted"] and decision["champion_version"] == 1
+    # Both are scored on the rows the champion did not train on: the 150 new ones (labelled).
+    assert decision["rows"] == frame["label"].iloc[300:450].notna().sum()
     assert decision["champion_score"] == pytest.approx(0.5)  # the prior scores 0.5 ROC AUC
-    assert decision["challenger_score"] == pytest.approx(worse_by_margin.score)
+    assert 0.5 < decision["challenger_score"] < 1.0
     registry = Registry(where, "customers")
     assert registry.versions() == [1, 2] and registry.champion() == 1
-    better = train(**common, include=["hist_gradient_boosting"], max_trials=1,
+    better = train(data=most_rows, **common, include=["hist_gradient_boosting"], max_trials=1,
                    promotion_margin=0.01, output=str(tmp_path / "run3"))
     assert better.promotion["promoted"] and registry.champion() == 3
     log = [json.loads(line) for line in
@@ -101,6 +114,36 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     assert registry_main(["--registry", where, "--name", "customers", "rollback", "7"]) == 2
 
 
+def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
+    """On the champion's own training rows its score would be optimistic: no comparison, no
+    change, and the decision says why and how to promote by hand."""
+    (rows,), _ = _growing_table(tmp_path, (300,))
+    common = dict(data=rows, target="label", task="classification", max_trials=1,
+                  registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
+    train(**common, output=str(tmp_path / "run1"))
+    again = train(**common, seed=7, output=str(tmp_path / "run2")).promotion
+    assert not again["promoted"] and again["rows"] == 0 and again["champion_score"] is None
+    assert again["reason"].startswith("the champion trained on every validation row of this run")
+    assert "rollback 2" in again["reason"]
+    assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+    # A champion from before the hashes were kept is scored on every validation row.
+    (tmp_path / "registry" / "label" / "v1" / "training_rows.npy").unlink()
+    older = train(**common, seed=8, output=str(tmp_path / "run3")).promotion
+    assert older["rows"] == pd.read_csv(rows)["label"].notna().sum()
+    assert older["champion_score"] is not None
+
+
+def test_row_hashes_match_the_same_rows_whatever_the_column_order_or_number_type():
+    frame = pd.DataFrame({"n": [1, 2, 3], "city": ["Oslo", None, "Kyoto"],
+                          "when": pd.to_datetime(["2026-01-01", "2026-01-02", None])})
+    labels = np.array(["yes", "no", "yes"])
+    same = frame[["when", "city", "n"]].astype({"n": "float64"})
+    assert (row_hashes(same, labels) == row_hashes(frame, labels)).all()
+    relabelled = row_hashes(frame, np.array(["no", "no", "yes"]))
+    assert list(relabelled == row_hashes(frame, labels)) == [False, True, True]
+    assert len(set(row_hashes(frame, labels))) == 3
+
+
 def test_a_champion_that_cannot_be_scored_stays():
     kept = decide("m", 3, 2, "roc_auc", True, 0.55, None, 0.0,
                   "the champion cannot score the new data: missing column(s) 'x'")
@@ -110,12 +153,12 @@ def test_a_champion_that_cannot_be_scored_stays():
 
 
 def test_a_challenger_with_fewer_columns_does_not_replace_the_champion(tmp_path):
-    data = tmp_path / "customers.csv"
-    awkward_classification(n=300).to_csv(data, index=False)
-    common = dict(data=str(data), target="label", task="classification", max_trials=1,
+    (first_rows, more_rows), _ = _growing_table(tmp_path, (300, 400))
+    common = dict(target="label", task="classification", max_trials=1,
                   registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
-    train(**common, output=str(tmp_path / "run1"))
-    narrow = train(**common, include_columns=["noise"], output=str(tmp_path / "run2"))
+    train(data=first_rows, **common, output=str(tmp_path / "run1"))
+    narrow = train(data=more_rows, **common, include_columns=["noise"],
+                   output=str(tmp_path / "run2"))
     assert not narrow.promotion["promoted"] and "cannot score" in narrow.promotion["reason"]
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
 
