@@ -17,7 +17,9 @@ whole version and a whole pointer. A failed or worse retraining never moves the 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import time
 import uuid
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 import numpy as np
 import pandas as pd
 
@@ -115,9 +118,24 @@ class Registry:
         for path in sorted(source.iterdir(), key=lambda p: p.name == "manifest.json"):
             if path.is_file() and not path.name.startswith("."):
                 self.fs.put_file(str(path), f"{staging}/{path.name}")
+        return self._claim(staging)
+
+    def _claim(self, staging: str) -> int:
+        """Move ``staging`` in as the next version. On a local disk the rename is atomic and
+        refuses a number another run took meanwhile, so runs registering at once get a version
+        each; other stores have no such rename, and two runs there may race."""
         version = max(self.versions(), default=0) + 1
-        self.fs.mv(staging, self.version_path(version), recursive=True)
-        return version
+        if not isinstance(self.fs, LocalFileSystem):
+            self.fs.mv(staging, self.version_path(version), recursive=True)
+            return version
+        while True:
+            try:
+                os.rename(staging, self.version_path(version))
+                return version
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+            version = max(max(self.versions(), default=0), version) + 1
 
     def champion(self) -> Optional[int]:
         """The champion version (None before the first promotion).
@@ -157,12 +175,16 @@ class Registry:
         """Append a decision to ``decisions.jsonl`` (and keep it beside the challenger)."""
         line = json.dumps(decision.to_dict())
         log = self._path("decisions.jsonl")
-        previous = ""
-        if self.fs.exists(log):
-            with self.fs.open(log, "r") as handle:
-                previous = handle.read()
-        with self.fs.open(log, "w") as handle:
-            handle.write(previous + line + "\n")
+        if isinstance(self.fs, LocalFileSystem):  # one appended write: runs at once keep theirs
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        else:  # object stores cannot append: read and rewrite
+            previous = ""
+            if self.fs.exists(log):
+                with self.fs.open(log, "r") as handle:
+                    previous = handle.read()
+            with self.fs.open(log, "w") as handle:
+                handle.write(previous + line + "\n")
         with self.fs.open(f"{self.version_path(decision.challenger_version)}/promotion.json",
                           "w") as handle:
             handle.write(line + "\n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +48,30 @@ def test_versions_champion_and_resolve(tmp_path, location):
     with pytest.raises(AutoMLInputError, match="no version 5"):
         reg.set_champion(5)
     assert reg.champion() == 2
+
+
+def test_runs_registering_at_once_on_a_local_disk_each_get_a_version(tmp_path, monkeypatch):
+    reg = Registry(str(tmp_path / "reg"), "churn")
+    folders = [_published(tmp_path / f"run{i}", f"run{i}") for i in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        versions = list(pool.map(lambda folder: reg.add(str(folder)), folders))
+        decisions = [decide("churn", v, None, "roc_auc", True, 0.5, None, 0.0) for v in versions]
+        list(pool.map(reg.record, decisions))
+    assert sorted(versions) == list(range(1, 13))
+    for i, version in enumerate(versions):  # each version holds its own run's files, no more
+        folder = Path(reg.version_path(version))
+        assert (folder / "model.pkl").read_text() == f"run{i} model.pkl"
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "manifest.json", "metrics.json", "model.pkl", "promotion.json"]
+    logged = (tmp_path / "reg" / "churn" / "decisions.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["challenger_version"] for line in logged) == list(range(1, 13))
+    # Another run's version landing between listing and moving in: the next number is taken.
+    stale = iter([[1, 2]])
+    real = Registry.versions
+    monkeypatch.setattr(Registry, "versions", lambda self: next(stale, None) or real(self))
+    assert reg.add(str(_published(tmp_path / "late", "late"))) == 13
+    third = versions.index(3)
+    assert (Path(reg.version_path(3)) / "model.pkl").read_text() == f"run{third} model.pkl"
 
 
 def test_decisions_follow_the_metric_direction_and_margin():
