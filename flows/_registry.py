@@ -50,12 +50,12 @@ def training_rows_file(data: PreparedData) -> dict[str, bytes]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Champion and challenger scored on the same validation rows (``champion`` None: it could
-    not be, ``problem`` says why)."""
+    """Champion and challenger scored on the same ``rows`` validation rows (``champion`` and
+    ``rows`` None: it could not be, ``problem`` says why; the challenger is then scored on all)."""
 
     challenger: float
     champion: Optional[float]
-    rows: int
+    rows: Optional[int]
     problem: str = ""
 
 
@@ -79,7 +79,7 @@ def compare_with_champion(registry: Registry, data: PreparedData, plan: SplitPla
 
     everything = np.ones(len(rows), dtype=bool)
     if registry.champion() is None:
-        return Comparison(challenger_score(everything), None, len(rows), "no champion yet")
+        return Comparison(challenger_score(everything), None, None, "no champion yet")
     with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
         registry.fs.get(registry.resolve("champion").rstrip("/") + "/", local, recursive=True)
         champion = load_verified(local)
@@ -92,13 +92,13 @@ def compare_with_champion(registry: Registry, data: PreparedData, plan: SplitPla
             X = data.X.rename(columns=str).iloc[rows]
             keep = ~np.isin(row_hashes(X[columns], _labels(data)[rows]), seen)
         if not keep.any():
-            return Comparison(challenger_score(everything), None, 0,
+            return Comparison(challenger_score(everything), None, None,
                               "the champion trained on every validation row of this run, so its "
                               "score on them would be optimistic")
         loss = model_loss(champion.model, data.X.iloc[rows[keep]], data.y[rows[keep]], data,
                           metric)
     except (ValueError, KeyError) as exc:
-        return Comparison(challenger_score(everything), None, len(rows),
+        return Comparison(challenger_score(everything), None, None,
                           f"the champion cannot score the new data: {str(exc).splitlines()[0]}")
     return Comparison(challenger_score(keep), _score(loss, metric), int(keep.sum()))
 

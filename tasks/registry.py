@@ -55,7 +55,7 @@ class Decision:
     promoted: bool
     reason: str
     decided_at: str = ""
-    rows: Optional[int] = None  # the validation rows both were scored on
+    rows: Optional[int] = None  # the validation rows both were scored on (None: not compared)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON and artifacts."""

@@ -235,7 +235,7 @@ def test_deployment_and_scheduled_retrains_promote_and_show_in_the_ui(stack, tmp
                  (registry / "breast-cancer" / "decisions.jsonl").read_text().splitlines()]
     assert [d["promoted"] for d in decisions] == [True, True, False]
     # The third trained on the champion's own rows: it is not compared there, so it stays.
-    assert decisions[2]["rows"] == 0 and "optimistic" in decisions[2]["reason"]
+    assert decisions[2]["rows"] is None and "optimistic" in decisions[2]["reason"]
     assert decisions[1]["challenger_score"] > decisions[1]["champion_score"] + 0.2
     assert json.loads((registry / "breast-cancer" / "champion.json").read_text())["version"] == 2
 
