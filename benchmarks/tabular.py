@@ -153,8 +153,8 @@ def published(out: Path) -> str:
             else best["family"])
     check = facts.get("baseline_check")
     if check:
-        ratio = check["gain"] / check["std_error"] if check["std_error"] else float("inf")
-        text += f" (winner {ratio:.1f} s.e. over the baseline)"
+        ratio = check["std_errors"]  # null (infinite) when the standard error is zero
+        text += f" (winner {'inf' if ratio is None else f'{ratio:.1f}'} s.e. over the baseline)"
     return text
 
 

@@ -14,6 +14,7 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     use_cli_logging()
     start_local_api_early()
 
+import dataclasses  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Literal, NamedTuple, Optional, Union  # noqa: E402
@@ -325,12 +326,12 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
                                BASELINE_CHECK_SECONDS if budget.seconds is not None else None)
     refitted = ensemble.members if ensemble is not None else [best]
     if check is not None:
-        logger.info(check.describe(metric))
-        if check.keeps_baseline and blend_seconds([baseline]) <= max(
+        if check.keeps_baseline and blend_seconds([baseline]) > max(
                 budget.remaining() - publish_seconds(0), blend_seconds(refitted)):
+            check = dataclasses.replace(check, baseline_fits=False)
+        logger.info(check.describe(metric))
+        if check.keeps_baseline:
             ensemble, best, refitted = None, baseline, [baseline]
-        elif check.keeps_baseline:
-            logger.info("the baseline's refit no longer fits the time left: the winner is kept")
     # A refit that takes longer than planned stops growing (rounds, trees) in time to publish.
     deadline = None if budget.seconds is None else (
         budget.started + budget.seconds - publish_seconds(refit_bytes(refitted, plan)))

@@ -12,6 +12,7 @@ Elements of Statistical Learning*, 7.10, with a margin that allows for many cand
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -31,7 +32,9 @@ class BaselineCheck:
     """The winner's gain over the baseline on the validation rows, and whether it is enough.
 
     ``gain`` is in the primary metric's units, positive when the winner is better; ``std_error``
-    is its bootstrap standard error; ``margin`` the standard errors it must exceed.
+    is its bootstrap standard error; ``margin`` the standard errors it must exceed;
+    ``baseline_fits`` False when the baseline should be published but its refit no longer fits
+    the time left, so the winner is.
     """
 
     winner_id: int
@@ -40,24 +43,38 @@ class BaselineCheck:
     std_error: float
     margin: float
     resamples: int
+    baseline_fits: bool = True
+
+    @property
+    def std_errors(self) -> float:
+        """The gain in standard errors (infinite when they are zero)."""
+        return self.gain / self.std_error if self.std_error > 0 else math.inf
+
+    @property
+    def winner_passes(self) -> bool:
+        """Whether the winner gains more than ``margin`` standard errors."""
+        threshold = self.margin * self.std_error if self.margin > 0 else 0.0
+        return self.gain > threshold
 
     @property
     def keeps_baseline(self) -> bool:
         """Whether the baseline is published instead of the winner."""
-        threshold = self.margin * self.std_error if self.margin > 0 else 0.0
-        return not self.gain > threshold
+        return not self.winner_passes and self.baseline_fits
 
     def to_dict(self) -> dict[str, Any]:
         """The check as plain values, with its verdict (for ``metrics.json``)."""
-        return {**asdict(self), "keeps_baseline": self.keeps_baseline}
+        return {**asdict(self), "std_errors": self.std_errors,
+                "keeps_baseline": self.keeps_baseline}
 
     def describe(self, metric: str) -> str:
         """One line: the gain, its standard error, and what was published."""
-        ratio = self.gain / self.std_error if self.std_error > 0 else float("inf")
         verdict = (f"the baseline {self.baseline_id} is published" if self.keeps_baseline
                    else f"the winner {self.winner_id} is published")
+        if not self.winner_passes and not self.baseline_fits:
+            verdict = (f"the baseline {self.baseline_id}'s refit no longer fits the time left, "
+                       f"so {verdict}")
         return (f"candidate {self.winner_id} beats the baseline {self.baseline_id} by "
-                f"{self.gain:.4g} {metric} on validation, {ratio:.1f} standard errors "
+                f"{self.gain:.4g} {metric} on validation, {self.std_errors:.1f} standard errors "
                 f"({self.std_error:.2g}; {self.margin:g} needed): {verdict}")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 
@@ -71,6 +74,18 @@ def test_the_verdict_follows_the_margin(gain, std_error, margin, keeps):
     assert check.to_dict()["keeps_baseline"] is keeps
     published = "the baseline 1" if keeps else "the winner 9"
     assert check.describe("roc_auc").endswith(f"{published} is published")
+    ratio = check.to_dict()["std_errors"]
+    assert ratio == (gain / std_error if std_error else math.inf)
+
+
+def test_a_baseline_whose_refit_does_not_fit_leaves_the_winner_published_and_says_so():
+    check = dataclasses.replace(BaselineCheck(9, 1, 0.006, 0.004, 2.0, 200), baseline_fits=False)
+    assert not check.keeps_baseline and not check.winner_passes
+    assert check.to_dict()["keeps_baseline"] is False
+    assert check.to_dict()["baseline_fits"] is False
+    assert check.describe("roc_auc").endswith(
+        "1.5 standard errors (0.004; 2 needed): the baseline 1's refit no longer fits the time "
+        "left, so the winner 9 is published")
 
 
 def _result(id_: int, oof: np.ndarray) -> CandidateResult:

@@ -88,9 +88,12 @@ def test_an_unknown_dataset_is_named_before_anything_runs(monkeypatch, capsys):
 
 def test_what_a_project_run_published_is_read_from_its_metrics(tmp_path):
     facts = {"best": {"family": "ensemble", "config": {"members": {"3": 0.5, "8": 0.5}}},
-             "baseline_check": {"gain": 0.006, "std_error": 0.004}}
+             "baseline_check": {"gain": 0.006, "std_error": 0.004, "std_errors": 1.5}}
     (tmp_path / "metrics.json").write_text(json.dumps(facts))
     assert published(tmp_path) == "ensemble of 2 (winner 1.5 s.e. over the baseline)"
+    facts["baseline_check"].update(std_error=0.0, std_errors=None)  # infinite, null in JSON
+    (tmp_path / "metrics.json").write_text(json.dumps(facts))
+    assert published(tmp_path) == "ensemble of 2 (winner inf s.e. over the baseline)"
     facts = {"best": {"family": "hist_gradient_boosting", "config": {}}, "baseline_check": None}
     (tmp_path / "metrics.json").write_text(json.dumps(facts))
     assert published(tmp_path) == "hist_gradient_boosting"
