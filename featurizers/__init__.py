@@ -5,7 +5,7 @@ from featurizers._auto import AutoFeaturizer
 from featurizers._cleaning import CategoryStrings, ToNumeric
 from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
-from featurizers._profile import ColumnProfile, profile_columns
+from featurizers._profile import ColumnProfile, parse_times, profile_columns, utc_naive
 from featurizers._text import TextEncoder
 
 __all__ = [
@@ -16,5 +16,7 @@ __all__ = [
     "FrequencyEncoder",
     "TextEncoder",
     "ToNumeric",
+    "parse_times",
     "profile_columns",
+    "utc_naive",
 ]

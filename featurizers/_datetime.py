@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurizers._base import TableTransformer
+from featurizers._profile import parse_times, utc_naive
 
 __all__ = ["DatetimeFeatures"]
 
@@ -49,10 +50,8 @@ class DatetimeFeatures(TableTransformer):
         else:
             text = values.astype("object").where(values.notna(), None).map(
                 lambda v: v if v is None else str(v))
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        return parsed
+            parsed = parse_times(text)
+        return utc_naive(parsed)
 
     def _table(self, values: pd.Series, parts: list[str]) -> np.ndarray:
         parsed = self._parse(values)

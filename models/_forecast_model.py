@@ -14,6 +14,8 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from featurizers import parse_times, utc_naive
+
 __all__ = ["ForecastModel"]
 
 
@@ -76,10 +78,12 @@ class ForecastModel:
         self.history = history
         self.model_intervals = {k: np.asarray(v, dtype=float)
                                 for k, v in (model_intervals or {}).items()}
+        self.utc_times = True  # times with a zone are read as UTC (see featurizers.utc_naive)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_intervals", {})  # models published before it existed
+        state.setdefault("utc_times", False)  # ... and before times with a zone were UTC
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
@@ -90,8 +94,10 @@ class ForecastModel:
         if missing:
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
                              f"column {self.time_column!r} and the series ids {self.series_id}")
-        times = pd.to_datetime(df[self.time_column], errors="coerce", format="mixed")
-        if getattr(times.dt, "tz", None) is not None:
+        times = parse_times(df[self.time_column])
+        if self.utc_times:
+            times = utc_naive(times)
+        elif getattr(times.dt, "tz", None) is not None:  # published before: the local clock
             times = times.dt.tz_localize(None)
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))

@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from featurizers import parse_times, utc_naive
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -201,13 +202,13 @@ def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
 def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize(None) if values.dt.tz is not None else values
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        return utc_naive(values)
+    parsed = parse_times(values)
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
         raise AutoMLInputError(f"time column {column!r} has values that are not times, such as "
                                f"{bad.iloc[0]!r}; fix them or choose another --time-column")
-    return parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed
+    return utc_naive(parsed)
 
 
 def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,

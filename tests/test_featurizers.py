@@ -56,6 +56,20 @@ def test_datetime_features_values_and_unparseable_rows():
     assert np.isnan(out[2]).all()
 
 
+def test_times_with_offsets_across_a_daylight_saving_change_are_one_utc_clock():
+    """Local ISO times that change offset (+01:00, then +02:00) are read as UTC instants, in
+    training and when new rows come with a single offset."""
+    utc = pd.date_range("2024-03-30 20:00", periods=80, freq="h", tz="UTC")
+    local = pd.DataFrame({"when": [t.isoformat() for t in utc.tz_convert("Europe/Oslo")]})
+    assert local["when"].str[-6:].nunique() == 2
+    assert profile_columns(local)["when"].kind == "datetime"
+    encoder = DatetimeFeatures().fit(local)
+    hours = encoder.transform(local)[:, list(encoder.get_feature_names_out()).index("when_hour")]
+    np.testing.assert_array_equal(hours, utc.hour)
+    later = local.iloc[-5:]  # all +02:00
+    np.testing.assert_array_equal(encoder.transform(later), encoder.transform(local)[-5:])
+
+
 def test_text_encoder_dense_components():
     docs = pd.Series([f"word{i % 7} shared text number {i}" for i in range(60)], name="notes")
     encoder = TextEncoder(n_components=5).fit(docs)

@@ -77,6 +77,35 @@ def test_one_series_trains_and_forecasts_without_series_ids(tmp_path):
     assert np.allclose(predicted[::-1], model.predict(future))  # one value per row, in order
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_times_with_offsets_across_a_daylight_saving_change(tmp_path):
+    """ISO times with the local offset, +01:00 then +02:00 after 2024-03-31 02:00 in Oslo: read
+    as UTC, a regular hourly series; new rows with their offsets find their steps."""
+    from flows.train import train
+    from models._forecast_model import ForecastModel
+
+    frame = _one_shop()
+    utc = pd.date_range("2024-03-25", periods=len(frame), freq="h", tz="UTC")
+    frame["hour"] = [t.isoformat() for t in utc.tz_convert("Europe/Oslo")]
+    prepared = prepare_panel(frame, _settings(series_id=[]))
+    assert prepared.n_filled == 0 and len(prepared.panel.values[0]) == len(frame)
+    result = train(data=frame, target="sales", task="forecasting", time_column="hour",
+                   horizon=24, include=["seasonal_naive"], max_trials=1,
+                   output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    future = pd.date_range(utc[-1] + pd.Timedelta(hours=1), periods=24, freq="h", tz="UTC")
+    local = pd.DataFrame({"hour": [t.isoformat() for t in future.tz_convert("Europe/Oslo")]})
+    predicted = model.predict(local)
+    assert np.all(np.isfinite(predicted))
+    np.testing.assert_allclose(predicted, model.predict(pd.DataFrame({"hour": future})))
+    np.testing.assert_allclose(predicted, model.predict(
+        pd.DataFrame({"hour": future.tz_localize(None)})))  # UTC times without a zone
+    state = {k: v for k, v in vars(model).items() if k != "utc_times"}
+    older = ForecastModel.__new__(ForecastModel)
+    older.__setstate__(state)  # published before: times with a zone stay on the local clock
+    assert older.utc_times is False
+
+
 @pytest.mark.parametrize("task", ["regression", "forecasting"])
 def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
     if task == "forecasting":
