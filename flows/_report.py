@@ -43,14 +43,17 @@ class ReportFiles:
         return {c.name: c.numbers for c in self.charts}
 
 
-def chosen_members(chosen: CandidateResult,
-                   results: list[CandidateResult]) -> tuple[list[CandidateSpec], list[float]]:
-    """The specs and weights behind the chosen entry (one spec unless it is an ensemble)."""
+def chosen_members(chosen: CandidateResult, results: list[CandidateResult]
+                   ) -> tuple[list[CandidateSpec], list[float], list[float]]:
+    """The specs, weights and temperatures behind the chosen entry (one spec unless it is an
+    ensemble, whose own temperature is ``chosen.temperature``)."""
     if chosen.spec.family != "ensemble":
-        return [chosen.spec], [1.0]
+        return [chosen.spec], [1.0], [chosen.temperature]
     by_id = {r.spec.id: r for r in results}
-    members = chosen.spec.config["members"]
-    return [by_id[int(i)].spec for i in members], [float(w) for w in members.values()]
+    members = [by_id[int(i)] for i in chosen.spec.config["members"]]
+    return ([m.spec for m in members],
+            [float(w) for w in chosen.spec.config["members"].values()],
+            [m.temperature for m in members])
 
 
 def winner_charts(data: PreparedData, chosen: CandidateResult) -> list[Chart]:

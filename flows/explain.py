@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -28,8 +29,24 @@ from tasks.validate import prepare_data
 __all__ = ["explain_candidate", "main"]
 
 
-def _candidate(leaderboard: pd.DataFrame, candidate: int | None,
-               chosen_id: int) -> tuple[list[CandidateSpec], list[float], int]:
+class _Candidate(NamedTuple):
+    """A leaderboard entry to explain: its members (one unless it is an ensemble), their
+    weights and temperatures, the blend's temperature, and its id."""
+
+    specs: list[CandidateSpec]
+    weights: list[float]
+    temperatures: list[float]
+    blend_temperature: float
+    id: int
+
+
+def _temperature(row: pd.Series) -> float:
+    """A leaderboard row's temperature (the column exists only when a run calibrated)."""
+    value = row.get("temperature", 1.0)
+    return 1.0 if pd.isna(value) else float(value)
+
+
+def _candidate(leaderboard: pd.DataFrame, candidate: int | None, chosen_id: int) -> _Candidate:
     wanted = chosen_id if candidate is None else candidate
     rows = leaderboard.set_index("id")
     if wanted not in rows.index:
@@ -40,11 +57,14 @@ def _candidate(leaderboard: pd.DataFrame, candidate: int | None,
                                "with status ok")
     config = json.loads(row["config"])
     if row["family"] != "ensemble":
-        return [CandidateSpec(int(wanted), row["family"], config)], [1.0], int(wanted)
-    specs = [CandidateSpec(int(i), rows.loc[int(i), "family"],
-                           json.loads(rows.loc[int(i), "config"]))
-             for i in config["members"]]
-    return specs, [float(w) for w in config["members"].values()], int(wanted)
+        return _Candidate([CandidateSpec(int(wanted), row["family"], config)], [1.0],
+                          [_temperature(row)], 1.0, int(wanted))
+    members = [int(i) for i in config["members"]]
+    specs = [CandidateSpec(i, rows.loc[i, "family"], json.loads(rows.loc[i, "config"]))
+             for i in members]
+    return _Candidate(specs, [float(w) for w in config["members"].values()],
+                      [_temperature(rows.loc[i]) for i in members], _temperature(row),
+                      int(wanted))
 
 
 def explain_candidate(results: str, data: str, candidate: int | None = None,
@@ -68,10 +88,12 @@ def explain_candidate(results: str, data: str, candidate: int | None = None,
                       time_budget=settings.effective_time_budget,
                       n_features=prepared.X.shape[1])
     chosen_id = int(metrics["best"]["id"])
-    specs, weights, wanted = _candidate(leaderboard, candidate, chosen_id)
-    explanation = explain_model(specs, weights, prepared, plan, metrics["metric"], settings.seed,
-                                final_model=None, n_repeats=repeats)
-    path = folder / f"feature_importance_candidate_{wanted}.csv"
+    chosen = _candidate(leaderboard, candidate, chosen_id)
+    explanation = explain_model(chosen.specs, chosen.weights, prepared, plan, metrics["metric"],
+                                settings.seed, final_model=None, n_repeats=repeats,
+                                temperatures=chosen.temperatures,
+                                blend_temperature=chosen.blend_temperature)
+    path = folder / f"feature_importance_candidate_{chosen.id}.csv"
     explanation.table.to_csv(path, index=False)
     return path
 

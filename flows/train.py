@@ -242,11 +242,13 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     facts["baseline_check"] = None if final.check is None else final.check.to_dict()
     if final.check is not None:
         facts["summary"]["baseline check"] = final.check.describe(metric)
-    specs, weights = chosen_members(chosen, results)
+    specs, weights, temperatures = chosen_members(chosen, results)
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,
         fit_seconds=explanation_seconds(chosen, len(plan.folds)),
-        seconds_left=budget.remaining() - publish_seconds(chosen.model_bytes))
+        seconds_left=budget.remaining() - publish_seconds(chosen.model_bytes),
+        temperatures=temperatures,
+        blend_temperature=chosen.temperature if chosen.spec.family == "ensemble" else 1.0)
     report = report_task(prepared, chosen, leaderboard, facts["summary"], settings.model_dump(),
                          facts, explanation, features)
     facts["charts"] = report.chart_numbers()

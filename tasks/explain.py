@@ -155,28 +155,40 @@ def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedD
 
 
 def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
-                rows: np.ndarray, seed: int, seconds: Optional[float] = None) -> Any:
+                rows: np.ndarray, seed: int, seconds: Optional[float] = None,
+                temperatures: Optional[Sequence[float]] = None,
+                blend_temperature: float = 1.0) -> Any:
     """The candidate (one spec) or blend (several) trained on ``rows`` only; boosters and
-    forests stop growing after ``seconds`` in all (shared equally by the members)."""
+    forests stop growing after ``seconds`` in all (shared equally by the members). A classifier
+    gets its calibration as published: each member's temperature (``temperatures``, in the
+    order of ``specs``) and the blend's."""
     labels = data.y if data.classes is None else data.classes[data.y]
     limit = None if seconds is None else seconds / len(specs)
-    members = [build_model(spec, data, seed).fit(data.X.iloc[rows], labels[rows],
-                                                 time_limit=limit)
-               for spec in specs]
-    return members[0] if len(members) == 1 else make_ensemble(data.task, members, list(weights))
+    members = []
+    for spec, temperature in zip(specs, temperatures or [1.0] * len(specs)):
+        model = build_model(spec, data, seed)
+        if data.task == "classification" and temperature != 1.0:
+            model.set_params(temperature=temperature)
+        members.append(model.fit(data.X.iloc[rows], labels[rows], time_limit=limit))
+    if len(members) == 1:
+        return members[0]
+    return make_ensemble(data.task, members, list(weights), blend_temperature)
 
 
 def explain_model(
     specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
     plan: SplitPlan, metric: str, seed: int, final_model: Any,
     fit_seconds: float = 0.0, seconds_left: float = math.inf, n_repeats: int = 5,
-    max_rows: int = 2_000,
+    max_rows: int = 2_000, temperatures: Optional[Sequence[float]] = None,
+    blend_temperature: float = 1.0,
 ) -> Explanation:
     """Permutation importance on the first validation fold, by a model that never saw it.
 
     The candidate is trained again on the fold's training rows (``fit_seconds`` estimates it).
     When that would not fit in ``seconds_left``, the published model is measured on the same
-    rows instead, which it trained on; ``source`` says so.
+    rows instead, which it trained on; ``source`` says so. ``temperatures`` and
+    ``blend_temperature`` calibrate the retrained model as the published one is (see
+    :func:`fit_on_rows`).
     """
     train_rows, valid_rows = plan.folds[0]
     if len(valid_rows) > max_rows:
@@ -187,7 +199,8 @@ def explain_model(
         started = time.perf_counter()
         # The search may have cut the candidate short, so its seconds can understate a full fit.
         model = fit_on_rows(specs, weights, data, train_rows, seed,
-                            None if math.isinf(seconds_left) else 0.5 * seconds_left)
+                            None if math.isinf(seconds_left) else 0.5 * seconds_left,
+                            temperatures, blend_temperature)
         seconds_left -= time.perf_counter() - started
         source = f"validation rows ({plan.describe()}, first fold), model trained without them"
     else:
@@ -202,7 +215,10 @@ def explain_model(
 @task(name="explain", cache_policy=NO_CACHE)
 def explain_task(specs: list[CandidateSpec], weights: list[float], data: PreparedData,
                  plan: SplitPlan, metric: str, seed: int, final_model: Any,
-                 fit_seconds: float = 0.0, seconds_left: float = math.inf) -> Explanation:
+                 fit_seconds: float = 0.0, seconds_left: float = math.inf,
+                 temperatures: Optional[list[float]] = None,
+                 blend_temperature: float = 1.0) -> Explanation:
     """Raw-column permutation importance of the chosen model."""
     return explain_model(specs, weights, data, plan, metric, seed, final_model, fit_seconds,
-                         seconds_left)
+                         seconds_left, temperatures=temperatures,
+                         blend_temperature=blend_temperature)

@@ -219,3 +219,40 @@ def test_shuffled_copies_predicted_together_give_the_same_importance_in_fewer_ca
     assert calls == {1: 1 + 12 * 3, 2_000: 1 + 3 * 3}
     pd.testing.assert_frame_equal(tables[1], tables[2_000], check_exact=False, rtol=1e-9)
     assert list(tables[1]["feature"][:3]) == ["x11", "x10", "x9"]
+
+
+def test_the_model_explained_is_calibrated_as_the_published_one():
+    """A log-loss run publishes members and blends with their temperatures: the model retrained
+    for the importance gets the same ones, or its losses would be another model's."""
+    from flows.explain import _candidate
+    from models import registry
+    from models._base import DataShape
+    from tasks.explain import fit_on_rows
+    from tasks.settings import TrainSettings
+    from tasks.types import CandidateSpec
+    from tasks.validate import prepare_data
+
+    settings = TrainSettings(data="x", target="label", task="classification", metric="log_loss")
+    data = prepare_data(single_signal(200), settings)
+    shape = DataShape(n_rows=200, n_features=4, n_classes=2)
+    specs = [CandidateSpec(i, family, registry().get(family).initial_config("classification",
+                                                                            shape))
+             for i, family in ((1, "hist_gradient_boosting"), (2, "linear"))]
+    rows = np.arange(150)
+    single = fit_on_rows(specs[:1], [1.0], data, rows, 0, temperatures=[2.5])
+    assert single.temperature == 2.5
+    plain = fit_on_rows(specs[:1], [1.0], data, rows, 0)
+    flatter = single.predict_proba(data.X.iloc[150:]).max(axis=1)
+    assert (flatter <= plain.predict_proba(data.X.iloc[150:]).max(axis=1) + 1e-12).all()
+    blend = fit_on_rows(specs, [0.5, 0.5], data, rows, 0, temperatures=[2.5, 0.8],
+                        blend_temperature=1.7)
+    assert blend.temperature == 1.7 and [m.temperature for m in blend.members] == [2.5, 0.8]
+
+    # On demand (python -m flows.explain), the temperatures come from leaderboard.csv.
+    leaderboard = pd.DataFrame({
+        "id": [1, 2, 3], "family": ["hist_gradient_boosting", "linear", "ensemble"],
+        "config": ["{}", "{}", json.dumps({"members": {"1": 0.5, "2": 0.5}})],
+        "status": ["ok"] * 3, "temperature": [2.5, 0.8, 1.7]})
+    chosen = _candidate(leaderboard, None, 3)
+    assert chosen.temperatures == [2.5, 0.8] and chosen.blend_temperature == 1.7
+    assert _candidate(leaderboard.drop(columns="temperature"), 1, 3).temperatures == [1.0]
