@@ -40,7 +40,9 @@ pre{background:#f0f2f5;padding:12px;overflow-x:auto}code{font-size:.95em}
 
 
 def number(value: Any) -> str:
-    """A cell's text: floats to 5 significant digits, NaN as empty."""
+    """A cell's text: floats to 5 significant digits, NaN and missing values as empty."""
+    if value is None or value is pd.NA:
+        return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.5g}"
     return str(value)

@@ -54,12 +54,14 @@ def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
             "fraction": r.spec.fraction,
             "fit_seconds": round(r.fit_seconds, 3),
             "predict_seconds_per_1000": round(r.predict_seconds_per_1000, 5),
-            "model_bytes": r.model_bytes, "finished_seconds": r.finished_seconds,
+            # No model measured (a failure, a forecaster): an empty cell, not a size of 0.
+            "model_bytes": r.model_bytes or None, "finished_seconds": r.finished_seconds,
             "cached": r.cached, "error": r.error,
         })
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame["model_bytes"] = frame["model_bytes"].astype("Int64")
     if any(r.temperature != 1.0 for r in results):
         frame.insert(frame.columns.get_loc("fraction"), "temperature",
                      [r.temperature for r in results])

@@ -83,3 +83,22 @@ def test_forecast_charts_name_the_series_by_their_id_columns():
     assert series_title(("A",), ["store"]) == "store=A"
     assert series_title(("A", 3), ["store", "shelf"]) == "store=A, shelf=3"
     assert series_title((), []) == "(single series)"
+
+
+def test_a_size_not_measured_is_an_empty_cell_not_zero(tmp_path):
+    from tasks.publish import leaderboard_frame
+    from tasks.types import CandidateResult, CandidateSpec
+
+    results = [CandidateResult(CandidateSpec(1, "linear", {}), "ok", {"rmse": 1.0},
+                               predict_seconds_per_1000=0.01, model_bytes=2048),
+               CandidateResult(CandidateSpec(2, "knn", {}), "failed", error="ValueError: x")]
+    leaderboard_frame(results, "rmse", False).to_csv(tmp_path / "leaderboard.csv", index=False)
+    table = pd.read_csv(tmp_path / "leaderboard.csv").set_index("id")
+    assert table.loc[1, "model_bytes"] == 2048
+    assert pd.isna(table.loc[2, "model_bytes"])
+    assert pd.isna(table.loc[2, "predict_seconds_per_1000"])
+    assert ",2048," in (tmp_path / "leaderboard.csv").read_text()  # a whole number of bytes
+    from tasks.html_page import table
+
+    cells = table(leaderboard_frame(results, "rmse", False)[["id", "model_bytes"]], ["model_bytes"])
+    assert '<td class="num">2048</td>' in cells and '<td class="num"></td>' in cells
