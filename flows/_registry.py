@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -19,6 +20,7 @@ from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_loss
 from tasks.model_io import load_verified
+from tasks.publish import json_safe
 from tasks.registry import TRAINING_ROWS, Decision, Registry, decide, row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
@@ -59,44 +61,93 @@ class Comparison:
     problem: str = ""
 
 
+MIN_NEW_ROWS = 30  # fewer validation rows new to the champion are too few to compare on
+
+
 def _score(loss: float, metric: str) -> float:
     return -loss if METRICS[metric].greater_is_better else loss
 
 
-def compare_with_champion(registry: Registry, data: PreparedData, plan: SplitPlan, metric: str,
-                          challenger: CandidateResult) -> Comparison:
-    """Score the champion and ``challenger`` (by its out-of-fold predictions) on this run's
-    validation rows, leaving out those the champion trained on when its version records them:
-    its score there would be optimistic."""
+def _challenger_predictions(data: PreparedData, plan: SplitPlan,
+                            challenger: CandidateResult) -> tuple[np.ndarray, np.ndarray]:
+    """The validation rows the challenger predicted out of fold, and its predictions on them
+    (probabilities clipped and renormalized, as its own metrics take them)."""
     valid = np.zeros(len(data.y), dtype=bool)
     valid[np.concatenate([rows for _, rows in plan.folds])] = True
     predicted, (oof,) = validated_predictions([challenger.oof], len(data.y), data.task)
     oof = oof[valid[predicted]]
-    rows = np.flatnonzero(predicted & valid)
+    if data.task == "classification":
+        oof = np.clip(oof, 1e-15, 1.0)
+        oof = oof / oof.sum(axis=1, keepdims=True)
+    return np.flatnonzero(predicted & valid), oof
+
+
+def _too_few(data: PreparedData, rows: np.ndarray) -> str:
+    """Why these new rows cannot decide (empty: they can)."""
+    if len(rows) == 0:
+        return ("the champion trained on every validation row of this run, so its score on "
+                "them would be optimistic")
+    one_class = data.task == "classification" and len(np.unique(data.y[rows])) < 2
+    if len(rows) >= MIN_NEW_ROWS and not one_class:
+        return ""
+    return (f"only {len(rows)} validation rows of this run are new to the champion"
+            f"{', all of one class' if one_class else ''}: too few to compare on (at least "
+            f"{MIN_NEW_ROWS}{', of two classes or more' if data.task == 'classification' else ''}"
+            ")")
+
+
+def compare_with_champion(registry: Registry, champion_version: Optional[int],
+                          data: PreparedData, plan: SplitPlan, metric: str,
+                          challenger: CandidateResult) -> Comparison:
+    """Score the champion and the challenger on the same validation rows of this run.
+
+    Parameters
+    ----------
+    registry : Registry
+    champion_version : int or None
+        The version to compare with (None: there is no champion yet).
+    data, plan : PreparedData, SplitPlan
+        This run's table and validation scheme.
+    metric : str
+    challenger : CandidateResult
+        The published entry; it is scored by its out-of-fold predictions.
+
+    Returns
+    -------
+    Comparison
+        On the validation rows the champion did not train on, when its version records them
+        (its score on its own training rows would be optimistic); on all of them for a
+        champion published before the records. No comparison (``champion`` None, ``problem``
+        saying why) when fewer than ``MIN_NEW_ROWS`` rows (or one class) are left, or the
+        champion cannot score them.
+    """
+    rows, oof = _challenger_predictions(data, plan, challenger)
 
     def challenger_score(keep: np.ndarray) -> float:
         return _score(prediction_loss(data.task, metric, data.y[rows[keep]], oof[keep]), metric)
 
     everything = np.ones(len(rows), dtype=bool)
-    if registry.champion() is None:
+    if champion_version is None:
         return Comparison(challenger_score(everything), None, None, "no champion yet")
     with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-        registry.fs.get(registry.resolve("champion").rstrip("/") + "/", local, recursive=True)
+        registry.fs.get(registry.version_path(champion_version) + "/", local, recursive=True)
         champion = load_verified(local)
         seen_file = Path(local) / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
+    X = data.X.rename(columns=str).iloc[rows]
+    columns = [str(c) for c in champion.model.feature_names_in_]
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        return Comparison(challenger_score(everything), None, None,
+                          "the champion cannot score the new data: missing column(s) "
+                          + ", ".join(repr(c) for c in missing[:10]))
+    keep = everything if seen is None else ~np.isin(
+        row_hashes(X[columns], _labels(data)[rows]), seen)
+    problem = _too_few(data, rows[keep])
+    if problem:
+        return Comparison(challenger_score(everything), None, None, problem)
     try:
-        keep = everything
-        if seen is not None:
-            columns = [str(c) for c in champion.model.feature_names_in_]
-            X = data.X.rename(columns=str).iloc[rows]
-            keep = ~np.isin(row_hashes(X[columns], _labels(data)[rows]), seen)
-        if not keep.any():
-            return Comparison(challenger_score(everything), None, None,
-                              "the champion trained on every validation row of this run, so its "
-                              "score on them would be optimistic")
-        loss = model_loss(champion.model, data.X.iloc[rows[keep]], data.y[rows[keep]], data,
-                          metric)
+        loss = model_loss(champion.model, X[keep], data.y[rows[keep]], data, metric)
     except (ValueError, KeyError) as exc:
         return Comparison(challenger_score(everything), None, None,
                           f"the champion cannot score the new data: {str(exc).splitlines()[0]}")
@@ -110,7 +161,8 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
     """Add the published model as a new version; promote it when it beats the champion."""
     registry = Registry(settings.registry, model_name(settings))
     champion_version = registry.champion()
-    comparison = compare_with_champion(registry, data, plan, metric, challenger)
+    comparison = compare_with_champion(registry, champion_version, data, plan, metric,
+                                       challenger)
     version = registry.add(output)
     champion = comparison.champion
     decision = decide(registry.name, version, champion_version, metric,
@@ -119,9 +171,16 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
                       settings.promotion_margin,
                       comparison.problem or "the champion's score on these rows is not a number",
                       rows=comparison.rows)
+    now = registry.champion()
+    if decision.promoted and now != champion_version:  # another run promoted meanwhile
+        decision = dataclasses.replace(decision, promoted=False, reason=(
+            f"{decision.reason}, but the champion became v{now} while this run compared with "
+            f"v{champion_version}: the champion stays (make v{version} the champion with "
+            f"rollback {version} if it should be)"))
     if decision.promoted:
         registry.set_champion(version, note=decision.reason)
     registry.record(decision)
-    create_table_artifact(table=[decision.to_dict()], key=f"{artifact_key}-promotion",
+    create_table_artifact(table=[json_safe(decision.to_dict())],
+                          key=f"{artifact_key}-promotion",
                           description="Champion/challenger decision on the same validation rows")
     return decision

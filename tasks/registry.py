@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import time
@@ -28,15 +29,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 import numpy as np
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
 
 __all__ = ["TRAINING_ROWS", "Decision", "Registry", "decide", "row_hashes"]
 
 TRAINING_ROWS = "training_rows.npy"
+_MISSING = "\0missing"
 
 _VERSION = re.compile(r"^v(\d+)$")
 
@@ -173,7 +175,8 @@ class Registry:
 
     def record(self, decision: Decision) -> None:
         """Append a decision to ``decisions.jsonl`` (and keep it beside the challenger)."""
-        line = json.dumps(decision.to_dict())
+        # A score that is not a number (r2 on one row, say) is null: the file stays JSON.
+        line = json.dumps(_finite(decision.to_dict()), allow_nan=False)
         log = self._path("decisions.jsonl")
         if isinstance(self.fs, LocalFileSystem):  # one appended write: runs at once keep theirs
             with open(log, "a", encoding="utf-8") as handle:
@@ -210,6 +213,11 @@ class Registry:
         return self.version_path(number)
 
 
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in record.items()}
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -240,14 +248,32 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
                     margin, promoted, reason, _now(), rows)
 
 
+def _canonical(values: pd.Series) -> pd.Series:
+    """Numbers as floats (an int column read as float another day still matches); anything
+    else as text, missing values as one marker whatever pandas version wrote them."""
+    values = values.reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    return values.astype("string").fillna(_MISSING)
+
+
 def row_hashes(X: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
-    """One 64-bit hash per row of ``X`` with its label (columns taken in name order; numbers as
-    floats and everything else as text, so that a column read as int one day and as float the
-    next still matches)."""
-    frame = pd.DataFrame(index=range(len(X)))
-    for column in sorted(X.columns, key=str):
-        values = X[column].reset_index(drop=True)
-        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        frame[str(column)] = values.astype("float64") if numeric else values.astype(str)
-    frame["\0label"] = pd.Series(np.asarray(labels)).astype(str)
+    """One 64-bit hash per row of ``X`` with its label.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Feature columns, taken in name order.
+    labels : ndarray
+        The target value of each row (class labels, not their codes).
+
+    Returns
+    -------
+    ndarray of uint64
+        Equal for two rows with the same values and label, also when a numeric column (or the
+        label) was read as int in one table and as float in the other.
+    """
+    frame = pd.DataFrame({str(c): _canonical(X[c]) for c in sorted(X.columns, key=str)},
+                         index=range(len(X)))
+    frame["\0label"] = _canonical(pd.Series(np.asarray(labels)))
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()

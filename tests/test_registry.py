@@ -74,6 +74,47 @@ def test_runs_registering_at_once_on_a_local_disk_each_get_a_version(tmp_path, m
     assert (Path(reg.version_path(3)) / "model.pkl").read_text() == f"run{third} model.pkl"
 
 
+def test_a_score_that_is_not_a_number_is_null_in_the_decisions_file(tmp_path):
+    reg = Registry(str(tmp_path / "reg"), "churn")
+    version = reg.add(str(_published(tmp_path / "run", "run")))
+    reg.record(decide("churn", version, None, "r2", True, float("-inf"), None, 0.0))
+
+    def refuse(word):
+        raise ValueError(f"not JSON: {word}")
+
+    line = (tmp_path / "reg" / "churn" / "decisions.jsonl").read_text()
+    assert json.loads(line, parse_constant=refuse)["challenger_score"] is None
+
+
+def test_a_champion_promoted_by_another_run_meanwhile_is_not_replaced(tmp_path, monkeypatch):
+    """Another run promotes its model between this run's comparison and its promotion: this
+    one compared with the champion before, so it does not replace the new one."""
+    (first_rows, more_rows), _ = _growing_table(tmp_path, (300, 450))
+    where = str(tmp_path / "registry")
+    common = dict(target="label", task="classification", registry=where, seed=1,
+                  include=["hist_gradient_boosting"], max_trials=1)
+    reg = family_registry()
+    reg.add(_Prior, origin="test")
+    try:
+        train(data=first_rows, **{**common, "include": ["test_prior"]},
+              output=str(tmp_path / "run1"))
+    finally:
+        family_registry(refresh=True)
+    real_add = Registry.add
+
+    def another_run_lands_first(self, folder):
+        if folder.endswith("run2"):
+            self.set_champion(real_add(self, str(tmp_path / "run1")))
+        return real_add(self, folder)
+
+    monkeypatch.setattr(Registry, "add", another_run_lands_first)
+    decision = train(data=more_rows, **common, output=str(tmp_path / "run2")).promotion
+    assert decision["challenger_version"] == 3 and decision["champion_version"] == 1
+    assert not decision["promoted"]  # it beat v1, but v2 is the champion now
+    assert "the champion became v2 while this run compared with v1" in decision["reason"]
+    assert Registry(where, "label").champion() == 2
+
+
 def test_decisions_follow_the_metric_direction_and_margin():
     assert decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0).promoted
     assert not decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.02).promoted
@@ -143,7 +184,7 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
 def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
     """On the champion's own training rows its score would be optimistic: no comparison, no
     change, and the decision says why and how to promote by hand."""
-    (rows,), _ = _growing_table(tmp_path, (300,))
+    (rows, few), frame = _growing_table(tmp_path, (300, 310))
     common = dict(data=rows, target="label", task="classification", max_trials=1,
                   registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
     train(**common, output=str(tmp_path / "run1"))
@@ -152,6 +193,12 @@ def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
     assert again["reason"].startswith("the champion trained on every validation row of this run")
     assert "rollback 2" in again["reason"]
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+    # Ten rows more: too few new rows to decide on.
+    fewer = train(**{**common, "data": few}, output=str(tmp_path / "run_few")).promotion
+    new = frame["label"].iloc[300:310].notna().sum()
+    assert not fewer["promoted"] and fewer["rows"] is None
+    assert fewer["reason"].startswith(f"only {new} validation rows of this run are new to the "
+                                      "champion")
     # A champion from before the hashes were kept is scored on every validation row.
     (tmp_path / "registry" / "label" / "v1" / "training_rows.npy").unlink()
     older = train(**common, seed=8, output=str(tmp_path / "run3")).promotion
@@ -164,7 +211,11 @@ def test_row_hashes_match_the_same_rows_whatever_the_column_order_or_number_type
                           "when": pd.to_datetime(["2026-01-01", "2026-01-02", None])})
     labels = np.array(["yes", "no", "yes"])
     same = frame[["when", "city", "n"]].astype({"n": "float64"})
+    same["city"] = ["Oslo", np.nan, "Kyoto"]  # missing written another way
     assert (row_hashes(same, labels) == row_hashes(frame, labels)).all()
+    # 0/1 labels read as int from one table and as float from another (it had a gap).
+    assert (row_hashes(frame, np.array([0, 1, 0])) == row_hashes(
+        frame, np.array([0.0, 1.0, 0.0]))).all()
     relabelled = row_hashes(frame, np.array(["no", "no", "yes"]))
     assert list(relabelled == row_hashes(frame, labels)) == [False, True, True]
     assert len(set(row_hashes(frame, labels))) == 3
