@@ -153,8 +153,9 @@ def published(out: Path) -> str:
             else best["family"])
     check = facts.get("baseline_check")
     if check:
-        ratio = check["std_errors"]  # null (infinite) when the standard error is zero
-        text += f" (winner {'inf' if ratio is None else f'{ratio:.1f}'} s.e. over the baseline)"
+        ratio = check.get("std_errors")  # null when infinite (no spread), absent before
+        shown = f"{ratio:.1f}" if ratio is not None else "inf" if check["gain"] > 0 else "-inf"
+        text += f" (winner {shown} s.e. over the baseline)"
     return text
 
 

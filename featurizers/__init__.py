@@ -5,8 +5,9 @@ from featurizers._auto import AutoFeaturizer
 from featurizers._cleaning import CategoryStrings, ToNumeric
 from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
-from featurizers._profile import ColumnProfile, parse_times, profile_columns, utc_naive
+from featurizers._profile import ColumnProfile, profile_columns
 from featurizers._text import TextEncoder
+from featurizers._times import parse_times, utc_naive, wall_clock
 
 __all__ = [
     "AutoFeaturizer",
@@ -19,4 +20,5 @@ __all__ = [
     "parse_times",
     "profile_columns",
     "utc_naive",
+    "wall_clock",
 ]

@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurizers._base import TableTransformer
-from featurizers._profile import parse_times, utc_naive
+from featurizers._times import parse_times, utc_naive
 
 __all__ = ["DatetimeFeatures"]
 

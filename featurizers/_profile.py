@@ -9,7 +9,9 @@ from typing import Literal
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-__all__ = ["ColumnKind", "ColumnProfile", "parse_times", "profile_columns", "utc_naive"]
+from featurizers._times import parse_times
+
+__all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
 
 ColumnKind = Literal[
     "numeric", "categorical", "high_cardinality", "datetime", "text", "empty", "constant", "id"
@@ -42,33 +44,6 @@ def _non_null_sample(values: pd.Series, seed: int = 0) -> pd.Series:
     if len(present) > _SAMPLE:
         present = present.sample(_SAMPLE, random_state=seed)
     return present
-
-
-def parse_times(values: pd.Series) -> pd.Series:
-    """Values (text or objects) as times, NaT where one is not a time.
-
-    Values with different UTC offsets (ISO times across a daylight-saving change, say) cannot
-    share one zone: they are all converted to UTC, and values without an offset are taken as
-    UTC.
-
-    Examples
-    --------
-    >>> times = parse_times(pd.Series(["2026-03-28T10:00+01:00", "2026-03-30T10:00+02:00"]))
-    >>> [str(t) for t in times]
-    ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
-    """
-    try:
-        return pd.to_datetime(values, errors="coerce", format="mixed")
-    except ValueError:  # mixed offsets: pandas asks for one zone
-        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
-
-
-def utc_naive(times: pd.Series) -> pd.Series:
-    """Times with a zone as UTC without one (the same instant on one clock); others as they
-    are."""
-    if getattr(times.dt, "tz", None) is None:
-        return times
-    return times.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def _parses_as_datetime(present: pd.Series) -> bool:

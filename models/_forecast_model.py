@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from featurizers import parse_times, utc_naive
+from featurizers import wall_clock
 
 __all__ = ["ForecastModel"]
 
@@ -78,12 +78,10 @@ class ForecastModel:
         self.history = history
         self.model_intervals = {k: np.asarray(v, dtype=float)
                                 for k, v in (model_intervals or {}).items()}
-        self.utc_times = True  # times with a zone are read as UTC (see featurizers.utc_naive)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_intervals", {})  # models published before it existed
-        state.setdefault("utc_times", False)  # ... and before times with a zone were UTC
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
@@ -94,11 +92,7 @@ class ForecastModel:
         if missing:
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
                              f"column {self.time_column!r} and the series ids {self.series_id}")
-        times = parse_times(df[self.time_column])
-        if self.utc_times:
-            times = utc_naive(times)
-        elif getattr(times.dt, "tz", None) is not None:  # published before: the local clock
-            times = times.dt.tz_localize(None)
+        times = wall_clock(df[self.time_column])
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))
         series = np.empty(len(df), dtype=int)

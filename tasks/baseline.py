@@ -47,8 +47,10 @@ class BaselineCheck:
 
     @property
     def std_errors(self) -> float:
-        """The gain in standard errors (infinite when they are zero)."""
-        return self.gain / self.std_error if self.std_error > 0 else math.inf
+        """The gain in standard errors (infinite, with the gain's sign, when they are zero)."""
+        if self.std_error > 0:
+            return self.gain / self.std_error
+        return math.copysign(math.inf, self.gain) if self.gain else 0.0
 
     @property
     def winner_passes(self) -> bool:

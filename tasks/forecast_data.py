@@ -16,7 +16,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from featurizers import parse_times, utc_naive
+from featurizers import wall_clock
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -104,7 +104,9 @@ def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
             inferred = _infer_freq(stamps)
             if inferred:
                 return inferred
-    steps = pd.Series(np.concatenate([np.diff(s.asi8) for s in times.values() if len(s) > 1]))
+    # In nanoseconds whatever the parsed unit (pandas 3 reads text as microseconds).
+    steps = pd.Series(np.concatenate([np.diff(s.as_unit("ns").asi8)
+                                      for s in times.values() if len(s) > 1]))
     if steps.empty:
         raise AutoMLInputError("cannot infer the frequency: no series has two timestamps; give "
                                "--frequency")
@@ -201,14 +203,12 @@ def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
 
 def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return utc_naive(values)
-    parsed = parse_times(values)
+    parsed = wall_clock(values)
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
         raise AutoMLInputError(f"time column {column!r} has values that are not times, such as "
                                f"{bad.iloc[0]!r}; fix them or choose another --time-column")
-    return utc_naive(parsed)
+    return parsed
 
 
 def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,

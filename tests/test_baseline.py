@@ -74,8 +74,10 @@ def test_the_verdict_follows_the_margin(gain, std_error, margin, keeps):
     assert check.to_dict()["keeps_baseline"] is keeps
     published = "the baseline 1" if keeps else "the winner 9"
     assert check.describe("roc_auc").endswith(f"{published} is published")
-    ratio = check.to_dict()["std_errors"]
-    assert ratio == (gain / std_error if std_error else math.inf)
+    assert check.to_dict()["std_errors"] == {0.004: gain / 0.004, float("inf"): 0.0,
+                                             0.0: 0.0}[std_error]
+    assert BaselineCheck(9, 1, 0.01, 0.004, 2.0, 200).std_errors == pytest.approx(2.5)
+    assert BaselineCheck(9, 1, -0.01, 0.0, 2.0, 200).std_errors == -math.inf
 
 
 def test_a_baseline_whose_refit_does_not_fit_leaves_the_winner_published_and_says_so():

@@ -94,6 +94,9 @@ def test_what_a_project_run_published_is_read_from_its_metrics(tmp_path):
     facts["baseline_check"].update(std_error=0.0, std_errors=None)  # infinite, null in JSON
     (tmp_path / "metrics.json").write_text(json.dumps(facts))
     assert published(tmp_path) == "ensemble of 2 (winner inf s.e. over the baseline)"
+    facts["baseline_check"].update(gain=-0.01)
+    (tmp_path / "metrics.json").write_text(json.dumps(facts))
+    assert published(tmp_path) == "ensemble of 2 (winner -inf s.e. over the baseline)"
     facts = {"best": {"family": "hist_gradient_boosting", "config": {}}, "baseline_check": None}
     (tmp_path / "metrics.json").write_text(json.dumps(facts))
     assert published(tmp_path) == "hist_gradient_boosting"

@@ -77,33 +77,48 @@ def test_one_series_trains_and_forecasts_without_series_ids(tmp_path):
     assert np.allclose(predicted[::-1], model.predict(future))  # one value per row, in order
 
 
+def test_the_frequency_of_times_read_from_text_with_a_gap_is_their_step():
+    """Text becomes microsecond times under pandas 3: the most common step must still be read
+    as one hour, not 3.6 seconds."""
+    frame = _one_shop().drop(index=[10, 11])
+    frame["hour"] = frame["hour"].dt.strftime("%Y-%m-%d %H:%M")
+    prepared = prepare_panel(frame, _settings(series_id=[]))
+    assert prepared.panel.freq in {"h", "H"} and prepared.n_filled == 2
+
+
+@pytest.mark.parametrize("written", ["offsets", "zone"])
+def test_daily_times_with_a_zone_across_a_daylight_saving_change_keep_their_grid(written):
+    """Local midnights in Oslo, +01:00 before 2024-03-31 and +02:00 after: on their own clock
+    they are one day apart, as ISO text with offsets or as a column with a zone."""
+    days = pd.date_range("2024-03-01", periods=60, freq="D", tz="Europe/Oslo")
+    frame = pd.DataFrame({"day": [t.isoformat() for t in days] if written == "offsets"
+                          else days, "sales": np.arange(60.0)})
+    prepared = prepare_panel(frame, _settings(time_column="day", series_id=[], horizon=7))
+    assert prepared.panel.freq == "D" and prepared.n_filled == 0
+
+
 @pytest.mark.usefixtures("prefect_harness")
-def test_times_with_offsets_across_a_daylight_saving_change(tmp_path):
-    """ISO times with the local offset, +01:00 then +02:00 after 2024-03-31 02:00 in Oslo: read
-    as UTC, a regular hourly series; new rows with their offsets find their steps."""
+def test_hourly_times_with_offsets_across_a_daylight_saving_change(tmp_path):
+    """ISO times with the local offset: the hour clocks skip (02:00 on 2024-03-31 in Oslo) is a
+    gap that is filled, and new rows written with their offsets find their steps."""
     from flows.train import train
-    from models._forecast_model import ForecastModel
 
     frame = _one_shop()
     utc = pd.date_range("2024-03-25", periods=len(frame), freq="h", tz="UTC")
     frame["hour"] = [t.isoformat() for t in utc.tz_convert("Europe/Oslo")]
     prepared = prepare_panel(frame, _settings(series_id=[]))
-    assert prepared.n_filled == 0 and len(prepared.panel.values[0]) == len(frame)
+    assert prepared.n_filled == 1 and len(prepared.panel.values[0]) == len(frame) + 1
     result = train(data=frame, target="sales", task="forecasting", time_column="hour",
                    horizon=24, include=["seasonal_naive"], max_trials=1,
                    output=str(tmp_path / "out"))
     model = joblib.load(result.model_path)
-    future = pd.date_range(utc[-1] + pd.Timedelta(hours=1), periods=24, freq="h", tz="UTC")
-    local = pd.DataFrame({"hour": [t.isoformat() for t in future.tz_convert("Europe/Oslo")]})
-    predicted = model.predict(local)
+    future = pd.date_range(utc[-1] + pd.Timedelta(hours=1), periods=24, freq="h",
+                           tz="UTC").tz_convert("Europe/Oslo")
+    predicted = model.predict(pd.DataFrame({"hour": [t.isoformat() for t in future]}))
     assert np.all(np.isfinite(predicted))
     np.testing.assert_allclose(predicted, model.predict(pd.DataFrame({"hour": future})))
     np.testing.assert_allclose(predicted, model.predict(
-        pd.DataFrame({"hour": future.tz_localize(None)})))  # UTC times without a zone
-    state = {k: v for k, v in vars(model).items() if k != "utc_times"}
-    older = ForecastModel.__new__(ForecastModel)
-    older.__setstate__(state)  # published before: times with a zone stay on the local clock
-    assert older.utc_times is False
+        pd.DataFrame({"hour": future.tz_localize(None)})))  # the local clock without a zone
 
 
 @pytest.mark.parametrize("task", ["regression", "forecasting"])

@@ -1,0 +1,105 @@
+"""Reading times written with a zone or an offset, which may change from row to row."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pandas as pd
+
+__all__ = ["parse_times", "utc_naive", "wall_clock"]
+
+# An offset after a time of day (never the day of a date such as 2024-03-31).
+_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _missed(times: pd.Series, values: pd.Series) -> int:
+    return int(times.isna().sum() - values.isna().sum())
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Values (text, datetimes or objects) as times, NaT where one is not a time.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series
+        Times with the zone they were written in; values whose UTC offsets differ (ISO times
+        across a daylight-saving change, say) cannot share one, so they are all converted to
+        UTC, and values without an offset are then taken as UTC.
+
+    Examples
+    --------
+    >>> times = parse_times(pd.Series(["2026-03-28T10:00+01:00", "2026-03-30T10:00+02:00"]))
+    >>> [str(t) for t in times]
+    ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
+    """
+    try:
+        times = pd.to_datetime(values, errors="coerce", format="mixed")
+    except ValueError:  # mixed offsets in text: pandas asks for one zone
+        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    if _missed(times, values) > 0:  # datetime objects with mixed zones become NaT silently
+        utc = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+        if _missed(utc, values) < _missed(times, values):
+            return utc
+    return times
+
+
+def utc_naive(times: pd.Series) -> pd.Series:
+    """Times with a zone as UTC without one (each instant on one clock); others as they are.
+
+    Parameters
+    ----------
+    times : Series of datetime64
+
+    Returns
+    -------
+    Series of datetime64 without a zone
+    """
+    if getattr(times.dt, "tz", None) is None:
+        return times
+    return times.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _local(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        return _OFFSET.sub(r"\1", value.strip())
+    return value
+
+
+def wall_clock(values: pd.Series) -> pd.Series:
+    """Times on the clock each was written in: a zone or offset is dropped, not converted.
+
+    Local midnights stay midnights across a daylight-saving change, so daily or monthly data
+    keep their grid; an hour repeated when clocks go back becomes two rows for one time.
+
+    Parameters
+    ----------
+    values : Series
+        Text, datetimes or datetime64 (with or without a zone).
+
+    Returns
+    -------
+    Series of datetime64 without a zone, NaT where a value is not a time
+
+    Examples
+    --------
+    >>> times = wall_clock(pd.Series(["2024-03-30T00:00+01:00", "2024-03-31T00:00+01:00",
+    ...                               "2024-04-01T00:00+02:00", "2024-04-02"]))
+    >>> [str(t.date()) for t in times], {t.hour for t in times}
+    (['2024-03-30', '2024-03-31', '2024-04-01', '2024-04-02'], {0})
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize(None) if values.dt.tz is not None else values
+    try:
+        times = pd.to_datetime(values, errors="coerce", format="mixed")
+        if _missed(times, values) == 0 and pd.api.types.is_datetime64_any_dtype(times):
+            return times.dt.tz_localize(None) if times.dt.tz is not None else times
+    except ValueError:  # mixed offsets
+        pass
+    return pd.to_datetime(values.map(_local), errors="coerce", format="mixed")
