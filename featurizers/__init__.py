@@ -7,7 +7,7 @@ from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
 from featurizers._profile import ColumnProfile, profile_columns
 from featurizers._text import TextEncoder
-from featurizers._times import parse_times, utc_naive, wall_clock
+from featurizers._times import has_zone, parse_times, utc_naive, wall_clock
 
 __all__ = [
     "AutoFeaturizer",
@@ -15,6 +15,7 @@ __all__ = [
     "ColumnProfile",
     "DatetimeFeatures",
     "FrequencyEncoder",
+    "has_zone",
     "TextEncoder",
     "ToNumeric",
     "parse_times",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import datetime
 
 import pandas as pd
 
-__all__ = ["parse_times", "utc_naive", "wall_clock"]
+__all__ = ["has_zone", "parse_times", "utc_naive", "wall_clock"]
 
 # An offset after a time of day (never the day of a date such as 2024-03-31).
-_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$")
+_OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
+                     r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
 
 
 def _missed(times: pd.Series, values: pd.Series) -> int:
@@ -38,8 +40,14 @@ def parse_times(values: pd.Series) -> pd.Series:
     ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
     """
     try:
-        times = pd.to_datetime(values, errors="coerce", format="mixed")
-    except ValueError:  # mixed offsets in text: pandas asks for one zone
+        with warnings.catch_warnings():
+            # pandas 2 warns, and returns objects, for mixed offsets: read as UTC just below.
+            warnings.filterwarnings("ignore", "In a future version of pandas, parsing datetimes "
+                                    "with mixed time zones", FutureWarning)
+            times = pd.to_datetime(values, errors="coerce", format="mixed")
+    except ValueError:  # mixed offsets in text (pandas 3): it asks for one zone
+        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    if not pd.api.types.is_datetime64_any_dtype(times):
         return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     if _missed(times, values) > 0:  # datetime objects with mixed zones become NaT silently
         utc = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
@@ -72,6 +80,33 @@ def _local(value: object) -> object:
     return value
 
 
+def has_zone(values: pd.Series) -> bool:
+    """Whether times carry a zone or offset (a zoned dtype, or any of the first 1,000 values).
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    bool
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz is not None
+    return any(getattr(v, "tzinfo", None) is not None
+               or (isinstance(v, str) and _OFFSET.match(v.strip()) is not None)
+               for v in values.dropna().iloc[:1000])
+
+
+def _one(value: object) -> pd.Timestamp:
+    """One value on its own clock, NaT when it is not a time."""
+    try:
+        stamp = pd.Timestamp(_local(value))
+    except (ValueError, TypeError):
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
 def wall_clock(values: pd.Series) -> pd.Series:
     """Times on the clock each was written in: a zone or offset is dropped, not converted.
 
@@ -102,4 +137,7 @@ def wall_clock(values: pd.Series) -> pd.Series:
             return times.dt.tz_localize(None) if times.dt.tz is not None else times
     except ValueError:  # mixed offsets
         pass
-    return pd.to_datetime(values.map(_local), errors="coerce", format="mixed")
+    try:
+        return pd.to_datetime(values.map(_local), errors="coerce", format="mixed")
+    except ValueError:  # zones the pattern does not know (e.g. CET): value by value
+        return pd.to_datetime(values.map(_one))

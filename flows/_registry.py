@@ -171,14 +171,17 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
                       settings.promotion_margin,
                       comparison.problem or "the champion's score on these rows is not a number",
                       rows=comparison.rows)
-    now = registry.champion()
-    if decision.promoted and now != champion_version:  # another run promoted meanwhile
-        decision = dataclasses.replace(decision, promoted=False, reason=(
-            f"{decision.reason}, but the champion became v{now} while this run compared with "
-            f"v{champion_version}: the champion stays (make v{version} the champion with "
-            f"rollback {version} if it should be)"))
-    if decision.promoted:
-        registry.set_champion(version, note=decision.reason)
+    with registry.promotion_lock():
+        now = registry.champion()
+        if decision.promoted and now != champion_version:  # another run promoted meanwhile
+            compared = "found no champion" if champion_version is None else (
+                f"compared with v{champion_version}")
+            decision = dataclasses.replace(decision, promoted=False, reason=(
+                f"{decision.reason}, but the champion became v{now} while this run {compared}: "
+                f"the champion stays (make v{version} the champion with rollback {version} if "
+                "it should be)"))
+        if decision.promoted:
+            registry.set_champion(version, note=decision.reason)
     registry.record(decision)
     create_table_artifact(table=[json_safe(decision.to_dict())],
                           key=f"{artifact_key}-promotion",

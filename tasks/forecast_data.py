@@ -16,7 +16,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from featurizers import wall_clock
+from featurizers import has_zone, wall_clock
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -173,8 +173,11 @@ def _check_unique_times(frame: pd.DataFrame, keys: list[str], time_column: str) 
         first = twice.iloc[0]
         row = ", ".join(f"{time_column}={first[k]}" if k == "__time" else f"{k}={shown(first[k])}"
                         for k in keys)
+        hint = (" (times with a zone or offset are read on their local clock, which repeats an "
+                "hour when clocks go back: give such a time column in UTC)"
+                if has_zone(frame[time_column]) else "")
         raise AutoMLInputError(f"duplicate timestamps within a series: {row} appears more than "
-                               "once; aggregate or drop the repeated rows")
+                               f"once; aggregate or drop the repeated rows{hint}")
 
 
 def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,

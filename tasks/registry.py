@@ -17,7 +17,9 @@ whole version and a whole pointer. A failed or worse retraining never moves the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import math
 import os
@@ -26,7 +28,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import fsspec
 import numpy as np
@@ -163,6 +165,21 @@ class Registry:
                                    f"(versions: {self.versions()}); {fix}")
         return version
 
+    @contextlib.contextmanager
+    def promotion_lock(self) -> Iterator[None]:
+        """Hold while reading the champion and replacing it: on a local disk an exclusive lock
+        (``.lock``) that other runs promoting wait for; elsewhere nothing."""
+        if not isinstance(self.fs, LocalFileSystem):
+            yield
+            return
+        self.fs.makedirs(self.root, exist_ok=True)
+        with open(self._path(".lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def set_champion(self, version: int, note: str = "") -> None:
         """Point the champion at ``version`` (atomic rename of a complete pointer file)."""
         if version not in self.versions():
@@ -249,9 +266,17 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
 
 
 def _canonical(values: pd.Series) -> pd.Series:
-    """Numbers as floats (an int column read as float another day still matches); anything
-    else as text, missing values as one marker whatever pandas version wrote them."""
+    """Numbers as floats (an int column read as float another day still matches); times and
+    durations as nanoseconds (UTC for times with a zone), not as text whose format depends on
+    the other rows; anything else as text, missing values as one marker whatever pandas
+    version wrote them."""
     values = values.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if values.dt.tz is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.astype("datetime64[ns]").astype("int64")
+    if pd.api.types.is_timedelta64_dtype(values):
+        return values.astype("timedelta64[ns]").astype("int64")
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     return values.astype("string").fillna(_MISSING)

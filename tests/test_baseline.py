@@ -78,6 +78,7 @@ def test_the_verdict_follows_the_margin(gain, std_error, margin, keeps):
                                              0.0: 0.0}[std_error]
     assert BaselineCheck(9, 1, 0.01, 0.004, 2.0, 200).std_errors == pytest.approx(2.5)
     assert BaselineCheck(9, 1, -0.01, 0.0, 2.0, 200).std_errors == -math.inf
+    assert BaselineCheck(9, 1, 0.01, 0.0, 2.0, 200).std_errors == math.inf
 
 
 def test_a_baseline_whose_refit_does_not_fit_leaves_the_winner_published_and_says_so():

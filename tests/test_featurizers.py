@@ -70,6 +70,25 @@ def test_times_with_offsets_across_a_daylight_saving_change_are_one_utc_clock():
     np.testing.assert_array_equal(encoder.transform(later), encoder.transform(local)[-5:])
 
 
+def test_times_of_mixed_zones_and_other_spellings_are_read():
+    from datetime import datetime, timedelta, timezone
+
+    from featurizers import parse_times, wall_clock
+
+    objects = pd.Series([datetime(2024, 3, 30, 10, tzinfo=timezone(timedelta(hours=1))),
+                         datetime(2024, 4, 1, 10, tzinfo=timezone(timedelta(hours=2)))],
+                        dtype=object)
+    assert [str(t) for t in parse_times(objects)] == ["2024-03-30 09:00:00+00:00",
+                                                      "2024-04-01 08:00:00+00:00"]
+    assert [str(t) for t in wall_clock(objects)] == ["2024-03-30 10:00:00",
+                                                     "2024-04-01 10:00:00"]
+    text = pd.Series(["Sun, 31 Mar 2024 10:00:00 GMT", "2024-03-31 12:00 +0200",
+                      "2024-03-31 10:00 PM +01:00", "2024-03-31", "not a time", None])
+    assert [str(t) for t in wall_clock(text)] == [
+        "2024-03-31 10:00:00", "2024-03-31 12:00:00", "2024-03-31 22:00:00",
+        "2024-03-31 00:00:00", "NaT", "NaT"]
+
+
 def test_text_encoder_dense_components():
     docs = pd.Series([f"word{i % 7} shared text number {i}" for i in range(60)], name="notes")
     encoder = TextEncoder(n_components=5).fit(docs)

@@ -77,6 +77,17 @@ def test_one_series_trains_and_forecasts_without_series_ids(tmp_path):
     assert np.allclose(predicted[::-1], model.predict(future))  # one value per row, in order
 
 
+def test_the_hour_repeated_when_clocks_go_back_is_a_duplicate_with_a_hint():
+    utc = pd.date_range("2024-10-26 20:00", periods=48, freq="h", tz="UTC")
+    local = pd.DataFrame({"hour": [t.isoformat() for t in utc.tz_convert("Europe/Oslo")],
+                          "sales": np.arange(48.0)})
+    with pytest.raises(AutoMLInputError, match=r"2024-10-27 02:00:00 appears more than once; "
+                       r".*repeats an hour when clocks go back: give such a time column in UTC"):
+        prepare_panel(local, _settings(series_id=[], horizon=6))
+    local["hour"] = [t.isoformat() for t in utc]  # in UTC: no repeat
+    assert prepare_panel(local, _settings(series_id=[], horizon=6)).n_filled == 0
+
+
 def test_the_frequency_of_times_read_from_text_with_a_gap_is_their_step():
     """Text becomes microsecond times under pandas 3: the most common step must still be read
     as one hour, not 3.6 seconds."""

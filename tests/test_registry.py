@@ -74,6 +74,42 @@ def test_runs_registering_at_once_on_a_local_disk_each_get_a_version(tmp_path, m
     assert (Path(reg.version_path(3)) / "model.pkl").read_text() == f"run{third} model.pkl"
 
 
+def test_too_few_new_rows_or_one_class_cannot_decide():
+    from types import SimpleNamespace
+
+    from flows._registry import MIN_NEW_ROWS, _too_few
+
+    data = SimpleNamespace(task="classification", y=np.array([0, 1] * 40))
+    assert _too_few(data, np.arange(MIN_NEW_ROWS)) == ""
+    assert "only 29 validation rows" in _too_few(data, np.arange(29))
+    one_class = _too_few(data, np.arange(0, 80, 2))  # 40 rows, all of class 0
+    assert one_class.startswith("only 40 validation rows of this run are new to the champion, "
+                                "all of one class")
+    assert "trained on every validation row" in _too_few(data, np.arange(0))
+    regression = SimpleNamespace(task="regression", y=np.zeros(80))
+    assert _too_few(regression, np.arange(MIN_NEW_ROWS)) == ""
+
+
+def test_the_promotion_lock_on_a_local_disk_is_exclusive(tmp_path):
+    import threading
+
+    reg = Registry(str(tmp_path / "reg"), "churn")
+    order = []
+
+    def promote():
+        with reg.promotion_lock():
+            order.append("second")
+
+    with reg.promotion_lock():
+        other = threading.Thread(target=promote)
+        other.start()
+        other.join(timeout=0.3)
+        assert other.is_alive()  # it waits for the lock
+        order.append("first")
+    other.join(timeout=5)
+    assert order == ["first", "second"]
+
+
 def test_a_score_that_is_not_a_number_is_null_in_the_decisions_file(tmp_path):
     reg = Registry(str(tmp_path / "reg"), "churn")
     version = reg.add(str(_published(tmp_path / "run", "run")))
@@ -210,9 +246,14 @@ def test_row_hashes_match_the_same_rows_whatever_the_column_order_or_number_type
     frame = pd.DataFrame({"n": [1, 2, 3], "city": ["Oslo", None, "Kyoto"],
                           "when": pd.to_datetime(["2026-01-01", "2026-01-02", None])})
     labels = np.array(["yes", "no", "yes"])
+    frame["city"] = pd.Series(["Oslo", None, "Kyoto"], dtype=object)
     same = frame[["when", "city", "n"]].astype({"n": "float64"})
-    same["city"] = ["Oslo", np.nan, "Kyoto"]  # missing written another way
+    same["city"] = pd.Series(["Oslo", np.nan, "Kyoto"], dtype="str")  # missing another way
     assert (row_hashes(same, labels) == row_hashes(frame, labels)).all()
+    # A time at midnight hashes alike whether or not another row has a time of day.
+    later = frame.assign(when=pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03 10:00"],
+                                             format="mixed"))
+    assert list(row_hashes(later, labels) == row_hashes(frame, labels)) == [True, True, False]
     # 0/1 labels read as int from one table and as float from another (it had a gap).
     assert (row_hashes(frame, np.array([0, 1, 0])) == row_hashes(
         frame, np.array([0.0, 1.0, 0.0]))).all()
