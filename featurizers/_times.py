@@ -40,11 +40,7 @@ def parse_times(values: pd.Series) -> pd.Series:
     ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
     """
     try:
-        with warnings.catch_warnings():
-            # pandas 2 warns, and returns objects, for mixed offsets: read as UTC just below.
-            warnings.filterwarnings("ignore", "In a future version of pandas, parsing datetimes "
-                                    "with mixed time zones", FutureWarning)
-            times = pd.to_datetime(values, errors="coerce", format="mixed")
+        times = _quietly_to_datetime(values)  # objects under pandas 2 for mixed offsets
     except ValueError:  # mixed offsets in text (pandas 3): it asks for one zone
         return pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     if not pd.api.types.is_datetime64_any_dtype(times):
@@ -99,7 +95,8 @@ def has_zone(values: pd.Series) -> bool:
 
 
 def _one(value: object) -> pd.Timestamp:
-    """One value on its own clock, NaT when it is not a time."""
+    """One value on its own clock, NaT when it is not a time (or its zone is a name, such as
+    CET, which pandas does not read)."""
     try:
         stamp = pd.Timestamp(_local(value))
     except (ValueError, TypeError):
@@ -130,14 +127,26 @@ def wall_clock(values: pd.Series) -> pd.Series:
     (['2024-03-30', '2024-03-31', '2024-04-01', '2024-04-02'], {0})
     """
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize(None) if values.dt.tz is not None else values
-    try:
-        times = pd.to_datetime(values, errors="coerce", format="mixed")
-        if _missed(times, values) == 0 and pd.api.types.is_datetime64_any_dtype(times):
-            return times.dt.tz_localize(None) if times.dt.tz is not None else times
-    except ValueError:  # mixed offsets
-        pass
-    try:
-        return pd.to_datetime(values.map(_local), errors="coerce", format="mixed")
-    except ValueError:  # zones the pattern does not know (e.g. CET): value by value
-        return pd.to_datetime(values.map(_one))
+        return _zoneless(values)
+    for attempt in (values, values.map(_local)):
+        try:
+            times = _quietly_to_datetime(attempt)
+        except ValueError:  # mixed offsets (pandas 3)
+            continue
+        if pd.api.types.is_datetime64_any_dtype(times) and _missed(times, values) == 0:
+            return _zoneless(times)
+    # Offsets the pattern cannot strip ("GMT+1", "+0100 (CET)"), or values that are not times:
+    # value by value.
+    return pd.to_datetime(values.map(_one))
+
+
+def _zoneless(times: pd.Series) -> pd.Series:
+    return times.dt.tz_localize(None) if times.dt.tz is not None else times
+
+
+def _quietly_to_datetime(values: pd.Series) -> pd.Series:
+    with warnings.catch_warnings():
+        # pandas 2 warns, and returns objects, for mixed offsets: the caller checks the dtype.
+        warnings.filterwarnings("ignore", "In a future version of pandas, parsing datetimes "
+                                "with mixed time zones", FutureWarning)
+        return pd.to_datetime(values, errors="coerce", format="mixed")

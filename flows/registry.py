@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             _list(registry)
         else:
-            registry.set_champion(args.version, note="rolled back by hand")
+            with registry.promotion_lock():
+                registry.set_champion(args.version, note="rolled back by hand")
             print(f"champion of {args.name}: v{args.version}")
     except AutoMLInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -173,9 +173,11 @@ def _check_unique_times(frame: pd.DataFrame, keys: list[str], time_column: str) 
         first = twice.iloc[0]
         row = ", ".join(f"{time_column}={first[k]}" if k == "__time" else f"{k}={shown(first[k])}"
                         for k in keys)
+        same = twice[(twice[keys] == first[keys]).all(axis=1)][time_column]
+        # Written differently yet one time: offsets that the local clock dropped.
         hint = (" (times with a zone or offset are read on their local clock, which repeats an "
                 "hour when clocks go back: give such a time column in UTC)"
-                if has_zone(frame[time_column]) else "")
+                if same.astype(str).nunique() > 1 and has_zone(same) else "")
         raise AutoMLInputError(f"duplicate timestamps within a series: {row} appears more than "
                                f"once; aggregate or drop the repeated rows{hint}")
 

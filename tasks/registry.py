@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import math
 import os
@@ -36,6 +35,11 @@ import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, as on object stores
+    fcntl = None
 
 __all__ = ["TRAINING_ROWS", "Decision", "Registry", "decide", "row_hashes"]
 
@@ -169,16 +173,17 @@ class Registry:
     def promotion_lock(self) -> Iterator[None]:
         """Hold while reading the champion and replacing it: on a local disk an exclusive lock
         (``.lock``) that other runs promoting wait for; elsewhere nothing."""
-        if not isinstance(self.fs, LocalFileSystem):
+        if fcntl is None or not isinstance(self.fs, LocalFileSystem):
             yield
             return
         self.fs.makedirs(self.root, exist_ok=True)
-        with open(self._path(".lock"), "a") as handle:
+        # Read-only is enough for flock, so a registry shared by a group needs no write access.
+        handle = os.open(self._path(".lock"), os.O_RDONLY | os.O_CREAT, 0o666)
+        try:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            yield
+        finally:
+            os.close(handle)  # closing releases the lock
 
     def set_champion(self, version: int, note: str = "") -> None:
         """Point the champion at ``version`` (atomic rename of a complete pointer file)."""
@@ -267,16 +272,17 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
 
 def _canonical(values: pd.Series) -> pd.Series:
     """Numbers as floats (an int column read as float another day still matches); times and
-    durations as nanoseconds (UTC for times with a zone), not as text whose format depends on
+    durations as microseconds (UTC for times with a zone), not as text whose format depends on
     the other rows; anything else as text, missing values as one marker whatever pandas
     version wrote them."""
     values = values.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(values):
         if values.dt.tz is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        return values.astype("datetime64[ns]").astype("int64")
+        # Microseconds reach year 294,000 (nanoseconds stop at 2262: 9999-12-31 is common).
+        return values.dt.as_unit("us").astype("int64")
     if pd.api.types.is_timedelta64_dtype(values):
-        return values.astype("timedelta64[ns]").astype("int64")
+        return values.dt.as_unit("us").astype("int64")
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     return values.astype("string").fillna(_MISSING)

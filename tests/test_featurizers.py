@@ -87,6 +87,9 @@ def test_times_of_mixed_zones_and_other_spellings_are_read():
     assert [str(t) for t in wall_clock(text)] == [
         "2024-03-31 10:00:00", "2024-03-31 12:00:00", "2024-03-31 22:00:00",
         "2024-03-31 00:00:00", "NaT", "NaT"]
+    # Offsets the pattern cannot strip are read value by value.
+    odd = pd.Series(["2024-03-31 10:00 GMT+1", "Mon, 01 Jan 2024 10:00:00 +0100 (CET)"])
+    assert [str(t) for t in wall_clock(odd)] == ["2024-03-31 10:00:00", "2024-01-01 10:00:00"]
 
 
 def test_text_encoder_dense_components():

@@ -94,15 +94,17 @@ def test_the_promotion_lock_on_a_local_disk_is_exclusive(tmp_path):
     import threading
 
     reg = Registry(str(tmp_path / "reg"), "churn")
-    order = []
+    order, trying = [], threading.Event()
 
     def promote():
+        trying.set()
         with reg.promotion_lock():
             order.append("second")
 
     with reg.promotion_lock():
         other = threading.Thread(target=promote)
         other.start()
+        assert trying.wait(timeout=5)
         other.join(timeout=0.3)
         assert other.is_alive()  # it waits for the lock
         order.append("first")
@@ -250,6 +252,10 @@ def test_row_hashes_match_the_same_rows_whatever_the_column_order_or_number_type
     same = frame[["when", "city", "n"]].astype({"n": "float64"})
     same["city"] = pd.Series(["Oslo", np.nan, "Kyoto"], dtype="str")  # missing another way
     assert (row_hashes(same, labels) == row_hashes(frame, labels)).all()
+    # A far date (nanoseconds end in 2262) hashes too.
+    far = frame.assign(when=pd.Series(pd.to_datetime(["9999-12-31", "2026-01-02", None]),
+                                      dtype="datetime64[us]"))
+    assert list(row_hashes(far, labels) == row_hashes(frame, labels)) == [False, True, True]
     # A time at midnight hashes alike whether or not another row has a time of day.
     later = frame.assign(when=pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03 10:00"],
                                              format="mixed"))
