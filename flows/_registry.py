@@ -20,11 +20,10 @@ from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_loss
 from tasks.model_io import load_verified
-from tasks.publish import json_safe
 from tasks.registry import TRAINING_ROWS, Decision, Registry, decide, row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
-from tasks.types import CandidateResult
+from tasks.types import CandidateResult, json_safe
 from tasks.validate import PreparedData
 
 __all__ = ["Comparison", "compare_with_champion", "model_name", "register_task",
@@ -38,15 +37,11 @@ def model_name(settings: TrainSettings) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
 
 
-def _labels(data: PreparedData) -> np.ndarray:
-    return data.y if data.classes is None else data.classes[data.y]
-
-
 def training_rows_file(data: PreparedData) -> dict[str, bytes]:
     """The hashes of the rows a model trains on, as a results-folder file (see
     :func:`tasks.registry.row_hashes`)."""
     buffer = io.BytesIO()
-    np.save(buffer, np.unique(row_hashes(data.X, _labels(data))), allow_pickle=False)
+    np.save(buffer, np.unique(row_hashes(data.X, data.labels)), allow_pickle=False)
     return {TRAINING_ROWS: buffer.getvalue()}
 
 
@@ -142,7 +137,7 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
                           "the champion cannot score the new data: missing column(s) "
                           + ", ".join(repr(c) for c in missing[:10]))
     keep = everything if seen is None else ~np.isin(
-        row_hashes(X[columns], _labels(data)[rows]), seen)
+        row_hashes(X[columns], data.labels[rows]), seen)
     problem = _too_few(data, rows[keep])
     if problem:
         return Comparison(challenger_score(everything), None, None, problem)

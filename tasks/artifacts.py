@@ -16,7 +16,7 @@ from prefect.artifacts import (
 )
 
 from tasks.guardrails import Guardrail
-from tasks.publish import json_safe
+from tasks.types import json_safe
 
 __all__ = ["experiment_key", "Progress", "publish_artifacts"]
 

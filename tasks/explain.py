@@ -162,7 +162,7 @@ def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: 
     forests stop growing after ``seconds`` in all (shared equally by the members). A classifier
     gets its calibration as published: each member's temperature (``temperatures``, in the
     order of ``specs``) and the blend's."""
-    labels = data.y if data.classes is None else data.classes[data.y]
+    labels = data.labels
     limit = None if seconds is None else seconds / len(specs)
     members = []
     for spec, temperature in zip(specs, temperatures or [1.0] * len(specs)):

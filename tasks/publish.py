@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -21,10 +20,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.errors import AutoMLInputError
-from tasks.types import CandidateResult
+from tasks.types import CandidateResult, json_safe
 
-__all__ = ["check_output_folder", "file_sha256", "json_safe", "leaderboard_frame",
-           "publish_results", "publish_task"]
+__all__ = ["check_output_folder", "file_sha256", "leaderboard_frame", "publish_results",
+           "publish_task"]
 
 _PACKAGES = ("prefect", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu", "xgboost",
              "statsmodels", "great-expectations", "joblib", "numpy", "prefect-automl")
@@ -96,18 +95,6 @@ def _write_json(path: Path, payload: Any) -> None:
     # allow_nan=False: a NaN would be written as the bare word NaN, which is not JSON.
     path.write_text(json.dumps(json_safe(payload), indent=2, sort_keys=True, default=str,
                                allow_nan=False) + "\n")
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (in dicts, lists and tuples) as None, which
-    JSON can hold."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def publish_results(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import re
 import time
@@ -35,6 +34,7 @@ import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
+from tasks.types import json_safe
 
 try:
     import fcntl
@@ -198,7 +198,7 @@ class Registry:
     def record(self, decision: Decision) -> None:
         """Append a decision to ``decisions.jsonl`` (and keep it beside the challenger)."""
         # A score that is not a number (r2 on one row, say) is null: the file stays JSON.
-        line = json.dumps(_finite(decision.to_dict()), allow_nan=False)
+        line = json.dumps(json_safe(decision.to_dict()), allow_nan=False)
         log = self._path("decisions.jsonl")
         if isinstance(self.fs, LocalFileSystem):  # one appended write: runs at once keep theirs
             with open(log, "a", encoding="utf-8") as handle:
@@ -233,11 +233,6 @@ class Registry:
             raise AutoMLInputError(f"model {self.name!r} has no version {number}; versions: "
                                    f"{self.versions()}")
         return self.version_path(number)
-
-
-def _finite(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
-            for k, v in record.items()}
 
 
 def _now() -> str:

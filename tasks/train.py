@@ -199,8 +199,7 @@ def refit(spec: CandidateSpec, data: PreparedData, seed: int,
         model.estimator.set_params(**params)
     if temperature != 1.0:
         model.set_params(temperature=temperature)
-    labels = data.y if data.classes is None else data.classes[data.y]
-    return model.fit(data.X, labels, time_limit=time_limit)
+    return model.fit(data.X, data.labels, time_limit=time_limit)
 
 
 @task(name="refit", task_run_name="refit-{spec.family}-{spec.id:02d}", cache_policy=NO_CACHE)

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 from pydantic import BaseModel
 
-__all__ = ["CandidateResult", "CandidateSpec", "CandidateSummary", "TrainResult"]
+__all__ = ["CandidateResult", "CandidateSpec", "CandidateSummary", "TrainResult", "json_safe"]
 
 Status = Literal["ok", "failed", "timeout", "too_slow"]
 
@@ -98,3 +98,15 @@ class TrainResult(BaseModel):
     wall_seconds: float
     ensemble: Optional[dict[int, float]] = None
     promotion: Optional[dict[str, Any]] = None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts, lists and tuples) as None, which
+    JSON can hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

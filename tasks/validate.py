@@ -51,6 +51,11 @@ class PreparedData:
         """Number of classes (0 for regression)."""
         return 0 if self.classes is None else len(self.classes)
 
+    @property
+    def labels(self) -> np.ndarray:
+        """The target as the data had it: class labels, not their codes (regression: ``y``)."""
+        return self.y if self.classes is None else self.classes[self.y]
+
 
 def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSuite:
     """The expectation suite: hard checks on the target, and the input contract of the features.
