@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -16,11 +15,13 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from models._calibration import clip_probabilities
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
-from tasks.explain import model_loss
+from tasks.baseline import bootstrap_gain
+from tasks.explain import model_predictions
 from tasks.model_io import load_verified
-from tasks.registry import TRAINING_ROWS, Decision, Registry, decide, row_hashes
+from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe
@@ -48,12 +49,17 @@ def training_rows_file(data: PreparedData) -> dict[str, bytes]:
 @dataclass(frozen=True)
 class Comparison:
     """Champion and challenger scored on the same ``rows`` validation rows (``champion`` and
-    ``rows`` None: it could not be, ``problem`` says why; the challenger is then scored on all)."""
+    ``rows`` None: it could not be, ``problem`` says why; the challenger is then scored on all).
+
+    ``std_error`` is the paired bootstrap standard error of the challenger's gain over the
+    champion on those rows (None when they were not compared).
+    """
 
     challenger: float
     champion: Optional[float]
     rows: Optional[int]
     problem: str = ""
+    std_error: Optional[float] = None
 
 
 MIN_NEW_ROWS = 30  # fewer validation rows new to the champion are too few to compare on
@@ -72,8 +78,7 @@ def _challenger_predictions(data: PreparedData, plan: SplitPlan,
     predicted, (oof,) = validated_predictions([challenger.oof], len(data.y), data.task)
     oof = oof[valid[predicted]]
     if data.task == "classification":
-        oof = np.clip(oof, 1e-15, 1.0)
-        oof = oof / oof.sum(axis=1, keepdims=True)
+        oof = clip_probabilities(oof)
     return np.flatnonzero(predicted & valid), oof
 
 
@@ -93,7 +98,8 @@ def _too_few(data: PreparedData, rows: np.ndarray) -> str:
 
 def compare_with_champion(registry: Registry, champion_version: Optional[int],
                           data: PreparedData, plan: SplitPlan, metric: str,
-                          challenger: CandidateResult) -> Comparison:
+                          challenger: CandidateResult, seed: int = 0,
+                          seconds: Optional[float] = None) -> Comparison:
     """Score the champion and the challenger on the same validation rows of this run.
 
     Parameters
@@ -106,6 +112,10 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     metric : str
     challenger : CandidateResult
         The published entry; it is scored by its out-of-fold predictions.
+    seed : int, default=0
+        Seed of the bootstrap of the gain.
+    seconds : float, optional
+        Time the bootstrap may take (see :func:`tasks.baseline.bootstrap_gain`).
 
     Returns
     -------
@@ -142,41 +152,64 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     if problem:
         return Comparison(challenger_score(everything), None, None, problem)
     try:
-        loss = model_loss(champion.model, X[keep], data.y[rows[keep]], data, metric)
+        theirs = model_predictions(champion.model, X[keep], data)
     except (ValueError, KeyError) as exc:
         return Comparison(challenger_score(everything), None, None,
                           f"the champion cannot score the new data: {str(exc).splitlines()[0]}")
-    return Comparison(challenger_score(keep), _score(loss, metric), int(keep.sum()))
+    y = data.y[rows[keep]]
+    losses = [prediction_loss(data.task, metric, y, p) for p in (oof[keep], theirs)]
+    if not np.isfinite(losses).all():
+        return Comparison(challenger_score(everything), None, None,
+                          f"{metric} cannot be computed on the {len(y)} validation rows new to "
+                          "the champion")
+    _, std_error, _ = bootstrap_gain(y, oof[keep], theirs, data.task, metric, seed,
+                                     seconds=seconds)
+    return Comparison(_score(losses[0], metric), _score(losses[1], metric), len(y),
+                      std_error=std_error)
+
+
+def _promote(registry: Registry, decision: Decision, compared_with: Optional[int]) -> Decision:
+    """Make the challenger the champion unless another run replaced the champion it was
+    compared with meanwhile, or held the lock too long; the decision as it ended."""
+    version = decision.challenger_version
+    by_hand = (f"the champion stays (make v{version} the champion with rollback {version} if "
+               "it should be)")
+    try:
+        with registry.promotion_lock():
+            now = registry.champion()
+            if now != compared_with:
+                compared = "found no champion" if compared_with is None else (
+                    f"compared with v{compared_with}")
+                return dataclasses.replace(decision, promoted=False, reason=(
+                    f"{decision.reason}, but the champion became v{now} while this run "
+                    f"{compared}: {by_hand}"))
+            registry.set_champion(version, note=decision.reason)
+    except RegistryBusy as exc:
+        return dataclasses.replace(decision, promoted=False,
+                                   reason=f"{decision.reason}, but {exc}: {by_hand}")
+    return decision
 
 
 # No retries: a second attempt would add the model again as another version.
 @task(name="register", cache_policy=NO_CACHE)
 def register_task(settings: TrainSettings, output: str, data: PreparedData, plan: SplitPlan,
-                  metric: str, challenger: CandidateResult, artifact_key: str) -> Decision:
-    """Add the published model as a new version; promote it when it beats the champion."""
+                  metric: str, challenger: CandidateResult, artifact_key: str,
+                  seconds: Optional[float] = None) -> Decision:
+    """Add the published model as a new version; promote it when it beats the champion by
+    more than ``settings.promotion_margin`` and ``settings.promotion_std_errors`` standard
+    errors (``seconds``: the time the bootstrap of the gain may take)."""
     registry = Registry(settings.registry, model_name(settings))
     champion_version = registry.champion()
     comparison = compare_with_champion(registry, champion_version, data, plan, metric,
-                                       challenger)
+                                       challenger, settings.seed, seconds)
     version = registry.add(output)
-    champion = comparison.champion
     decision = decide(registry.name, version, champion_version, metric,
                       METRICS[metric].greater_is_better, comparison.challenger,
-                      None if champion is None or math.isnan(champion) else champion,
-                      settings.promotion_margin,
-                      comparison.problem or "the champion's score on these rows is not a number",
-                      rows=comparison.rows)
-    with registry.promotion_lock():
-        now = registry.champion()
-        if decision.promoted and now != champion_version:  # another run promoted meanwhile
-            compared = "found no champion" if champion_version is None else (
-                f"compared with v{champion_version}")
-            decision = dataclasses.replace(decision, promoted=False, reason=(
-                f"{decision.reason}, but the champion became v{now} while this run {compared}: "
-                f"the champion stays (make v{version} the champion with rollback {version} if "
-                "it should be)"))
-        if decision.promoted:
-            registry.set_champion(version, note=decision.reason)
+                      comparison.champion, settings.promotion_margin, comparison.problem,
+                      rows=comparison.rows, std_error=comparison.std_error,
+                      std_errors_needed=settings.promotion_std_errors)
+    if decision.promoted:
+        decision = _promote(registry, decision, champion_version)
     registry.record(decision)
     create_table_artifact(table=[json_safe(decision.to_dict())],
                           key=f"{artifact_key}-promotion",

@@ -13,6 +13,7 @@ from prefect import task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from models._calibration import clip_probabilities
 from tasks.charts import (
     Chart,
     classification_charts,
@@ -64,9 +65,8 @@ def winner_charts(data: PreparedData, chosen: CandidateResult) -> list[Chart]:
     rows = ~np.isnan(oof).any(axis=1)
     if data.task == "regression":
         return regression_charts(data.y[rows], oof[rows, 0])
-    proba = np.clip(oof[rows], 1e-15, 1.0)
-    proba /= proba.sum(axis=1, keepdims=True)
-    return classification_charts(data.y[rows], proba, list(data.classes))
+    return classification_charts(data.y[rows], clip_probabilities(oof[rows]),
+                                 list(data.classes))
 
 
 def build_report(data: PreparedData, chosen: CandidateResult, leaderboard: pd.DataFrame,

@@ -148,6 +148,10 @@ def train(
     promotion_margin: float = Field(
         0.0, description="How much better (in the primary metric) the new model must score than "
         "the champion, on the same validation rows, to replace it."),
+    promotion_std_errors: float = Field(
+        2.0, description="How many standard errors of that gain (paired bootstrap of the rows) "
+        "the new model must also win by: its score is the winner of a search, so a small gain "
+        "can be luck. 0 switches this off."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
     horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
@@ -181,7 +185,8 @@ def train(
         predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
         halving=halving, task_runner=task_runner, dask_address=dask_address,
         registry=registry, model_name=model_name,
-        promotion_margin=promotion_margin, time_column=time_column,
+        promotion_margin=promotion_margin, promotion_std_errors=promotion_std_errors,
+        time_column=time_column,
         series_id=series_id or [],
         horizon=horizon, frequency=frequency, seasonality=seasonality,
         known_features=known_features or [], short_series=short_series, fill_gaps=fill_gaps,
@@ -265,7 +270,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     decision = None
     if settings.registry:
         decision = register_task(settings, str(Path(model_path).parent), prepared, plan, metric,
-                                 chosen, key)
+                                 chosen, key, BASELINE_CHECK_SECONDS
+                                 if budget.seconds is not None else None)
         logger.info("registry %s: version %d, %s", decision.name, decision.challenger_version,
                     "promoted to champion" if decision.promoted else "champion kept")
     return TrainResult(

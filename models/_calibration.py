@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-__all__ = ["calibrates", "fit_temperature", "scale_probabilities"]
+__all__ = ["calibrates", "clip_probabilities", "fit_temperature", "scale_probabilities"]
 
 LOG_BOUND = 3.0  # temperatures between e^-3 (about 0.05) and e^3 (about 20)
 _FLOOR = 1e-15
@@ -14,6 +14,13 @@ _FLOOR = 1e-15
 def calibrates(metric: str) -> bool:
     """Whether a run optimising ``metric`` fits temperatures: only log loss rewards them."""
     return metric == "log_loss"
+
+
+def clip_probabilities(proba: np.ndarray) -> np.ndarray:
+    """Probabilities as the metrics take them: each at least 1e-15, rows renormalized to sum
+    to 1 (a zero would make the log loss infinite). Returns a new array."""
+    proba = np.clip(np.asarray(proba, dtype=float), _FLOOR, 1.0)
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def scale_probabilities(proba: np.ndarray, temperature: float) -> np.ndarray:

@@ -14,6 +14,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from models._calibration import clip_probabilities
 from models._ensemble import make_ensemble
 from tasks.evaluate import METRICS, loss_of
 from tasks.split import SplitPlan
@@ -22,7 +23,7 @@ from tasks.types import CandidateSpec
 from tasks.validate import PreparedData
 
 __all__ = ["Explanation", "explain_model", "explain_task", "fit_on_rows", "model_loss",
-           "permutation_importance_table"]
+           "model_predictions", "permutation_importance_table"]
 
 MIN_ROWS = 200
 # Rows per prediction call while shuffling: a call's fixed cost (the featurization's and
@@ -40,16 +41,30 @@ class Explanation:
     source: str
 
 
-def _predictions(model: Any, X: pd.DataFrame, data: PreparedData) -> np.ndarray:
-    """Regression predictions, or class probabilities in ``data.classes`` order (clipped and
-    renormalized, as the metrics take them)."""
+def model_predictions(model: Any, X: pd.DataFrame, data: PreparedData) -> np.ndarray:
+    """``model``'s predictions on ``X`` as the metrics take them.
+
+    Returns
+    -------
+    ndarray
+        Regression values, or class probabilities in ``data.classes`` order (clipped and
+        renormalized; a class the model never saw gets probability 0 before clipping).
+
+    Raises
+    ------
+    ValueError
+        When the model knows a class that ``data`` does not have.
+    """
     if data.task == "regression":
         return np.asarray(model.predict(X), dtype=float)
     position = {label: i for i, label in enumerate(data.classes)}
+    unknown = [c for c in model.classes_ if c not in position]
+    if unknown:
+        raise ValueError("it was trained on class(es) " + ", ".join(map(repr, unknown[:5]))
+                         + " that this data does not have")
     proba = np.zeros((len(X), data.n_classes))
     proba[:, [position[c] for c in model.classes_]] = model.predict_proba(X)
-    proba = np.clip(proba, 1e-15, 1.0)
-    return proba / proba.sum(axis=1, keepdims=True)
+    return clip_probabilities(proba)
 
 
 def _loss(prediction: np.ndarray, y: np.ndarray, data: PreparedData, metric: str) -> float:
@@ -62,7 +77,7 @@ def _loss(prediction: np.ndarray, y: np.ndarray, data: PreparedData, metric: str
 def model_loss(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,
                metric: str) -> float:
     """``model``'s loss (lower is better) on rows ``X`` with encoded targets ``y``."""
-    return _loss(_predictions(model, X, data), y, data, metric)
+    return _loss(model_predictions(model, X, data), y, data, metric)
 
 
 def permutation_importance_table(
@@ -147,7 +162,7 @@ def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedD
             copy = X.copy()
             copy[column] = X[column].to_numpy()[rng.permutation(len(X))]
             copies.append(copy)
-        prediction = _predictions(model, pd.concat(copies, ignore_index=True), data)
+        prediction = model_predictions(model, pd.concat(copies, ignore_index=True), data)
         for k, column in enumerate(group):
             part = prediction[k * len(X):(k + 1) * len(X)]
             losses[str(column)].append(_loss(part, y, data, metric))

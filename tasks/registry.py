@@ -41,12 +41,17 @@ try:
 except ImportError:  # Windows: no advisory locks, as on object stores
     fcntl = None
 
-__all__ = ["TRAINING_ROWS", "Decision", "Registry", "decide", "row_hashes"]
+__all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "row_hashes"]
 
 TRAINING_ROWS = "training_rows.npy"
+LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a stuck process
 _MISSING = "\0missing"
 
 _VERSION = re.compile(r"^v(\d+)$")
+
+
+class RegistryBusy(AutoMLInputError):
+    """Another process held the registry's promotion lock for longer than the wait allows."""
 
 
 @dataclass
@@ -64,6 +69,8 @@ class Decision:
     reason: str
     decided_at: str = ""
     rows: Optional[int] = None  # the validation rows both were scored on (None: not compared)
+    std_error: Optional[float] = None  # bootstrap standard error of the gain on those rows
+    std_errors_needed: float = 0.0  # the gain had to exceed this many standard errors
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON and artifacts."""
@@ -170,17 +177,37 @@ class Registry:
         return version
 
     @contextlib.contextmanager
-    def promotion_lock(self) -> Iterator[None]:
+    def promotion_lock(self, wait: Optional[float] = None) -> Iterator[None]:
         """Hold while reading the champion and replacing it: on a local disk an exclusive lock
-        (``.lock``) that other runs promoting wait for; elsewhere nothing."""
+        (``.lock``) that other runs promoting wait for; elsewhere nothing.
+
+        Raises
+        ------
+        RegistryBusy
+            When another process holds the lock for more than ``wait`` seconds (default
+            ``LOCK_WAIT_SECONDS``).
+        """
         if fcntl is None or not isinstance(self.fs, LocalFileSystem):
             yield
             return
         self.fs.makedirs(self.root, exist_ok=True)
+        path = self._path(".lock")
         # Read-only is enough for flock, so a registry shared by a group needs no write access.
-        handle = os.open(self._path(".lock"), os.O_RDONLY | os.O_CREAT, 0o666)
+        handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+        wait = LOCK_WAIT_SECONDS if wait is None else wait
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RegistryBusy(
+                            f"the registry lock {path} was held by another process for more "
+                            f"than {wait:g} s (a stuck run or rollback of {self.name!r}?)"
+                        ) from None
+                    time.sleep(0.05)
             yield
         finally:
             os.close(handle)  # closing releases the lock
@@ -241,28 +268,36 @@ def _now() -> str:
 
 def decide(name: str, challenger_version: int, champion_version: Optional[int], metric: str,
            greater_is_better: bool, challenger: float, champion: Optional[float],
-           margin: float, unscored: str = "the champion could not be scored on these rows",
-           rows: Optional[int] = None) -> Decision:
-    """Promote the challenger when there is no champion or it wins by more than ``margin``
-    (``champion`` None with a champion version: it could not be scored, ``unscored`` says
-    why, and it is kept).
+           margin: float, unscored: str = "", rows: Optional[int] = None,
+           std_error: Optional[float] = None, std_errors_needed: float = 0.0) -> Decision:
+    """Whether the challenger replaces the champion.
 
-    ``margin`` is in the metric's units (e.g. 0.002 ROC AUC); winning means better by more than
-    it in the metric's direction.
+    It does when there is no champion, or when its gain over the champion (in the metric's
+    direction) exceeds both ``margin`` (in the metric's units, e.g. 0.002 ROC AUC) and
+    ``std_errors_needed`` times ``std_error``, the standard error of that gain (None: not
+    estimated, so only ``margin`` counts). ``champion`` None with a champion version means it
+    could not be scored; ``unscored`` says why, and the champion stays.
     """
     if champion_version is None:
         promoted, reason = True, "no champion yet"
     elif champion is None:  # no comparison, so no change
         promoted, reason = False, (
-            f"{unscored}; the champion stays (make v{challenger_version} the champion with "
-            f"rollback {challenger_version} if the change is intended)")
+            f"{unscored or 'the champion could not be scored on these rows'}; the champion "
+            f"stays (make v{challenger_version} the champion with rollback "
+            f"{challenger_version} if the change is intended)")
     else:
         gain = (challenger - champion) if greater_is_better else (champion - challenger)
-        promoted = gain > margin
-        reason = (f"challenger {'beats' if promoted else 'does not beat'} the champion by more "
-                  f"than {margin:g} ({metric}: {challenger:.6g} vs {champion:.6g})")
+        noise = 0.0 if std_error is None or std_errors_needed == 0 else (
+            std_errors_needed * std_error)
+        promoted = bool(gain > max(margin, noise))
+        needed = f"more than {margin:g}"
+        if std_error is not None and std_errors_needed > 0:
+            needed += (f" and {std_errors_needed:g} standard errors of the gain "
+                       f"({std_errors_needed:g} x {std_error:.3g} = {noise:.3g})")
+        reason = (f"challenger {'beats' if promoted else 'does not beat'} the champion by "
+                  f"{needed} ({metric}: {challenger:.6g} vs {champion:.6g})")
     return Decision(name, challenger_version, champion_version, metric, challenger, champion,
-                    margin, promoted, reason, _now(), rows)
+                    margin, promoted, reason, _now(), rows, std_error, std_errors_needed)
 
 
 def _canonical(values: pd.Series) -> pd.Series:

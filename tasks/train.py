@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from featurizers import AutoFeaturizer
 from models import make_model, registry
-from models._calibration import fit_temperature, scale_probabilities
+from models._calibration import clip_probabilities, fit_temperature, scale_probabilities
 from tasks.evaluate import compute_metrics
 from tasks.publish import package_versions
 from tasks.split import SplitPlan
@@ -133,8 +133,7 @@ def evaluate_candidate(
         metrics = compute_metrics("regression", y, oof[validated, 0])
         stored = oof[:, 0]
     else:
-        proba = np.clip(oof[validated], 1e-15, 1.0)
-        proba /= proba.sum(axis=1, keepdims=True)
+        proba = clip_probabilities(oof[validated])
         temperature = fit_temperature(proba, y) if calibrate else 1.0
         stored = oof
         if temperature != 1.0:

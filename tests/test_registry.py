@@ -112,6 +112,27 @@ def test_the_promotion_lock_on_a_local_disk_is_exclusive(tmp_path):
     assert order == ["first", "second"]
 
 
+def test_a_lock_held_too_long_leaves_the_champion_and_says_why(tmp_path, monkeypatch, capsys):
+    import tasks.registry
+
+    monkeypatch.setattr(tasks.registry, "LOCK_WAIT_SECONDS", 0.2)
+    where = str(tmp_path / "registry")
+    reg = Registry(where, "label")
+    (rows,), _ = _growing_table(tmp_path, (300,))
+    with reg.promotion_lock():  # as a stuck process would hold it
+        decision = train(data=rows, target="label", task="classification", max_trials=1,
+                         include=["hist_gradient_boosting"], registry=where,
+                         output=str(tmp_path / "run1")).promotion
+        assert registry_main(["--registry", where, "--name", "label", "rollback", "1"]) == 2
+    assert not decision["promoted"] and reg.versions() == [1] and reg.champion() is None
+    assert "was held by another process for more than 0.2 s" in decision["reason"]
+    assert "rollback 1" in decision["reason"]
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "registry lock" in error[0] and "0.2 s" in error[0]
+    assert registry_main(["--registry", where, "--name", "label", "rollback", "1"]) == 0
+    assert reg.champion() == 1
+
+
 def test_a_score_that_is_not_a_number_is_null_in_the_decisions_file(tmp_path):
     reg = Registry(str(tmp_path / "reg"), "churn")
     version = reg.add(str(_published(tmp_path / "run", "run")))
@@ -159,6 +180,19 @@ def test_decisions_follow_the_metric_direction_and_margin():
     assert decide("m", 2, 1, "rmse", False, 1.0, 1.5, 0.1).promoted
     assert not decide("m", 2, 1, "rmse", False, 1.6, 1.5, 0.0).promoted
     assert decide("m", 1, None, "rmse", False, 9.0, None, 0.0).promoted
+    # A gain within the noise of the rows does not promote: 0.01 with a standard error of 0.02.
+    noisy = decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=0.02,
+                   std_errors_needed=2.0)
+    assert not noisy.promoted and "2 standard errors of the gain (2 x 0.02 = 0.04)" in noisy.reason
+    assert decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=0.004,
+                  std_errors_needed=2.0).promoted
+    assert decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=0.02,
+                  std_errors_needed=0.0).promoted
+    # Both must hold: the margin, and the standard errors.
+    assert not decide("m", 2, 1, "rmse", False, 1.0, 1.5, 0.6, std_error=0.01,
+                      std_errors_needed=2.0).promoted
+    assert not decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=float("inf"),
+                      std_errors_needed=1.0).promoted
     with pytest.raises(AutoMLInputError, match="model name"):
         Registry("/tmp", "../escape")
 
@@ -200,6 +234,11 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     better = train(data=most_rows, **common, include=["hist_gradient_boosting"], max_trials=1,
                    promotion_margin=0.01, output=str(tmp_path / "run3"))
     assert better.promotion["promoted"] and registry.champion() == 3
+    # The gain over the prior is far beyond its bootstrap standard error on the 300 new rows.
+    gain = better.promotion["challenger_score"] - better.promotion["champion_score"]
+    assert better.promotion["std_errors_needed"] == 2.0
+    assert 0 < 2 * better.promotion["std_error"] < gain
+    assert "2 standard errors of the gain" in better.promotion["reason"]
     log = [json.loads(line) for line in
            (tmp_path / "registry" / "customers" / "decisions.jsonl").read_text().splitlines()]
     assert [d["promoted"] for d in log] == [True, False, True]
@@ -284,6 +323,25 @@ def test_a_challenger_with_fewer_columns_does_not_replace_the_champion(tmp_path)
     narrow = train(data=more_rows, **common, include_columns=["noise"],
                    output=str(tmp_path / "run2"))
     assert not narrow.promotion["promoted"] and "cannot score" in narrow.promotion["reason"]
+    assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+
+
+def test_a_champion_trained_on_a_class_the_new_data_lacks_stays_and_the_class_is_named(
+        tmp_path):
+    frame = awkward_classification(n=500).dropna(subset=["label"])
+    old = frame.iloc[:300].copy()
+    old.loc[old.index[:40], "label"] = "maybe"  # a class that no longer occurs
+    old.to_csv(tmp_path / "old.csv", index=False)
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    common = dict(target="label", task="classification", max_trials=1,
+                  registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
+    train(data=str(tmp_path / "old.csv"), **common, output=str(tmp_path / "run1"))
+    decision = train(data=str(tmp_path / "new.csv"), **common,
+                     output=str(tmp_path / "run2")).promotion
+    assert not decision["promoted"] and decision["rows"] is None
+    assert decision["reason"].startswith(
+        "the champion cannot score the new data: it was trained on class(es) 'maybe' that this "
+        "data does not have")
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
 
 
