@@ -294,8 +294,8 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
         if std_error is not None and std_errors_needed > 0:
             needed += (f" and {std_errors_needed:g} standard errors of the gain "
                        f"({std_errors_needed:g} x {std_error:.3g} = {noise:.3g})")
-        reason = (f"challenger {'beats' if promoted else 'does not beat'} the champion by "
-                  f"{needed} ({metric}: {challenger:.6g} vs {champion:.6g})")
+        reason = (f"{metric} {challenger:.6g} against the champion's {champion:.6g}: the "
+                  f"challenger {'beats' if promoted else 'does not beat'} it by {needed}")
     return Decision(name, challenger_version, champion_version, metric, challenger, champion,
                     margin, promoted, reason, _now(), rows, std_error, std_errors_needed)
 
