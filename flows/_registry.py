@@ -16,9 +16,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from models._calibration import clip_probabilities
+from tasks.baseline import bootstrap_gain
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
-from tasks.baseline import bootstrap_gain
 from tasks.explain import model_predictions
 from tasks.model_io import load_verified
 from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, row_hashes
@@ -159,8 +159,9 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     y = data.y[rows[keep]]
     losses = [prediction_loss(data.task, metric, y, p) for p in (oof[keep], theirs)]
     if not np.isfinite(losses).all():
+        whose = "the champion's score" if np.isfinite(losses[0]) else f"{metric}"
         return Comparison(challenger_score(everything), None, None,
-                          f"{metric} cannot be computed on the {len(y)} validation rows new to "
+                          f"{whose} cannot be computed on the {len(y)} validation rows new to "
                           "the champion")
     _, std_error, _ = bootstrap_gain(y, oof[keep], theirs, data.task, metric, seed,
                                      seconds=seconds)
@@ -172,8 +173,9 @@ def _promote(registry: Registry, decision: Decision, compared_with: Optional[int
     """Make the challenger the champion unless another run replaced the champion it was
     compared with meanwhile, or held the lock too long; the decision as it ended."""
     version = decision.challenger_version
-    by_hand = (f"the champion stays (make v{version} the champion with rollback {version} if "
-               "it should be)")
+    stays = "no champion is set" if compared_with is None else "the champion stays"
+    by_hand = (f"{stays} (make v{version} the champion with rollback {version} if it should "
+               "be)")
     try:
         with registry.promotion_lock():
             now = registry.champion()

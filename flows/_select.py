@@ -118,7 +118,7 @@ def summarize_run(
                  "fit_seconds": best.fit_seconds},
         "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
-        "time_budget": budget.seconds,
+        "time_budget": settings.effective_time_budget,
         "elapsed_before_publish_seconds": round(budget.seconds - budget.remaining(), 2)
         if budget.seconds is not None else None,
         "guardrails": [g.to_dict() for g in data.guardrails],

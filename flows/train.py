@@ -32,6 +32,7 @@ from flows._forecast import run_forecasting  # noqa: E402
 from flows._loop import (  # noqa: E402
     BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
+    REGISTER_SECONDS,
     Budget,
     publish_seconds,
     refit_bytes,
@@ -191,7 +192,10 @@ def train(
         horizon=horizon, frequency=frequency, seasonality=seasonality,
         known_features=known_features or [], short_series=short_series, fill_gaps=fill_gaps,
         backtest_windows=backtest_windows)
-    return run_training(settings, frame, Budget(started, settings.effective_time_budget))
+    seconds = settings.effective_time_budget
+    if seconds is not None and settings.registry:  # registering comes after the budget's end
+        seconds = max(0.0, seconds - REGISTER_SECONDS)
+    return run_training(settings, frame, Budget(started, seconds))
 
 
 def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],

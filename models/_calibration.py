@@ -17,8 +17,17 @@ def calibrates(metric: str) -> bool:
 
 
 def clip_probabilities(proba: np.ndarray) -> np.ndarray:
-    """Probabilities as the metrics take them: each at least 1e-15, rows renormalized to sum
-    to 1 (a zero would make the log loss infinite). Returns a new array."""
+    """Probabilities as the metrics take them (a zero would make the log loss infinite).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes)
+        A new float array: each value at least 1e-15, each row renormalized to sum to 1.
+    """
     proba = np.clip(np.asarray(proba, dtype=float), _FLOOR, 1.0)
     return proba / proba.sum(axis=1, keepdims=True)
 

@@ -44,6 +44,14 @@ class Explanation:
 def model_predictions(model: Any, X: pd.DataFrame, data: PreparedData) -> np.ndarray:
     """``model``'s predictions on ``X`` as the metrics take them.
 
+    Parameters
+    ----------
+    model : fitted AutoML model
+    X : DataFrame
+        Rows with the model's raw columns.
+    data : PreparedData
+        For the task and the classes.
+
     Returns
     -------
     ndarray
@@ -60,7 +68,8 @@ def model_predictions(model: Any, X: pd.DataFrame, data: PreparedData) -> np.nda
     position = {label: i for i, label in enumerate(data.classes)}
     unknown = [c for c in model.classes_ if c not in position]
     if unknown:
-        raise ValueError("it was trained on class(es) " + ", ".join(map(repr, unknown[:5]))
+        shown = [c.item() if isinstance(c, np.generic) else c for c in unknown[:5]]
+        raise ValueError("it was trained on class(es) " + ", ".join(map(repr, shown))
                          + " that this data does not have")
     proba = np.zeros((len(X), data.n_classes))
     proba[:, [position[c] for c in model.classes_]] = model.predict_proba(X)

@@ -4,7 +4,8 @@ Layout under ``REGISTRY/NAME/``::
 
     v1/ v2/ ...       a copy of each published results folder (model.pkl, manifest.json, ...)
     champion.json     {"version": N, ...}: the version that scores by default
-    decisions.jsonl   one line per retraining: both scores, the rows, the margin, promoted or not
+    decisions.jsonl   one line per retraining: both scores, the rows, the margin, the gain's
+                      standard error, promoted or not
 
 A version published for the registry also holds ``training_rows.npy``: a hash of each row it
 trained on (features and label), so that the next run can score it only on rows it has not
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import time
@@ -276,22 +278,28 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
     direction) exceeds both ``margin`` (in the metric's units, e.g. 0.002 ROC AUC) and
     ``std_errors_needed`` times ``std_error``, the standard error of that gain (None: not
     estimated, so only ``margin`` counts). ``champion`` None with a champion version means it
-    could not be scored; ``unscored`` says why, and the champion stays.
+    could not be scored; ``unscored`` says why, and the champion stays. So it does when the
+    standard error is needed but could not be estimated (not finite).
     """
+    by_hand = (f"the champion stays (make v{challenger_version} the champion with rollback "
+               f"{challenger_version} if the change is intended)")
+    weighs_noise = std_error is not None and std_errors_needed > 0
     if champion_version is None:
         promoted, reason = True, "no champion yet"
     elif champion is None:  # no comparison, so no change
         promoted, reason = False, (
-            f"{unscored or 'the champion could not be scored on these rows'}; the champion "
-            f"stays (make v{challenger_version} the champion with rollback "
-            f"{challenger_version} if the change is intended)")
+            f"{unscored or 'the champion could not be scored on these rows'}; {by_hand}")
+    elif weighs_noise and not math.isfinite(std_error):
+        promoted, reason = False, (
+            f"{metric} {challenger:.6g} against the champion's {champion:.6g}, but the gain's "
+            f"standard error could not be estimated on these {rows} rows; {by_hand}")
     else:
         gain = (challenger - champion) if greater_is_better else (champion - challenger)
-        noise = 0.0 if std_error is None or std_errors_needed == 0 else (
-            std_errors_needed * std_error)
+        # A zero standard error: the gain is the same on every resample, so only its sign counts.
+        noise = std_errors_needed * std_error if weighs_noise and std_error > 0 else 0.0
         promoted = bool(gain > max(margin, noise))
         needed = f"more than {margin:g}"
-        if std_error is not None and std_errors_needed > 0:
+        if weighs_noise:
             needed += (f" and {std_errors_needed:g} standard errors of the gain "
                        f"({std_errors_needed:g} x {std_error:.3g} = {noise:.3g})")
         reason = (f"{metric} {challenger:.6g} against the champion's {champion:.6g}: the "

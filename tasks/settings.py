@@ -74,7 +74,7 @@ class TrainSettings(BaseModel):
     registry: Optional[str] = None
     model_name: Optional[str] = None
     promotion_margin: float = Field(default=0.0, ge=0)
-    promotion_std_errors: float = Field(default=2.0, ge=0)
+    promotion_std_errors: float = Field(default=2.0, ge=0, allow_inf_nan=False)
     predict_time_limit: Optional[float] = Field(default=None, gt=0)
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)

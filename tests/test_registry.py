@@ -191,8 +191,15 @@ def test_decisions_follow_the_metric_direction_and_margin():
     # Both must hold: the margin, and the standard errors.
     assert not decide("m", 2, 1, "rmse", False, 1.0, 1.5, 0.6, std_error=0.01,
                       std_errors_needed=2.0).promoted
+    unknown = decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, rows=40,
+                     std_error=float("nan"), std_errors_needed=1.0)
+    assert not unknown.promoted
+    assert "standard error could not be estimated on these 40 rows" in unknown.reason
     assert not decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=float("inf"),
                       std_errors_needed=1.0).promoted
+    # A zero standard error: the gain is certain, so only the margin counts.
+    assert decide("m", 2, 1, "roc_auc", True, 0.80, 0.79, 0.0, std_error=0.0,
+                  std_errors_needed=float("inf")).promoted
     with pytest.raises(AutoMLInputError, match="model name"):
         Registry("/tmp", "../escape")
 
@@ -326,11 +333,15 @@ def test_a_challenger_with_fewer_columns_does_not_replace_the_champion(tmp_path)
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
 
 
+@pytest.mark.parametrize("gone, shown, labels", [("maybe", "'maybe'", None),
+                                                 (2, "2", {"no": 0, "yes": 1})])
 def test_a_champion_trained_on_a_class_the_new_data_lacks_stays_and_the_class_is_named(
-        tmp_path):
+        tmp_path, gone, shown, labels):
     frame = awkward_classification(n=500).dropna(subset=["label"])
+    if labels:
+        frame["label"] = frame["label"].map(labels)
     old = frame.iloc[:300].copy()
-    old.loc[old.index[:40], "label"] = "maybe"  # a class that no longer occurs
+    old.loc[old.index[:40], "label"] = gone  # a class that no longer occurs
     old.to_csv(tmp_path / "old.csv", index=False)
     frame.to_csv(tmp_path / "new.csv", index=False)
     common = dict(target="label", task="classification", max_trials=1,
@@ -340,8 +351,25 @@ def test_a_champion_trained_on_a_class_the_new_data_lacks_stays_and_the_class_is
                      output=str(tmp_path / "run2")).promotion
     assert not decision["promoted"] and decision["rows"] is None
     assert decision["reason"].startswith(
-        "the champion cannot score the new data: it was trained on class(es) 'maybe' that this "
+        f"the champion cannot score the new data: it was trained on class(es) {shown} that this "
         "data does not have")
+    assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+
+
+def test_a_champion_whose_score_is_not_a_number_stays(tmp_path, monkeypatch):
+    import flows._registry
+
+    (first_rows, more_rows), _ = _growing_table(tmp_path, (300, 450))
+    common = dict(target="label", task="classification", max_trials=1,
+                  registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
+    train(data=first_rows, **common, output=str(tmp_path / "run1"))
+    # A fault that real data cannot easily cause: the champion predicts NaN probabilities.
+    monkeypatch.setattr(flows._registry, "model_predictions",
+                        lambda model, X, data: np.full((len(X), data.n_classes), np.nan))
+    decision = train(data=more_rows, **common, metric="log_loss",
+                     output=str(tmp_path / "run2")).promotion
+    assert not decision["promoted"] and decision["champion_score"] is None
+    assert decision["reason"].startswith("the champion's score cannot be computed on the 1")
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
 
 
