@@ -166,16 +166,26 @@ def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedD
         # A model whose predictions cost a fixed time per call is not sped up by fewer rows.
         if losses[str(columns[0])] and time.perf_counter() - started > max_seconds:
             break
-        copies = []
-        for column in group:
-            copy = X.copy()
-            copy[column] = X[column].to_numpy()[rng.permutation(len(X))]
-            copies.append(copy)
-        prediction = model_predictions(model, pd.concat(copies, ignore_index=True), data)
+        prediction = model_predictions(model, _shuffled_copies(X, group, rng), data)
         for k, column in enumerate(group):
             part = prediction[k * len(X):(k + 1) * len(X)]
             losses[str(column)].append(_loss(part, y, data, metric))
     return losses
+
+
+def _shuffled_copies(X: pd.DataFrame, group: list, rng: np.random.Generator) -> pd.DataFrame:
+    """``X`` stacked once per column of ``group``, the k-th copy with the k-th column shuffled.
+
+    Taken as one block and changed column by column: a copy of ``X`` per column, each set one
+    column, then concatenated, took 20 s for 333 copies of 30 rows x 3,000 columns.
+    """
+    n = len(X)
+    stacked = X.iloc[np.tile(np.arange(n), len(group))].reset_index(drop=True)
+    for k, column in enumerate(group):
+        values = stacked[column].copy()
+        values.iloc[k * n:(k + 1) * n] = X[column].iloc[rng.permutation(n)].array
+        stacked[column] = values
+    return stacked
 
 
 def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
