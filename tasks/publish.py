@@ -35,6 +35,9 @@ def check_output_folder(output: str) -> Path:
     if path.exists() and not path.is_dir():
         raise AutoMLInputError(f"output {output!r} is a file; give a folder for the results")
     parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise AutoMLInputError(f"output {output!r} is under {str(parent)!r}, which is a file; "
+                               "give a folder for the results")
     if not os.access(parent, os.W_OK):
         raise AutoMLInputError(f"output folder {output!r} is not writable; choose another --output")
     return path

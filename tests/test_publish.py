@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from sklearn.dummy import DummyRegressor
 
-from tasks.publish import publish_results
+from tasks.errors import AutoMLInputError
+from tasks.publish import check_output_folder, publish_results
 
 
 def _publish(out, charts: dict[str, bytes]) -> None:
@@ -102,3 +104,10 @@ def test_a_size_not_measured_is_an_empty_cell_not_zero(tmp_path):
 
     cells = table(leaderboard_frame(results, "rmse", False)[["id", "model_bytes"]], ["model_bytes"])
     assert '<td class="num">2048</td>' in cells and '<td class="num"></td>' in cells
+
+
+def test_an_output_folder_under_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / "data.csv").write_text("x\n1\n")
+    with pytest.raises(AutoMLInputError, match=r"under '.*data.csv', which is a file"):
+        check_output_folder(str(tmp_path / "data.csv" / "results" / "run1"))
+    assert check_output_folder(str(tmp_path / "new" / "run1")) == tmp_path / "new" / "run1"
