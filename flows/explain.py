@@ -78,6 +78,9 @@ def explain_candidate(results: str, data: str, candidate: int | None = None,
     except FileNotFoundError as exc:
         raise AutoMLInputError(f"{results!r} is not a results folder ({Path(exc.filename).name} "
                                "missing); give the --output folder of a training run") from None
+    if manifest["settings"].get("task") == "forecasting":
+        raise AutoMLInputError(f"{results!r} holds a forecasting run; explain measures the "
+                               "columns of classification and regression models")
     settings = TrainSettings(**{**manifest["settings"], "data": data})
     prepared = prepare_data(load_table(data), settings)
     if prepared.fingerprint != manifest["data_fingerprint"]:

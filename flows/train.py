@@ -221,7 +221,10 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     metric = settings.metric or default_metric(settings.task, prepared.n_classes)
     plan = split_task(prepared.y, settings.task, settings.seed, settings.cv_folds,
                       settings.validation_fraction, prepared.n_validation_rows,
-                      time_budget=budget.seconds, n_features=prepared.X.shape[1])
+                      # The settings' budget, as `flows.explain` plans it (a registry's share
+                      # taken from the run's budget must not change the folds).
+                      time_budget=settings.effective_time_budget,
+                      n_features=prepared.X.shape[1])
     features = featurize_task(prepared, settings.seed)
     logger.info("%d rows, %d columns -> %d features; validating with %s; families: %s",
                 len(prepared.y), prepared.X.shape[1], len(features), plan.describe(),

@@ -158,6 +158,19 @@ def test_importance_on_demand_for_another_candidate(signal_run, capsys):
     assert "candidate 999 is not in leaderboard.csv" in capsys.readouterr().err
 
 
+def test_importance_on_demand_refuses_a_forecasting_run_in_one_line(signal_run, tmp_path,
+                                                                    capsys):
+    out, data, _ = signal_run
+    forecast = tmp_path / "forecast"
+    shutil.copytree(out, forecast)
+    manifest = json.loads((forecast / "manifest.json").read_text())
+    manifest["settings"]["task"] = "forecasting"
+    (forecast / "manifest.json").write_text(json.dumps(manifest))
+    assert explain_main(["--results", str(forecast), "--data", str(data)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "holds a forecasting run" in error[0]
+
+
 class _SlowPerCall:
     """A regressor whose every prediction call costs 0.05 s, however few the rows."""
 
