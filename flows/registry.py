@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         registry = Registry(args.registry, args.name)
+        registry.check_exists()
         if args.command == "list":
             _list(registry)
         else:

@@ -109,6 +109,17 @@ class Registry:
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
+    def check_exists(self) -> None:
+        """Raise when the registry holds no model of this name (naming those it holds)."""
+        if self.fs.exists(self.root):
+            return
+        parent = self.root.rsplit("/", 1)[0]
+        names = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(parent, detail=False)
+                       if self.fs.isdir(p)) if self.fs.isdir(parent) else []
+        held = f"it holds {', '.join(names[:10])}" if names else "it holds no models"
+        raise AutoMLInputError(f"registry {self.location!r} has no model {self.name!r} ({held}); "
+                               "check --registry and the model name")
+
     def versions(self) -> list[int]:
         """The complete versions, oldest first."""
         if not self.fs.exists(self.root):
@@ -245,9 +256,7 @@ class Registry:
 
     def resolve(self, version: str | int = "champion") -> str:
         """The folder of ``version`` (a number or ``"champion"``), local or remote."""
-        if not self.fs.exists(self.root):
-            raise AutoMLInputError(f"registry {self.location!r} has no model {self.name!r}; "
-                                   "check --registry and the model name")
+        self.check_exists()
         if str(version) == "champion":
             champion = self.champion()
             if champion is None:

@@ -373,17 +373,24 @@ def test_a_champion_whose_score_is_not_a_number_stays(tmp_path, monkeypatch):
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
 
 
-def test_registry_locations_names_and_versions_that_cannot_work_are_one_line(tmp_path):
+def test_registry_locations_names_and_versions_that_cannot_work_are_one_line(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(AutoMLInputError, match=r"registry .*afile' is a file"):
         Registry(str(tmp_path / "afile"), "m")
     with pytest.raises(AutoMLInputError, match=r"cannot open registry 'foo://x'"):
         Registry("foo://x", "m")
     reg = Registry(str(tmp_path / "reg"), "m")
-    with pytest.raises(AutoMLInputError, match=r"has no model 'm'; check --registry"):
+    with pytest.raises(AutoMLInputError,
+                       match=r"has no model 'm' \(it holds no models\); check --registry"):
         reg.resolve()
     reg.add(str(_published(tmp_path / "a", "first")))
     assert reg.resolve("v1") == reg.resolve(1) == reg.resolve("1")
+    # A misspelt name or registry is an error, not an empty listing.
+    for where, name, held in [(tmp_path / "reg", "n", "it holds m"),
+                              (tmp_path / "elsewhere", "m", "it holds no models")]:
+        assert registry_main(["--registry", str(where), "--name", name, "list"]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and f"has no model {name!r} ({held})" in error[0]
     with pytest.raises(AutoMLInputError, match=r"version 'abc': give a number such as 2"):
         reg.resolve("abc")
     pointer = tmp_path / "reg" / "m" / "champion.json"
