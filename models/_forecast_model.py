@@ -86,7 +86,8 @@ class ForecastModel:
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def _positions(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Series index and step (1..horizon) of every row, or a ValueError naming the row."""
+        """Series index and step (1..horizon) of every row, or a ValueError naming the row by
+        its index label (its position under the default index)."""
         needed = [self.time_column, *self.series_id, *self.feature_names]
         missing = [c for c in needed if c not in df.columns]
         if missing:
@@ -107,17 +108,17 @@ class ForecastModel:
             if key not in self._index:
                 why = self.dropped.get(key)
                 raise ValueError(f"series {dict(zip(self.series_id, key))} was not in training"
-                                 + (f" ({why})" if why else "") + f" (row {row})")
+                                 + (f" ({why})" if why else "") + f" (row {df.index[row]})")
             if pd.isna(when):
-                raise ValueError(f"row {row}: {self.time_column!r} is not a time")
+                raise ValueError(f"row {df.index[row]}: {self.time_column!r} is not a time")
             i = self._index[key]
             if i not in grids:
                 future = pd.date_range(self.ends[i], periods=self.horizon + 1, freq=self.freq)
                 grids[i] = {t: s for s, t in enumerate(future) if s > 0}
             if when not in grids[i]:
                 raise ValueError(
-                    f"row {row}: {when} is not one of the {self.horizon} {self.freq!r} periods "
-                    f"after the end of training ({self.ends[i]}) of series "
+                    f"row {df.index[row]}: {when} is not one of the {self.horizon} "
+                    f"{self.freq!r} periods after the end of training ({self.ends[i]}) of series "
                     f"{dict(zip(self.series_id, key))}")
             series[row], steps[row] = i, grids[i][when]
         return series, steps
@@ -138,15 +139,16 @@ class ForecastModel:
             if np.isnan(numbers).any():
                 row = int(np.flatnonzero(np.isnan(numbers))[0])
                 given = _plain(df[column].iloc[row])
-                raise ValueError(f"row {row}: known-future feature {column!r} is {given!r}; "
-                                 "give its planned value as a number")
+                raise ValueError(f"row {df.index[row]}: known-future feature {column!r} is "
+                                 f"{given!r}; give its planned value as a number")
             values[:, j] = numbers
         seen: dict[tuple[int, int], int] = {}
         for row, period in enumerate(zip(series.tolist(), steps.tolist())):
             first = seen.setdefault(period, row)
             if not np.array_equal(values[first], values[row]):
-                raise ValueError(f"rows {first} and {row} are the same period of one series "
-                                 "with different known-future features; keep one of them")
+                raise ValueError(f"rows {df.index[first]} and {df.index[row]} are the same "
+                                 "period of one series with different known-future features; "
+                                 "keep one of them")
         return values
 
     def _paths_for(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
