@@ -88,9 +88,10 @@ def write_predictions(frame: pd.DataFrame, output: str) -> Path:
 
 
 @task(name="check-contract", cache_policy=NO_CACHE)
-def contract_task(frame: pd.DataFrame, contract: dict[str, Any]) -> DriftReport:
+def contract_task(frame: pd.DataFrame, contract: dict[str, Any],
+                  required: list[str]) -> DriftReport:
     """Great Expectations: the data contract saved with the model."""
-    return check_against_contract(frame, contract)
+    return check_against_contract(frame, contract, required)
 
 
 @task(name="predict", cache_policy=NO_CACHE)
@@ -125,7 +126,7 @@ def score(
         loaded = load_verified(model)
         contract = read_published_json(loaded.path.with_name("data_contract.json"))
     frame = load_table(data)
-    drift = contract_task(frame, contract)
+    drift = contract_task(frame, contract, loaded.required)
     predictions = predict_task(loaded.model, frame)
     path = write_predictions(predictions, output)
     failed = int((predictions["error"] != "").sum())

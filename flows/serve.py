@@ -52,7 +52,8 @@ def _row_model(loaded: LoadedModel) -> type[BaseModel]:
     for i, column in enumerate(loaded.columns):
         kind = loaded.roles.get(column)
         annotation = _TYPES.get(kind, _ANY_SCALAR)
-        fields[f"c{i}"] = (annotation, Field(..., alias=column))
+        needed = column in loaded.required
+        fields[f"c{i}"] = (annotation, Field(... if needed else None, alias=column))
     config = ConfigDict(extra="forbid", populate_by_name=False)
     return create_model("Row", __config__=config, **fields)
 
@@ -61,7 +62,8 @@ def _request_model(row: type[BaseModel]) -> type[BaseModel]:
     return create_model(
         "PredictRequest", __config__=ConfigDict(extra="forbid"),
         rows=(list[row], Field(..., min_length=1, max_length=MAX_ROWS,
-                               description="Rows to score, each with every training column.")))
+                               description="Rows to score, each with every training column "
+                               "the model uses.")))
 
 
 class PredictResponse(BaseModel):

@@ -31,6 +31,12 @@ class _EnsembleBase(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
+    def required_columns(self) -> list[str]:
+        """The training columns some member uses (see ``AutoMLClassifier.required_columns``)."""
+        check_is_fitted(self, "weights_")
+        used = {c for member in self.members for c in member.required_columns()}
+        return [c for c in self.feature_names_in_ if c in used]
+
     def _check(self, X: Any) -> Any:
         check_is_fitted(self, "weights_")
         return self.members[0]._columns(X)  # one clear error for missing columns

@@ -43,18 +43,32 @@ class _AutoMLBase(BaseEstimator):
         features = self.pipeline_.named_steps["featurize"].fit_transform(X, y)
         fit_within(self.pipeline_.named_steps["model"], features, y, time_limit)
 
+    def required_columns(self) -> list[str]:
+        """The training columns the model uses: all but those its featurizer dropped (empty,
+        constant or ID-like), which may be left out of the rows to score."""
+        check_is_fitted(self, "pipeline_")
+        kept = getattr(self.pipeline_.named_steps["featurize"], "roles_", None)
+        if kept is None:
+            return list(self.feature_names_in_)
+        kept = {str(c) for c in kept}
+        return [c for c in self.feature_names_in_ if c in kept]
+
     def _columns(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "pipeline_")
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X)
         X = X.rename(columns=str)
+        unused = [c for c in self.feature_names_in_
+                  if c not in X.columns and c not in set(self.required_columns())]
+        if unused:  # the featurizer drops them: any values will do
+            X = X.assign(**{c: np.nan for c in unused})
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise MissingColumnsError(
-                f"missing column(s) {shown}{more}: the model needs every training column "
-                f"(the target excepted); extra columns are ignored"
+                f"missing column(s) {shown}{more}: the model needs every training column it "
+                f"uses (the target excepted); extra columns are ignored"
             )
         return X.loc[:, list(self.feature_names_in_)]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,12 @@ def _contract_expectations(contract: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in contract.get("expectations", []) if (e.get("meta") or {}).get("contract")]
 
 
-def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> DriftReport:
+def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
+                           required: Optional[Collection[str]] = None) -> DriftReport:
     """Validate ``frame`` with the contract's expectations.
+
+    ``required`` names the columns the model uses (default: every column of the contract); a
+    column outside it may be absent, and is then not checked.
 
     Raises
     ------
@@ -62,6 +67,10 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any]) -> Dri
 
     expectations = _contract_expectations(contract)
     needed = [e["kwargs"]["column"] for e in expectations if e["type"] == "expect_column_to_exist"]
+    if required is not None:
+        needed = [c for c in needed if c in set(required)]
+    expectations = [e for e in expectations if e["kwargs"].get("column") in frame.columns
+                    or e["kwargs"].get("column") in needed]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise AutoMLInputError(

@@ -23,6 +23,14 @@ class LoadedModel:
         self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
         self.task: str = manifest["task"]
 
+    @property
+    def required(self) -> list[str]:
+        """The columns rows to score must have: those the model uses (a column its featurizer
+        dropped as empty, constant or ID-like has no role and may be left out)."""
+        if not self.roles:
+            return self.columns
+        return [c for c in self.columns if c in self.roles]
+
 
 def read_published_json(path: Path) -> dict[str, Any]:
     """A JSON file published beside ``model.pkl`` (manifest, data contract).

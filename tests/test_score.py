@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from prefect.artifacts import Artifact
 
 from flows.score import score
 from flows.train import train
+from models._pipeline import MissingColumnsError
 from tasks.drift import score_frame
 from tasks.errors import AutoMLInputError
 from tests.conftest import awkward_classification
@@ -49,6 +51,22 @@ def test_every_row_is_scored_and_drift_is_reported(model_dir, tmp_path):
     assert "Paris" in found[("city", "unseen_category")]["examples"]
     assert found[("température °C", "out_of_range")]["unexpected_count"] >= 1
     assert Artifact.get("automl-score-p-drift") is not None
+
+
+def test_columns_the_featurizer_dropped_may_be_left_out(model_dir, tmp_path):
+    """'always empty' and the ID 'row id' were dropped in training: rows need not carry them."""
+    rows = _new_rows()
+    model = joblib.load(model_dir / "model.pkl")
+    assert {"always empty", "row id"} <= set(model.feature_names_in_)
+    assert not {"always empty", "row id"} & set(model.required_columns())
+    lean = rows.drop(columns=["always empty", "row id"])
+    assert np.allclose(model.predict_proba(lean), model.predict_proba(rows))
+    lean.to_csv(tmp_path / "lean.csv", index=False)
+    result = score(model=str(model_dir), data=str(tmp_path / "lean.csv"),
+                   output=str(tmp_path / "p.csv"))
+    assert result.scored == 30 and result.failed == 0
+    with pytest.raises(MissingColumnsError, match="'city'"):
+        model.predict(lean.drop(columns="city"))
 
 
 def test_missing_training_columns_stop_before_anything_is_written(model_dir, tmp_path):

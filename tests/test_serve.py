@@ -127,6 +127,11 @@ def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
         assert code == 422, (body, answer)
     assert "surprise" in json.dumps(_post(server, json.dumps({"rows": [unknown]}))[1])
     assert "city" in json.dumps(_post(server, json.dumps({"rows": [missing]}))[1])
+    # Columns dropped in training (empty, ID-like) may be left out.
+    lean = {k: v for k, v in row.items() if k not in ("always empty", "row id")}
+    code, answer = _post(server, json.dumps({"rows": [lean]}))
+    full = _post(server, json.dumps({"rows": [row]}))[1]
+    assert code == 200 and answer["probabilities"] == full["probabilities"]
 
 
 def test_oversized_bodies_are_413(server, trained):
