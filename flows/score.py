@@ -167,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"predictions: {result.output} ({result.scored} of {result.rows} rows scored, "
           f"{len(result.drift)} drift signs)")
+    for sign in result.drift:
+        print(f"drift: {sign['column']!r} {sign['check'].replace('_', ' ')}: "
+              f"{sign['unexpected_count']} rows ({sign['unexpected_percent']:.1f}%)"
+              + (f", e.g. {sign['examples']}" if sign["examples"] else ""))
     return 0
 
 

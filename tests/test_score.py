@@ -85,6 +85,8 @@ def test_cli_writes_csv_and_fails_in_one_line(model_dir, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == 12
+    # Each drift sign is a line: the column, the check, how many rows, examples.
+    assert "drift: 'city' unseen category: 1 rows (8.3%), e.g. Paris" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
                           "--data", str(data), "--output", str(tmp_path / "p.txt")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
