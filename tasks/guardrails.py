@@ -19,6 +19,7 @@ IMBALANCE_RATIO = 0.2
 LEAK_PURITY = 0.99
 LEAK_CORRELATION = 0.99
 _LEAK_SAMPLE = 20_000
+MOSTLY_NUMBERS = 0.5  # a categorical column with at least this share of numbers is flagged
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,30 @@ def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
                   f"dropped ID-like, constant or empty columns: {_listed(dropped)}" if dropped
                   else "no ID-like, constant or empty column"),
     ]
+
+
+def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile],
+                       seed: int) -> Guardrail:
+    """Categorical columns that are mostly numbers: a few text values (``n/a``, ``?``, units)
+    made the profile read them as categories, which loses their order."""
+    found = []
+    for name, profile in profiles.items():
+        if profile.kind not in ("categorical", "high_cardinality") or name not in features:
+            continue
+        present = features[name].dropna()
+        if len(present) > _LEAK_SAMPLE:
+            present = present.sample(_LEAK_SAMPLE, random_state=seed)
+        text = present.astype(str).str.strip()
+        numeric = pd.to_numeric(text, errors="coerce").notna()
+        if len(text) and MOSTLY_NUMBERS <= numeric.mean():
+            examples = ", ".join(repr(v) for v in text[~numeric].unique()[:3])
+            found.append(f"{name!r} ({numeric.mean():.0%} numbers; also {examples})")
+    if not found:
+        return Guardrail("numbers_with_text", "Passed", "no categorical column is mostly numbers")
+    return Guardrail(
+        "numbers_with_text", "Alerted",
+        f"read as categories although mostly numbers: {'; '.join(found[:5])}; blank or fix the "
+        "text values to have them read as numbers (missing values are imputed)")
 
 
 def _class_imbalance(y: pd.Series) -> Guardrail:
@@ -144,6 +169,7 @@ def run_guardrails(
                   f"dropped {n_missing_target} rows whose target is missing"
                   if n_missing_target else "every row has a target"),
         *_column_checks(profiles),
+        _numbers_with_text(frame, profiles, seed),
     ]
     if task == "classification":
         rails.append(_class_imbalance(y))

@@ -23,10 +23,21 @@ def test_awkward_data_is_prepared(classification_frame):
     status = {g.name: g.status for g in data.guardrails}
     assert status["missing_target"] == "Done" and status["unusable_columns"] == "Done"
     assert status["high_cardinality"] == "Done" and status["target_leakage"] == "Passed"
+    assert status["numbers_with_text"] == "Passed"
     kinds = {e["type"] for e in data.suite["expectations"]}
     assert {"expect_column_to_exist", "expect_column_values_to_not_be_null"} <= kinds
     contract = [e for e in data.suite["expectations"] if e["meta"].get("contract")]
     assert {e["kwargs"]["column"] for e in contract} >= {"city", "température °C"}
+
+
+def test_a_column_of_numbers_with_a_few_text_values_is_alerted(classification_frame):
+    frame = classification_frame.copy()
+    frame["weight"] = np.round(np.linspace(50, 90, len(frame)), 1).astype(object)
+    frame.loc[::6, "weight"] = "n/a"  # one row in six: not numbers enough to be read as such
+    rails = {g.name: g for g in prepare_data(frame, _settings()).guardrails}
+    rail = rails["numbers_with_text"]
+    assert rail.status == "Alerted"
+    assert "'weight' (83% numbers; also 'n/a')" in rail.detail
 
 
 @pytest.mark.parametrize(
