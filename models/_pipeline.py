@@ -58,11 +58,12 @@ class _AutoMLBase(BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X)
         X = X.rename(columns=str)
-        unused = [c for c in self.feature_names_in_
-                  if c not in X.columns and c not in set(self.required_columns())]
-        if unused:  # the featurizer drops them: any values will do
-            X = X.assign(**{c: np.nan for c in unused})
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            required = set(self.required_columns())
+            # Columns the featurizer drops: any values will do.
+            X = X.assign(**{c: np.nan for c in missing if c not in required})
+            missing = [c for c in missing if c in required]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
