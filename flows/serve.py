@@ -49,11 +49,11 @@ _ANY_SCALAR = Optional[Union[Number, bool, str]]
 
 def _row_model(loaded: LoadedModel) -> type[BaseModel]:
     fields = {}
+    required = set(loaded.required)
     for i, column in enumerate(loaded.columns):
         kind = loaded.roles.get(column)
         annotation = _TYPES.get(kind, _ANY_SCALAR)
-        needed = column in loaded.required
-        fields[f"c{i}"] = (annotation, Field(... if needed else None, alias=column))
+        fields[f"c{i}"] = (annotation, Field(... if column in required else None, alias=column))
     config = ConfigDict(extra="forbid", populate_by_name=False)
     return create_model("Row", __config__=config, **fields)
 

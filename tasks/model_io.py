@@ -25,11 +25,12 @@ class LoadedModel:
 
     @property
     def required(self) -> list[str]:
-        """The columns rows to score must have: those the model uses (a column its featurizer
-        dropped as empty, constant or ID-like has no role and may be left out)."""
-        if not self.roles:
-            return self.columns
-        return [c for c in self.columns if c in self.roles]
+        """The columns rows to score must have: the model's ``required_columns()`` (a column
+        its featurizer dropped as empty, constant or ID-like may be left out); every column for
+        a model without it (a forecaster)."""
+        if hasattr(self.model, "required_columns"):
+            return self.model.required_columns()
+        return self.columns
 
 
 def read_published_json(path: Path) -> dict[str, Any]:
