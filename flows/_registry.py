@@ -8,9 +8,10 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
+import pandas as pd
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -38,12 +39,31 @@ def model_name(settings: TrainSettings) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
 
 
-def training_rows_file(data: PreparedData) -> dict[str, bytes]:
-    """The hashes of the rows a model trains on, as a results-folder file (see
-    :func:`tasks.registry.row_hashes`)."""
+def _used_columns(model: Any) -> list[str]:
+    """The training columns ``model`` uses (all of them for a model that does not say)."""
+    if hasattr(model, "required_columns"):
+        return [str(c) for c in model.required_columns()]
+    return [str(c) for c in model.feature_names_in_]
+
+
+def training_rows_file(data: PreparedData, model: Any) -> dict[str, bytes]:
+    """The hashes of the rows ``model`` trains on, as a results-folder file (see
+    :func:`tasks.registry.row_hashes`): of the columns it uses and the label, so that a row
+    differing only in a column it dropped (an ID) counts as one it trained on."""
+    X = data.X.rename(columns=str)[_used_columns(model)]
     buffer = io.BytesIO()
-    np.save(buffer, np.unique(row_hashes(data.X, data.labels)), allow_pickle=False)
+    np.save(buffer, np.unique(row_hashes(X, data.labels)), allow_pickle=False)
     return {TRAINING_ROWS: buffer.getvalue()}
+
+
+def _unseen(X: pd.DataFrame, labels: np.ndarray, model: Any, seen: np.ndarray) -> np.ndarray:
+    """Which rows are not among the ``seen`` hashes of the rows ``model`` trained on."""
+    used, everything = _used_columns(model), [str(c) for c in model.feature_names_in_]
+    matched = np.isin(row_hashes(X[used], labels), seen)
+    # Versions registered before the hashes were of the used columns hashed every column.
+    if len(used) < len(everything) and set(everything) <= set(X.columns):
+        matched |= np.isin(row_hashes(X[everything], labels), seen)
+    return ~matched
 
 
 @dataclass(frozen=True)
@@ -140,14 +160,12 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
         seen_file = Path(local) / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
     X = data.X.rename(columns=str).iloc[rows]
-    columns = [str(c) for c in champion.model.feature_names_in_]
-    missing = [c for c in columns if c not in X.columns]
+    missing = [c for c in _used_columns(champion.model) if c not in X.columns]
     if missing:
         return Comparison(challenger_score(everything), None, None,
                           "the champion cannot score the new data: missing column(s) "
                           + ", ".join(repr(c) for c in missing[:10]))
-    keep = everything if seen is None else ~np.isin(
-        row_hashes(X[columns], data.labels[rows]), seen)
+    keep = everything if seen is None else _unseen(X, data.labels[rows], champion.model, seen)
     problem = _too_few(data, rows[keep])
     if problem:
         return Comparison(challenger_score(everything), None, None, problem)

@@ -267,7 +267,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     facts["feature_importance"] = {"source": explanation.source, "top": explanation.table.head(
         10)[["feature", "importance", "std"]].to_dict("records")}
     # A registry version records the rows it trained on: the next run compares on new ones.
-    rows_file = training_rows_file(prepared) if settings.registry else {}
+    rows_file = training_rows_file(prepared, model) if settings.registry else {}
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,
                               prepared.suite, features, {**report.files, **rows_file})
     progress.update(1.0)

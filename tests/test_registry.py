@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -233,6 +234,33 @@ def test_a_challenger_with_fewer_columns_does_not_replace_the_champion(tmp_path)
                    output=str(tmp_path / "run2"))
     assert not narrow.promotion["promoted"] and "cannot score" in narrow.promotion["reason"]
     assert Registry(str(tmp_path / "registry"), "label").champion() == 1
+
+
+def test_new_data_without_the_columns_the_champion_dropped_is_compared_on_its_new_rows(
+        tmp_path):
+    """Columns dropped in training (an ID, an empty one) need not be sent again: the champion
+    scores without them, and its training rows are still told apart from the new ones."""
+    (first_rows, more_rows), frame = _growing_table(tmp_path, (300, 450))
+    common = dict(target="label", task="classification", max_trials=1,
+                  registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
+    first = train(data=first_rows, **common, output=str(tmp_path / "run1"))
+    model = joblib.load(first.model_path)
+    dropped = ["row id", "always empty"]
+    assert set(model.feature_names_in_) - set(model.required_columns()) == set(dropped)
+    pd.read_csv(more_rows).drop(columns=dropped).to_csv(tmp_path / "lean.csv", index=False)
+    lean = train(data=str(tmp_path / "lean.csv"), **common, output=str(tmp_path / "run2"))
+    new_rows = frame["label"].iloc[300:450].notna().sum()
+    assert lean.promotion["rows"] == new_rows and lean.promotion["champion_score"] is not None
+    # A champion whose hashes are of every training column (registered before they were of
+    # the used ones) is told apart from new rows too, when the new data has every column.
+    seen = frame.iloc[:300].dropna(subset=["label"])
+    prepared = pd.read_csv(first_rows).dropna(subset=["label"])
+    old_style = row_hashes(prepared.drop(columns="label"), prepared["label"].to_numpy())
+    assert len(old_style) == len(seen)
+    np.save(tmp_path / "registry" / "label" / "v1" / "training_rows.npy", np.unique(old_style))
+    Registry(str(tmp_path / "registry"), "label").set_champion(1, note="test")
+    full = train(data=more_rows, **common, output=str(tmp_path / "run3"))
+    assert full.promotion["champion_version"] == 1 and full.promotion["rows"] == new_rows
 
 
 @pytest.mark.parametrize("gone, shown, labels", [("maybe", "'maybe'", None),
