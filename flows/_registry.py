@@ -22,7 +22,8 @@ from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
 from tasks.model_io import load_verified
-from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, row_hashes
+from tasks.registry import (TRAINING_ROWS, Decision, Registry, RegistryBusy, decide,
+                            kept_by_hand, row_hashes)
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe
@@ -191,9 +192,7 @@ def _promote(registry: Registry, decision: Decision, compared_with: Optional[int
     """Make the challenger the champion unless another run replaced the champion it was
     compared with meanwhile, or held the lock too long; the decision as it ended."""
     version = decision.challenger_version
-    stays = "no champion is set" if compared_with is None else "the champion stays"
-    by_hand = (f"{stays} (make v{version} the champion with rollback {version} if it should "
-               "be)")
+    by_hand = kept_by_hand(version, champion=compared_with is not None)
     try:
         with registry.promotion_lock():
             now = registry.champion()

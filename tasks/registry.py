@@ -43,7 +43,8 @@ try:
 except ImportError:  # Windows: no advisory locks, as on object stores
     fcntl = None
 
-__all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "row_hashes"]
+__all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "kept_by_hand",
+           "row_hashes"]
 
 TRAINING_ROWS = "training_rows.npy"
 LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a stuck process
@@ -273,6 +274,13 @@ class Registry:
         return self.version_path(number)
 
 
+def kept_by_hand(version: int, champion: bool = True) -> str:
+    """What stays when version ``version`` is not promoted, and how to promote it by hand
+    (``champion`` False: there is no champion to keep)."""
+    stays = "the champion stays" if champion else "no champion is set"
+    return f"{stays} (make v{version} the champion with rollback {version} if it should be)"
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -290,8 +298,7 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
     could not be scored; ``unscored`` says why, and the champion stays. So it does when the
     standard error is needed but could not be estimated (not finite).
     """
-    by_hand = (f"the champion stays (make v{challenger_version} the champion with rollback "
-               f"{challenger_version} if the change is intended)")
+    by_hand = kept_by_hand(challenger_version)
     weighs_noise = std_error is not None and std_errors_needed > 0
     if champion_version is None:
         promoted, reason = True, "no champion yet"
