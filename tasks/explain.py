@@ -130,14 +130,18 @@ def permutation_importance_table(
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     base = model_loss(model, X, y, data, metric)
-    needed = (time.perf_counter() - started) * X.shape[1]
-    if needed > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must fit: fewer rows
-        keep = max(MIN_ROWS, int(len(X) * max_seconds / needed))
+    call = time.perf_counter() - started
+    if call * X.shape[1] > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must
+        keep = max(MIN_ROWS, int(len(X) * max_seconds / (call * X.shape[1])))  # fit: fewer rows
         chosen = np.sort(rng.choice(len(X), size=keep, replace=False))
         X, y = X.iloc[chosen], y[chosen]
+        started = time.perf_counter()
         base = model_loss(model, X, y, data, metric)
-    drops = _shuffled_losses(model, X, y, data, metric, n_repeats, rng, max_seconds,
-                             max(1, batch_rows // len(X)))
+        call = time.perf_counter() - started
+    # A call on k copies takes about k times one on X: no more copies than fit in the time.
+    fit = max_seconds / max(call, 1e-9)
+    per_call = max(1, min(batch_rows // len(X), int(min(fit, batch_rows))))
+    drops = _shuffled_losses(model, X, y, data, metric, n_repeats, rng, max_seconds, per_call)
     drops = {name: [loss - base for loss in losses] for name, losses in drops.items()}
     measured = {name: d for name, d in drops.items() if d}
     if len(measured) < len(drops):
@@ -161,11 +165,13 @@ def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedD
     columns = list(X.columns)
     losses: dict[str, list[float]] = {str(c): [] for c in columns}
     groups = [columns[i:i + per_call] for i in range(0, len(columns), per_call)]
-    started = time.perf_counter()
+    started = last = time.perf_counter()
     for _, group in itertools.product(range(n_repeats), groups):
         # A model whose predictions cost a fixed time per call is not sped up by fewer rows.
-        if losses[str(columns[0])] and time.perf_counter() - started > max_seconds:
-            break
+        now = time.perf_counter()
+        if losses[str(columns[0])] and 2 * now - last - started > max_seconds:
+            break  # the next call, taking as long as the last, would end after max_seconds
+        last = now
         prediction = model_predictions(model, _shuffled_copies(X, group, rng), data)
         for k, column in enumerate(group):
             part = prediction[k * len(X):(k + 1) * len(X)]

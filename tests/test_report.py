@@ -200,6 +200,32 @@ def test_permutation_importance_stops_on_time_even_when_fewer_rows_do_not_help()
                                        "measured before the time ran out")
 
 
+class _SlowPerRow:
+    """A regressor whose prediction takes 0.1 ms per row: a call on many copies is slow."""
+
+    def predict(self, X):
+        time.sleep(1e-4 * len(X))
+        return X.iloc[:, 0].to_numpy(dtype=float)
+
+
+def test_no_prediction_call_on_shuffled_copies_is_longer_than_the_time_given():
+    from tasks.explain import permutation_importance_table
+    from tasks.settings import TrainSettings
+    from tasks.validate import prepare_data
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 60)),
+                         columns=[f"x{i}" for i in range(60)])
+    data = prepare_data(frame.assign(y=frame["x0"]),
+                        TrainSettings(data="x", target="y", task="regression"))
+    started = time.perf_counter()
+    table = permutation_importance_table(_SlowPerRow(), frame, frame["x0"].to_numpy(), data,
+                                         "rmse", max_seconds=0.3)
+    # 200 rows are kept (0.02 s a copy); 50 copies (10,000 rows) in one call would take 1 s.
+    assert time.perf_counter() - started < 0.7
+    assert 5 <= len(table) < 60 and table.loc[0, "feature"] == "x0"
+    assert (table["rows"] == 200).all()
+
+
 class _CountingRegressor:
     """A fitted linear model on the columns that counts its prediction calls."""
 
