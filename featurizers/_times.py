@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import warnings
 from datetime import datetime
 
 import pandas as pd
+
+from featurizers._quiet import ignoring
 
 __all__ = ["has_zone", "parse_times", "utc_naive", "wall_clock"]
 
@@ -145,8 +146,7 @@ def _zoneless(times: pd.Series) -> pd.Series:
 
 
 def _quietly_to_datetime(values: pd.Series) -> pd.Series:
-    with warnings.catch_warnings():
-        # pandas 2 warns, and returns objects, for mixed offsets: the caller checks the dtype.
-        warnings.filterwarnings("ignore", "In a future version of pandas, parsing datetimes "
-                                "with mixed time zones", FutureWarning)
+    # pandas 2 warns, and returns objects, for mixed offsets: the caller checks the dtype.
+    with ignoring(FutureWarning, "In a future version of pandas, parsing datetimes with mixed "
+                  "time zones"):
         return pd.to_datetime(values, errors="coerce", format="mixed")

@@ -8,12 +8,12 @@ either a *local* forecaster, fitted on one series at a time (:class:`LocalForeca
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 
+from featurizers._quiet import ignoring
 from models._base import DataShape, ModelFamily, Param
 
 __all__ = ["LEVELS", "FittedForecaster", "ForecastFamily", "GlobalForecaster", "LocalForecaster",
@@ -116,10 +116,9 @@ class LocalForecaster(ABC):
 
     def __call__(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
         """:meth:`forecast`, falling back to the last value where the model cannot fit."""
-        with warnings.catch_warnings():
-            # statsmodels warns about convergence on short or flat series; the backtest judges
-            # the forecast itself, and a non-finite one falls back below.
-            warnings.simplefilter("ignore")
+        # statsmodels warns about convergence on short or flat series; the backtest judges
+        # the forecast itself, and a non-finite one falls back below.
+        with ignoring():
             try:
                 out = np.asarray(self.forecast(y, horizon, season), dtype=float)
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
@@ -138,8 +137,7 @@ class LocalForecaster(ABC):
                        levels: tuple[float, ...] = LEVELS) -> tuple[np.ndarray, Optional[Bounds]]:
         """:meth:`forecast_intervals` with the fallback of :meth:`__call__`; intervals that are
         not finite or do not hold the forecast are dropped (None)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # as in __call__
+        with ignoring():  # as in __call__
             try:
                 path, bounds = self.forecast_intervals(y, horizon, season, levels)
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):

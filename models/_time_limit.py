@@ -25,6 +25,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from xgboost.callback import TrainingCallback
 
+from featurizers._quiet import ignoring
+
 __all__ = ["StopAtTime", "fit_within"]
 
 _FORESTS = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier,
@@ -91,9 +93,8 @@ def _iterate_within(estimator: LogisticRegression, X: Any, y: Any, seconds: floa
     try:
         while True:
             started = time.perf_counter()
-            with warnings.catch_warnings():
-                # A step reaching its own max_iter is not the fit failing to converge.
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            # A step reaching its own max_iter is not the fit failing to converge.
+            with ignoring(ConvergenceWarning):
                 estimator.fit(X, y)
             ran = int(np.max(estimator.n_iter_))
             done += ran

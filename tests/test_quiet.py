@@ -1,0 +1,74 @@
+"""Ignoring warnings from several threads at once leaves the process's filters as they were."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from featurizers._quiet import ignoring
+from models.naive import NaiveForecaster
+
+
+def _in_threads(work, n: int = 2) -> None:
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_threads_ignoring_at_once_leave_no_filter_behind():
+    before = list(warnings.filters)
+
+    def work():
+        for _ in range(300):
+            with ignoring():
+                time.sleep(0.0005)  # another thread enters and leaves meanwhile
+
+    _in_threads(work)
+    assert warnings.filters == before
+    with pytest.warns(UserWarning, match="still shown"):
+        warnings.warn("still shown", UserWarning)
+
+
+def test_only_the_named_warnings_are_ignored_and_a_filter_set_before_stays():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with ignoring(RuntimeWarning, "overflow"):
+            warnings.warn("overflow in exp", RuntimeWarning)
+            warnings.warn("divide by zero", RuntimeWarning)
+            warnings.warn("overflow in exp", UserWarning)
+        warnings.warn("overflow in exp", RuntimeWarning)
+        assert [str(w.message) for w in seen] == ["divide by zero", "overflow in exp",
+                                                  "overflow in exp"]
+        warnings.filterwarnings("ignore", "overflow", RuntimeWarning)
+        with ignoring(RuntimeWarning, "overflow"):
+            pass
+        warnings.warn("overflow again", RuntimeWarning)  # the program's own filter stays
+        assert len(seen) == 3
+
+
+class _Warns(NaiveForecaster):
+    """A forecaster that warns while it forecasts, as statsmodels does on short series."""
+
+    def forecast(self, y, horizon, season):
+        time.sleep(0.0005)
+        warnings.warn("did not converge", UserWarning)
+        return super().forecast(y, horizon, season)
+
+
+def test_forecasters_run_in_threads_leave_the_warning_filters_as_they_were():
+    before = list(warnings.filters)
+    model, forecasts = _Warns(), []
+
+    def work():
+        for _ in range(200):
+            forecasts.append(model(np.arange(10.0), 3, 1).tolist())
+
+    _in_threads(work)
+    assert warnings.filters == before
+    assert forecasts == [[9.0, 9.0, 9.0]] * 400
