@@ -59,7 +59,8 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
                   best: CandidateResult,
                   blend_seconds: Optional[Callable[[list[CandidateResult]], float]] = None,
                   seconds_left: float = math.inf, floor_seconds: float = 0.0,
-                  calibrate: bool = False) -> Optional[EnsemblePlan]:
+                  calibrate: bool = False,
+                  predict_limit: Optional[float] = None) -> Optional[EnsemblePlan]:
     """Greedy selection over the best candidates' out-of-fold predictions.
 
     With ``blend_seconds`` (what refitting and publishing a list of members costs), a candidate
@@ -71,7 +72,9 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
     its blend no longer fits, the best blend it had found before, with fewer members, that still
     fits is taken instead. Returns None when fewer than two candidates are usable or no blend
     that fits beats ``best`` on the validation rows. With ``calibrate``, a classification blend
-    gets its own temperature (see :func:`fit_temperature`) before that comparison.
+    gets its own temperature (see :func:`fit_temperature`) before that comparison. With
+    ``predict_limit`` (seconds per 1,000 rows), the members' prediction times together stay
+    within it, as each candidate's had to.
     """
     started = time.perf_counter()
     usable = sorted(
@@ -86,7 +89,10 @@ def plan_ensemble(results: list[CandidateResult], data: PreparedData, metric: st
 
     def fits(chosen: frozenset[int], selecting: float = 0.0) -> bool:
         """Whether refitting ``chosen`` fits the time left once ``selecting`` seconds (from
-        the start) have gone by."""
+        the start) have gone by, and the blend predicts within ``predict_limit``."""
+        if predict_limit is not None and sum(
+                usable[i].predict_seconds_per_1000 for i in chosen) > predict_limit:
+            return False
         if blend_seconds is None:
             return True
         needed = blend_seconds([usable[i] for i in sorted(chosen)])

@@ -327,7 +327,8 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
     if settings.ensemble:
         ensemble = plan_ensemble(results, data, metric, best, blend_seconds,
                                  budget.remaining() - publish_seconds(0), floor,
-                                 calibrate=calibrates(metric))
+                                 calibrate=calibrates(metric),
+                                 predict_limit=settings.predict_time_limit)
     if ensemble is not None and ensemble.passed_over:
         logger.info("ensemble: choosing it took longer than planned; an earlier blend whose "
                     "refits still fit is used (%d better ones passed over)", ensemble.passed_over)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -234,6 +235,18 @@ def test_the_ensemble_takes_only_members_whose_refits_fit_the_time_left():
     assert affordable.result.metrics["rmse"] < cheap.metrics["rmse"]
     assert full.result.metrics["rmse"] < affordable.result.metrics["rmse"]
     assert plan_ensemble(results, data, "rmse", cheap, seconds, 2.5) is None
+
+
+def test_the_ensemble_predicts_within_the_predict_time_limit_as_its_members_do():
+    data, results = _noisy_candidates([(0.5, 1.0), (0.55, 1.0), (0.6, 1.0)])
+    results = [dataclasses.replace(r, predict_seconds_per_1000=t)
+               for r, t in zip(results, (0.4, 0.5, 0.3))]
+    best = results[0]
+    assert len(plan_ensemble(results, data, "rmse", best).members) == 3
+    within = plan_ensemble(results, data, "rmse", best, predict_limit=0.75)
+    assert {m.spec.id for m in within.members} == {1, 3}
+    assert within.result.predict_seconds_per_1000 == pytest.approx(0.7)
+    assert plan_ensemble(results, data, "rmse", best, predict_limit=0.6) is None
 
 
 def test_a_selection_slower_than_planned_falls_back_to_an_earlier_blend_that_fits():
