@@ -24,9 +24,10 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+from pathlib import Path, PurePosixPath  # noqa: E402
 from typing import Any, Optional  # noqa: E402
 
+import fsspec  # noqa: E402
 import pandas as pd  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
@@ -54,37 +55,77 @@ class ScoreResult(BaseModel):
     drift: list[dict[str, Any]]
 
 
-def check_output(output: str) -> None:
-    """Raise AutoMLInputError unless ``output`` names a CSV or Parquet file that can be made
-    (no folder on its path is a file)."""
-    path = Path(output)
-    if path.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+def _local(uri: str) -> Optional[Path]:
+    """The local file ``uri`` names (a path or a ``file://`` URI); None for another fsspec
+    URI."""
+    if "://" not in uri:
+        return Path(uri)
+    return Path(uri[len("file://"):]) if uri.startswith("file://") else None
+
+
+def _same_file(data: str, output: str) -> bool:
+    here, there = _local(data), _local(output)
+    if here is None or there is None:
+        return data.rstrip("/") == output.rstrip("/")
+    if here.exists() and there.exists():
+        return os.path.samefile(here, there)
+    return here.resolve() == there.resolve()
+
+
+def check_output(output: str, data: Optional[str] = None) -> None:
+    """Raise AutoMLInputError unless ``output`` names a CSV or Parquet file that can be made (a
+    local path whose folders are not files, or an fsspec URI whose filesystem is installed)
+    other than the ``data`` file, which it would overwrite."""
+    if PurePosixPath(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
-    if path.is_dir():
+    path = _local(output)
+    if path is None:
+        try:
+            fsspec.core.url_to_fs(output)
+        except (ImportError, ValueError) as exc:
+            raise AutoMLInputError(f"output {output!r} cannot be written: "
+                                   f"{str(exc).splitlines()[0]}") from None
+    elif path.is_dir():
         raise AutoMLInputError(f"output {output!r} is a folder; name a file in it")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise AutoMLInputError(f"output {output!r} cannot be written: {str(parent)!r} is a "
-                                   "file, not a folder")
+    else:
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise AutoMLInputError(f"output {output!r} cannot be written: {str(parent)!r} "
+                                       "is a file, not a folder")
+    if data is not None and _same_file(data, output):
+        raise AutoMLInputError(f"output {output!r} is the data file being scored, which it "
+                               "would overwrite; name another file")
 
 
-def write_predictions(frame: pd.DataFrame, output: str) -> Path:
-    """Write CSV or Parquet (by the file name) atomically: a temporary file, then a rename."""
+def _write(frame: pd.DataFrame, path: str, suffix: str) -> None:
+    if suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+def write_predictions(frame: pd.DataFrame, output: str) -> str:
+    """Write CSV or Parquet (by the file name) whole or not at all: a temporary file, then a
+    rename (a local file) or one upload (another fsspec URI). Returns where it is."""
     check_output(output)
-    path = Path(output)
+    path = _local(output)
+    suffix = PurePosixPath(output).suffix
+    if path is None:
+        with tempfile.TemporaryDirectory(prefix="automl-predictions-") as local:
+            _write(frame, os.path.join(local, f"predictions{suffix}"), suffix)
+            fs, target = fsspec.core.url_to_fs(output)
+            fs.put_file(os.path.join(local, f"predictions{suffix}"), target)
+        return output
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not mkstemp: its file is private (0600), and the rename would keep that.
     staging = str(path.parent / f".predictions-{uuid.uuid4().hex}{path.suffix}")
     try:
-        if path.suffix.lower() == ".csv":
-            frame.to_csv(staging, index=False)
-        else:
-            frame.to_parquet(staging, index=False)
+        _write(frame, staging, path.suffix)
         os.replace(staging, path)
     finally:
         if os.path.exists(staging):
             os.remove(staging)
-    return path
+    return str(path)
 
 
 @task(name="check-contract", cache_policy=NO_CACHE)
@@ -117,7 +158,7 @@ def score(
     version: str = Field("champion", description="Registry version number, or 'champion'."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
-    check_output(output)
+    check_output(output, data)
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         if registry:
             entry = Registry(registry, model)
@@ -136,9 +177,9 @@ def score(
                           description="Drift signs against the training data contract")
     create_markdown_artifact(
         markdown=f"{drift.markdown()}\n\n{len(frame) - failed} of {len(frame)} rows scored; "
-                 f"{failed} could not be (see the `error` column of {path.name}).",
+                 f"{failed} could not be (see the `error` column of {PurePosixPath(path).name}).",
         key=f"{key}-summary", description="Scoring summary")
-    return ScoreResult(output=str(path), rows=len(frame), scored=len(frame) - failed,
+    return ScoreResult(output=path, rows=len(frame), scored=len(frame) - failed,
                        failed=failed, drift=drift.findings.to_dict("records"))
 
 
@@ -153,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default="champion", help="registry version or 'champion'")
     args = parser.parse_args(argv)
     try:
-        check_output(args.output)  # the flow checks again; here it fails before any flow run
+        # The flow checks again; here it fails before any flow run.
+        check_output(args.output, args.data)
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         result = score(model=args.model, data=args.data, output=args.output,
                        registry=args.registry, version=args.version)

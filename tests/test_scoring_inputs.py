@@ -58,13 +58,43 @@ def test_an_output_under_a_file_or_at_a_folder_is_refused(tmp_path):
         check_output(str(tmp_path / "p.csv"))
 
 
+def test_an_output_that_is_the_data_file_is_refused(tmp_path, monkeypatch):
+    data = tmp_path / "rows.csv"
+    data.write_text("x1,x2\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    for output in (str(data), "rows.csv", f"file://{data}", str(tmp_path / "." / "rows.csv")):
+        with pytest.raises(AutoMLInputError, match=r"is the data file being scored"):
+            check_output(output, str(data))
+    (tmp_path / "link.csv").symlink_to(data)
+    with pytest.raises(AutoMLInputError, match=r"is the data file being scored"):
+        check_output(str(tmp_path / "link.csv"), str(data))
+    with pytest.raises(AutoMLInputError, match=r"is the data file being scored"):
+        check_output("memory://bucket/rows.csv", "memory://bucket/rows.csv")
+    check_output(str(tmp_path / "p.csv"), str(data))
+    assert data.read_text() == "x1,x2\n1,2\n"
+
+
+def test_predictions_are_written_to_fsspec_uris(tmp_path):
+    import fsspec
+
+    frame = pd.DataFrame({"prediction": [1.0, 2.0]})
+    assert write_predictions(frame, "memory://scored/p.parquet") == "memory://scored/p.parquet"
+    with fsspec.open("memory://scored/p.parquet", "rb") as handle:
+        pd.testing.assert_frame_equal(pd.read_parquet(handle), frame)
+    write_predictions(frame, f"file://{tmp_path}/deeper/p.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "deeper" / "p.csv"), frame)
+    assert [p.name for p in (tmp_path / "deeper").iterdir()] == ["p.csv"]
+    with pytest.raises(AutoMLInputError, match=r"output 'nosuchfs://x/p.csv' cannot be written"):
+        check_output("nosuchfs://x/p.csv")
+
+
 def test_predictions_are_readable_as_the_umask_allows(tmp_path):
     mask = os.umask(0o022)
     try:
         path = write_predictions(pd.DataFrame({"prediction": [1.0]}), str(tmp_path / "p.csv"))
     finally:
         os.umask(mask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(Path(path).stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]  # no staging file left
 
 
