@@ -171,6 +171,19 @@ class ForecastModel:
             paths[needed] += weights[needed, None] * (fresh - default[needed])
         return paths
 
+    def row_groups(self, df: pd.DataFrame) -> Optional[np.ndarray]:
+        """A label per row of ``df``: rows with one label must be forecast together (a series'
+        rows give the known-future features of its whole horizon); None when each row's
+        forecast depends on that row alone."""
+        if not (self.global_members and self.feature_names):
+            return None
+        if any(c not in df.columns for c in self.series_id):
+            return None
+        if not self.series_id:
+            return np.zeros(len(df), dtype=int)
+        keys = df[self.series_id].astype(str).agg("\0".join, axis=1)
+        return pd.factorize(keys)[0]
+
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """The forecast of every row of ``df`` (time column + series ids), in row order.
 

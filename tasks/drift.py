@@ -178,8 +178,11 @@ def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``prediction``, for classifiers ``proba_<class>`` per class, and ``error`` (empty when
-        the row was scored). The batch is scored at once; only if that fails is each row tried
-        alone, so that one bad row does not hide the others.
+        the row was scored). The batch is scored at once; only if that fails is it split in
+        halves, and each failing half again, so that one bad row does not hide the others nor
+        make every row a call of its own. Rows a model predicts together (its
+        ``row_groups``: a forecaster's series whose rows give known-future features) are
+        never split.
     """
     try:
         prediction, proba = _predict(model, frame)
@@ -189,14 +192,23 @@ def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         proba = (np.full((len(frame), len(model.classes_)), np.nan)
                  if hasattr(model, "predict_proba") else None)
         errors = np.array([""] * len(frame), dtype=object)
-        for i in range(len(frame)):
+        units = _units(model, frame)
+        middle = len(units) // 2
+        pending = [units[:middle], units[middle:]] if len(units) > 1 else [units]
+        while pending:
+            part = pending.pop()
+            rows = np.sort(np.concatenate(part))
             try:
-                one, one_proba = _predict(model, frame.iloc[[i]])
-                prediction[i] = one[0]
-                if proba is not None:
-                    proba[i] = one_proba[0]
+                one, one_proba = _predict(model, frame.iloc[rows])
             except (ValueError, TypeError) as exc:
-                errors[i] = str(exc).splitlines()[0][:200]
+                if len(part) == 1:
+                    errors[rows] = str(exc).splitlines()[0][:200]
+                else:
+                    pending += [part[:len(part) // 2], part[len(part) // 2:]]
+                continue
+            prediction[rows] = list(one)
+            if proba is not None:
+                proba[rows] = one_proba
     for i in not_finite(prediction, proba):
         if errors[i]:
             continue
@@ -208,3 +220,12 @@ def score_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
             out[f"proba_{label}"] = proba[:, j]
     out["error"] = errors
     return out.reset_index(drop=True)
+
+
+def _units(model: Any, frame: pd.DataFrame) -> list[np.ndarray]:
+    """The row positions that are scored together: each row alone, or the model's groups."""
+    groups = model.row_groups(frame) if hasattr(model, "row_groups") else None
+    if groups is None:
+        return [np.array([i]) for i in range(len(frame))]
+    labels, first = np.unique(np.asarray(groups), return_index=True)
+    return [np.flatnonzero(groups == label) for label in labels[np.argsort(first)]]

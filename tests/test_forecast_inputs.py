@@ -154,6 +154,7 @@ def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
 @pytest.mark.usefixtures("prefect_harness")
 def test_known_future_features_and_ids_at_predict_time(tmp_path):
     from flows.train import train
+    from tasks.drift import score_frame
 
     frame = promo_sales([1, 2, 3], 120, seed=5, share=0.3, base=60.0, lift=20.0)
     result = train(data=frame, target="sales", task="forecasting", time_column="day",
@@ -178,3 +179,10 @@ def test_known_future_features_and_ids_at_predict_time(tmp_path):
         model.predict(clash)
     again = pd.concat([rows, rows.iloc[[2]]], ignore_index=True)  # the same row twice is fine
     assert np.allclose(model.predict(again)[:7], expected)
+    # Scored in batch, a series whose rows clash gets the error on each of its rows (together
+    # they give the features of its horizon); another series in the file is scored as alone.
+    other = rows.assign(shop=1)
+    out = score_frame(model, pd.concat([clash, other], ignore_index=True))
+    assert out["error"][:8].str.startswith("rows 2 and 7 are the same period").all()
+    assert (out["error"][8:] == "").all()
+    assert np.allclose(out["prediction"][8:].astype(float), model.predict(other))

@@ -100,9 +100,10 @@ class _FailsOnSentinel:
     """A fault we cannot cause with a real model: one row that makes predict raise."""
 
     def __init__(self, model):
-        self.model, self.classes_ = model, model.classes_
+        self.model, self.classes_, self.calls = model, model.classes_, 0
 
     def _check(self, rows):
+        self.calls += 1
         if (rows["noise"] == -999).any():
             raise ValueError("cannot score noise=-999")
 
@@ -123,6 +124,15 @@ def test_rows_that_cannot_be_scored_are_reported_not_dropped(model_dir):
     out = score_frame(_FailsOnSentinel(joblib.load(model_dir / "model.pkl")), rows)
     assert len(out) == 30 and out.loc[4, "error"] == "cannot score noise=-999"
     assert out.drop(index=4)["error"].eq("").all() and out.drop(index=4)["prediction"].notna().all()
+    # Two bad rows in 2,000: the failing halves are split again, not every row tried alone.
+    many = pd.concat([_new_rows(30)] * 67, ignore_index=True).iloc[:2000]
+    many.loc[[17, 1234], "noise"] = -999
+    model = _FailsOnSentinel(joblib.load(model_dir / "model.pkl"))
+    out = score_frame(model, many)
+    assert list(out.index[out["error"] != ""]) == [17, 1234]
+    expected = joblib.load(model_dir / "model.pkl").predict_proba(many.drop(index=[17, 1234]))
+    assert np.allclose(out.drop(index=[17, 1234])[["proba_no", "proba_yes"]], expected)
+    assert model.calls <= 2 * (1 + 2 * 2 * 11)  # predict and predict_proba; 2 x log2(2000)
 
 
 def test_text_in_a_numeric_column_is_reported_as_drift(model_dir, tmp_path):
