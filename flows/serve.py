@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
@@ -40,7 +40,8 @@ BODY_SECONDS = 30.0
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 _TYPES: dict[str, Any] = {
-    "numeric": Optional[Union[Number, bool]],
+    # Strict: lax booleans would read "yes", "on" or "t" in a number column as 1.
+    "numeric": Optional[Union[Number, StrictBool]],
     "datetime": Optional[str],
     "text": Optional[str],
 }
@@ -184,8 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    # Info, without a line per request: uvicorn says when it is up and on which port (--port 0
+    # takes a free one).
     uvicorn.run(create_app(loaded, args.max_body_bytes, args.body_timeout), host=args.host,
-                port=args.port, log_level="warning")
+                port=args.port, log_level="info", access_log=False)
     return 0
 
 
