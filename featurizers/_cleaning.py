@@ -106,7 +106,7 @@ class CategoryStrings(_SameColumns):
         out = np.empty(frame.shape, dtype=object)
         for i in range(frame.shape[1]):
             values = frame.iloc[:, i]
-            text = values.astype("object").map(_category_text)
+            text = values.astype("object").map(category_text)
             out[:, i] = np.where(values.isna().to_numpy(), MISSING, text.to_numpy())
         return out
 
@@ -116,7 +116,8 @@ class CategoryStrings(_SameColumns):
         return tags
 
 
-def _category_text(value: object) -> str:
+def category_text(value: object) -> str:
+    """A category as the model reads it: a whole float as an integer, anything else as text."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 3.0 read from one file and 3 from another are one category
     return str(value)

@@ -12,6 +12,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from featurizers._cleaning import category_text
 from featurizers._profile import ColumnProfile, kinds, profile_columns
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail, run_guardrails
@@ -89,7 +90,7 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
                     column=column, min_value=float(present.min()), max_value=float(present.max()),
                     meta=meta))
         elif _is_text(values) and 0 < values.nunique() <= CONTRACT_MAX_CATEGORIES:
-            seen = sorted(str(v) for v in values.dropna().unique())
+            seen = sorted({category_text(v) for v in values.dropna().unique()})
             expectations.append(ex.ExpectColumnValuesToBeInSet(column=column, value_set=seen,
                                                                meta=meta))
     # Given at once: add_expectation one by one takes time in the square of their number

@@ -170,3 +170,22 @@ def test_the_drift_signs_are_those_great_expectations_finds_on_every_check(model
     calm = awkward_classification().head(40).drop(columns="label")
     assert not [e for e in every if _may_fail(calm, e)]
     assert check_against_contract(calm, contract).findings.empty
+
+
+def test_categories_are_compared_as_the_model_reads_them_and_only_where_it_uses_them():
+    def contract_of(column: str, **kwargs) -> list[dict]:
+        meta = {"contract": True}
+        return [{"type": "expect_column_to_exist", "kwargs": {"column": column}, "meta": meta},
+                {"type": "expect_column_values_to_be_in_set",
+                 "kwargs": {"column": column, **kwargs}, "meta": meta}]
+
+    contract = {"expectations": contract_of("mixed", value_set=["0", "1", "10", "n/a"])
+                + contract_of("code", value_set=["a", "b"])}
+    # A column of numbers and 'n/a' in training, read as numbers from a file without 'n/a'.
+    rows = pd.DataFrame({"mixed": [0, 1, 10, 10, 2, 2, 2], "code": ["a", "z", "z", "z", "b",
+                                                                    "z", None]})
+    found = check_against_contract(rows, contract).findings.set_index("column")
+    assert found.loc["mixed", "unexpected_count"] == 3 and found.loc["mixed", "examples"] == "2"
+    assert found.loc["code", "unexpected_count"] == 4 and found.loc["code", "examples"] == "z"
+    floats = rows.assign(mixed=[0.0, 1.0, 10.0, np.nan, 1.0, 0.0, 10.0])
+    assert check_against_contract(floats, contract, required=["mixed"]).findings.empty
