@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from featurizers._quiet import ignoring
 from models._forecast import FittedForecaster, ForecastFamily, SeasonalAdjustment
 
 __all__ = ["Arima", "ArimaForecaster"]
@@ -17,12 +18,16 @@ ORDERS = ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 2))
 def differences(y: np.ndarray, max_d: int = 2) -> int:
     """How many differences make ``y`` stationary by the KPSS test at 5% (as auto.arima)."""
     # Imported on first use: a tabular run never loads statsmodels.
+    from statsmodels.tools.sm_exceptions import InterpolationWarning
     from statsmodels.tsa.stattools import kpss
 
     d = 0
     while d < max_d and len(y) > 10 and np.ptp(y) > 0:
         try:
-            p_value = kpss(y, regression="c", nlags="auto")[1]
+            # Beyond its table kpss returns the table's bound (0.01 or 0.1) and warns: on
+            # either side of 0.05, the decision is the same.
+            with ignoring(InterpolationWarning):
+                p_value = kpss(y, regression="c", nlags="auto")[1]
         except (ValueError, OverflowError):
             break
         if p_value >= 0.05:
