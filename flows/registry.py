@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="versions, champion marked with *")
     rollback = commands.add_parser("rollback", help="make an earlier version the champion")
-    rollback.add_argument("version", type=int)
+    rollback.add_argument("version", help="version number (2 or v2)")
     args = parser.parse_args(argv)
     try:
         registry = Registry(args.registry, args.name)
@@ -44,9 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             _list(registry)
         else:
-            with registry.promotion_lock():
-                registry.set_champion(args.version, note="rolled back by hand")
-            print(f"champion of {args.name}: v{args.version}")
+            version = registry.number(args.version)
+            registry.roll_back(version)
+            print(f"champion of {args.name}: v{version}")
     except AutoMLInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -53,6 +53,7 @@ class ScoreResult(BaseModel):
     scored: int
     failed: int
     drift: list[dict[str, Any]]
+    version: Optional[int] = None  # the registry version scored with (None: no registry)
 
 
 def _local(uri: str) -> Optional[Path]:
@@ -160,9 +161,12 @@ def score(
     """Score a table with a published model; report drift and rows that could not be scored."""
     check_output(output, data)
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
+        number, scored_with = None, model
         if registry:
             entry = Registry(registry, model)
-            entry.fs.get(entry.resolve(version).rstrip("/") + "/", local, recursive=True)
+            number = entry.number(version)
+            scored_with = f"{model} v{number} of registry {registry}"
+            entry.fs.get(entry.version_path(number).rstrip("/") + "/", local, recursive=True)
             model = local
         loaded = load_verified(model)
         contract = read_published_json(loaded.path.with_name("data_contract.json"))
@@ -176,11 +180,12 @@ def score(
     create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
                           description="Drift signs against the training data contract")
     create_markdown_artifact(
-        markdown=f"{drift.markdown()}\n\n{len(frame) - failed} of {len(frame)} rows scored; "
+        markdown=f"Model: {scored_with}\n\n{drift.markdown()}\n\n"
+                 f"{len(frame) - failed} of {len(frame)} rows scored; "
                  f"{failed} could not be (see the `error` column of {PurePosixPath(path).name}).",
         key=f"{key}-summary", description="Scoring summary")
     return ScoreResult(output=path, rows=len(frame), scored=len(frame) - failed,
-                       failed=failed, drift=drift.findings.to_dict("records"))
+                       failed=failed, drift=drift.findings.to_dict("records"), version=number)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: scoring failed: {type(exc).__name__}: {exc}".splitlines()[0],
               file=sys.stderr)
         return 1
-    print(f"predictions: {result.output} ({result.scored} of {result.rows} rows scored, "
+    by = "" if result.version is None else f"{args.model} v{result.version}, "
+    print(f"predictions: {result.output} ({by}{result.scored} of {result.rows} rows scored, "
           f"{len(result.drift)} drift signs)")
     for sign in result.drift:
         print(f"drift: {sign['column']!r} {sign['check'].replace('_', ' ')}: "

@@ -238,6 +238,24 @@ class Registry:
 
     def record(self, decision: Decision) -> None:
         """Append a decision to ``decisions.jsonl`` (and keep it beside the challenger)."""
+        line = self._append(decision)
+        with self.fs.open(f"{self.version_path(decision.challenger_version)}/promotion.json",
+                          "w") as handle:
+            handle.write(line + "\n")
+
+    def roll_back(self, version: int) -> Decision:
+        """Make ``version`` the champion by hand, under the promotion lock, and append that
+        to ``decisions.jsonl`` (``reason`` "rolled back by hand"; no scores)."""
+        with self.promotion_lock():
+            previous = self.champion()
+            self.set_champion(version, note="rolled back by hand")
+        decision = Decision(self.name, version, previous, "", math.nan, None, 0.0, True,
+                            "rolled back by hand", _now())
+        self._append(decision)
+        return decision
+
+    def _append(self, decision: Decision) -> str:
+        """Append ``decision`` to ``decisions.jsonl`` as one JSON line, and return the line."""
         # A score that is not a number (r2 on one row, say) is null: the file stays JSON.
         line = json.dumps(json_safe(decision.to_dict()), allow_nan=False)
         log = self._path("decisions.jsonl")
@@ -251,18 +269,26 @@ class Registry:
                     previous = handle.read()
             with self.fs.open(log, "w") as handle:
                 handle.write(previous + line + "\n")
-        with self.fs.open(f"{self.version_path(decision.challenger_version)}/promotion.json",
-                          "w") as handle:
-            handle.write(line + "\n")
+        return line
 
     def resolve(self, version: str | int = "champion") -> str:
-        """The folder of ``version`` (a number or ``"champion"``), local or remote."""
+        """The folder of ``version`` (see :meth:`number`), local or remote."""
+        return self.version_path(self.number(version))
+
+    def number(self, version: str | int = "champion") -> int:
+        """The number of ``version``: a number (``2`` or ``"v2"``) or ``"champion"``.
+
+        Raises
+        ------
+        AutoMLInputError
+            When there is no such version, or no champion yet.
+        """
         self.check_exists()
         if str(version) == "champion":
             champion = self.champion()
             if champion is None:
                 raise AutoMLInputError(f"model {self.name!r} has no champion yet")
-            return self.version_path(champion)
+            return champion
         match = re.fullmatch(r"v?(\d+)", str(version).strip())
         if match is None:
             raise AutoMLInputError(f"version {version!r}: give a number such as 2 (or v2), or "
@@ -271,7 +297,7 @@ class Registry:
         if number not in self.versions():
             raise AutoMLInputError(f"model {self.name!r} has no version {number}; versions: "
                                    f"{self.versions()}")
-        return self.version_path(number)
+        return number
 
 
 def kept_by_hand(version: int, champion: bool = True) -> str:

@@ -154,8 +154,12 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     assert [d["promoted"] for d in log] == [True, False, True]
     assert Artifact.get("automl-run3-label-promotion") is not None
 
-    assert registry_main(["--registry", where, "--name", "customers", "rollback", "1"]) == 0
+    assert registry_main(["--registry", where, "--name", "customers", "rollback", "v1"]) == 0
     assert registry.champion() == 1
+    by_hand = json.loads((tmp_path / "registry" / "customers" / "decisions.jsonl")
+                         .read_text().splitlines()[-1])
+    assert (by_hand["challenger_version"], by_hand["champion_version"], by_hand["reason"]) == (
+        1, 3, "rolled back by hand")
     assert registry_main(["--registry", where, "--name", "customers", "list"]) == 0
     listing = capsys.readouterr().out
     assert "* v1" in listing and "  v3" in listing
@@ -165,6 +169,7 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
                    output=str(tmp_path / "p.csv"))
     predictions = pd.read_csv(tmp_path / "p.csv")
     assert scored.scored == 20 and predictions["proba_yes"].nunique() == 1  # v1: the prior
+    assert scored.version == 1
     assert registry_main(["--registry", where, "--name", "customers", "rollback", "7"]) == 2
 
 
