@@ -40,6 +40,7 @@ def parse_times(values: pd.Series) -> pd.Series:
     >>> [str(t) for t in times]
     ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
     """
+    values = _without_clock_words(values)
     try:
         times = _quietly_to_datetime(values)  # objects under pandas 2 for mixed offsets
     except ValueError:  # mixed offsets in text (pandas 3): it asks for one zone
@@ -129,6 +130,7 @@ def wall_clock(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return _zoneless(values)
+    values = _without_clock_words(values)
     for attempt in (values, values.map(_local)):
         try:
             times = _quietly_to_datetime(attempt)
@@ -139,6 +141,16 @@ def wall_clock(values: pd.Series) -> pd.Series:
     # Offsets the pattern cannot strip ("GMT+1", "+0100 (CET)"), or values that are not times:
     # value by value.
     return pd.to_datetime(values.map(_one))
+
+
+def _without_clock_words(values: pd.Series) -> pd.Series:
+    """``values`` with "now" and "today" missing: pandas reads them as the current time, so a
+    prediction from such a row would change with the clock."""
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values
+    words = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    clock = words.isin(("now", "today"))
+    return values.mask(clock) if clock.any() else values
 
 
 def _zoneless(times: pd.Series) -> pd.Series:

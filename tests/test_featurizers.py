@@ -54,6 +54,12 @@ def test_datetime_features_values_and_unparseable_rows():
     assert out[0, names.index("d_year")] == 2024 and out[0, names.index("d_day_of_year")] == 60
     assert out[1, names.index("d_hour")] == 8
     assert np.isnan(out[2]).all()
+    # Words pandas reads as the current time are no time: a prediction must not follow the clock.
+    words = encoder.transform(pd.DataFrame({"d": ["now", " Today", "2024-02-29 10:30"]}))
+    assert np.isnan(words[:2]).all() and (words[2] == out[0]).all()
+    from featurizers._times import wall_clock
+
+    assert wall_clock(pd.Series(["now", "2024-02-29"])).isna().tolist() == [True, False]
 
 
 def test_times_with_offsets_across_a_daylight_saving_change_are_one_utc_clock():
