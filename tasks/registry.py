@@ -4,12 +4,12 @@ Layout under ``REGISTRY/NAME/``::
 
     v1/ v2/ ...       a copy of each published results folder (model.pkl, manifest.json, ...)
     champion.json     {"version": N, ...}: the version that scores by default
-    decisions.jsonl   one line per retraining: both scores, the rows, the margin, the gain's
-                      standard error, promoted or not
+    decisions.jsonl   one line per retraining (both scores, the rows, the margin, the gain's
+                      standard error, promoted or not) and per rollback by hand
 
 A version published for the registry also holds ``training_rows.npy``: a hash of each row it
-trained on (features and label), so that the next run can score it only on rows it has not
-seen (see :func:`row_hashes`).
+trained on (the columns the model uses, and the label), so that the next run can score it only
+on rows it has not seen (see :func:`row_hashes`).
 
 A version folder is copied in under a temporary name and renamed when complete; the champion
 pointer is written to a temporary file and renamed over the old one, so a reader always sees a
@@ -247,7 +247,10 @@ class Registry:
         """Make ``version`` the champion by hand, under the promotion lock, and append that
         to ``decisions.jsonl`` (``reason`` "rolled back by hand"; no scores)."""
         with self.promotion_lock():
-            previous = self.champion()
+            try:
+                previous = self.champion()
+            except AutoMLInputError:  # a broken pointer: what rollback is for mending
+                previous = None
             self.set_champion(version, note="rolled back by hand")
         decision = Decision(self.name, version, previous, "", math.nan, None, 0.0, True,
                             "rolled back by hand", _now())

@@ -334,7 +334,9 @@ def test_registry_locations_names_and_versions_that_cannot_work_are_one_line(tmp
         pointer.write_text(text)
         with pytest.raises(AutoMLInputError, match=f"{words}.*rollback N"):
             reg.champion()
-    reg.set_champion(1)  # rollback mends it
+    # As the message says, rollback mends it.
+    assert registry_main(["--registry", str(tmp_path / "reg"), "--name", "m", "rollback",
+                          "1"]) == 0
     assert reg.champion() == 1
 
 

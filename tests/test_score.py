@@ -189,3 +189,12 @@ def test_categories_are_compared_as_the_model_reads_them_and_only_where_it_uses_
     assert found.loc["code", "unexpected_count"] == 4 and found.loc["code", "examples"] == "z"
     floats = rows.assign(mixed=[0.0, 1.0, 10.0, np.nan, 1.0, 0.0, 10.0])
     assert check_against_contract(floats, contract, required=["mixed"]).findings.empty
+
+
+def test_an_empty_table_gives_an_empty_predictions_file(model_dir, tmp_path):
+    _new_rows().iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
+    result = score(model=str(model_dir), data=str(tmp_path / "empty.csv"),
+                   output=str(tmp_path / "p.csv"))
+    assert (result.rows, result.scored, result.failed) == (0, 0, 0)
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["prediction", "proba_no",
+                                                             "proba_yes", "error"]
