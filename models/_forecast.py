@@ -107,6 +107,11 @@ def _centered_moving_average(y: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
+# Where the warnings of a local forecaster's fit come from (a warning is filed under the module
+# that raised it, or for numpy's floating-point ones the module computing).
+FORECAST_MODULES = r"(statsmodels|scipy|numpy|models)\."
+
+
 class LocalForecaster(ABC):
     """Fitted on one series at a time: :meth:`forecast` is a pure function of the history."""
 
@@ -118,7 +123,7 @@ class LocalForecaster(ABC):
         """:meth:`forecast`, falling back to the last value where the model cannot fit."""
         # statsmodels warns about convergence on short or flat series; the backtest judges
         # the forecast itself, and a non-finite one falls back below.
-        with ignoring():
+        with ignoring(module=FORECAST_MODULES):
             try:
                 out = np.asarray(self.forecast(y, horizon, season), dtype=float)
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
@@ -137,7 +142,7 @@ class LocalForecaster(ABC):
                        levels: tuple[float, ...] = LEVELS) -> tuple[np.ndarray, Optional[Bounds]]:
         """:meth:`forecast_intervals` with the fallback of :meth:`__call__`; intervals that are
         not finite or do not hold the forecast are dropped (None)."""
-        with ignoring():  # as in __call__
+        with ignoring(module=FORECAST_MODULES):  # as in __call__
             try:
                 path, bounds = self.forecast_intervals(y, horizon, season, levels)
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):

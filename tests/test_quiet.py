@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import warnings
@@ -46,10 +47,47 @@ def test_only_the_named_warnings_are_ignored_and_a_filter_set_before_stays():
         assert [str(w.message) for w in seen] == ["divide by zero", "overflow in exp",
                                                   "overflow in exp"]
         warnings.filterwarnings("ignore", "overflow", RuntimeWarning)
+        own = list(warnings.filters)
         with ignoring(RuntimeWarning, "overflow"):
             pass
-        warnings.warn("overflow again", RuntimeWarning)  # the program's own filter stays
+        assert warnings.filters == own  # the program's own filter stays, where it was
+        warnings.warn("overflow again", RuntimeWarning)
         assert len(seen) == 3
+        with ignoring(UserWarning, module=re.escape(__name__)):
+            warnings.warn("from this module", UserWarning)
+        assert len(seen) == 3
+        with ignoring(UserWarning, module=r"statsmodels\."):
+            warnings.warn("from this module", UserWarning)
+        assert len(seen) == 4
+
+
+def test_a_filter_another_thread_puts_back_is_removed_at_the_next_use():
+    """Python 3.11 has one filter list: a catch_warnings in another thread (scikit-learn's input
+    checks use one) that spans our exit restores the list it saw, our filter in it."""
+    before = list(warnings.filters)
+    entered, copied, left = threading.Event(), threading.Event(), threading.Event()
+
+    def ours():
+        with ignoring():
+            entered.set()
+            copied.wait()
+        left.set()
+
+    def theirs():
+        entered.wait()
+        with warnings.catch_warnings():
+            copied.set()
+            left.wait()
+
+    threads = [threading.Thread(target=ours), threading.Thread(target=theirs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters != before  # put back by the other thread
+    with ignoring(RuntimeWarning, "overflow"):
+        pass
+    assert warnings.filters == before
 
 
 class _Warns(NaiveForecaster):
@@ -57,7 +95,7 @@ class _Warns(NaiveForecaster):
 
     def forecast(self, y, horizon, season):
         time.sleep(0.0005)
-        warnings.warn("did not converge", UserWarning)
+        warnings.warn("did not converge", UserWarning, stacklevel=2)  # from models._forecast
         return super().forecast(y, horizon, season)
 
 

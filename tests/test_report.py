@@ -221,7 +221,7 @@ def test_no_prediction_call_on_shuffled_copies_is_longer_than_the_time_given():
     table = permutation_importance_table(_SlowPerRow(), frame, frame["x0"].to_numpy(), data,
                                          "rmse", max_seconds=0.3)
     # 200 rows are kept (0.02 s a copy); 50 copies (10,000 rows) in one call would take 1 s.
-    assert time.perf_counter() - started < 0.7
+    assert time.perf_counter() - started < 0.9
     assert 5 <= len(table) < 60 and table.loc[0, "feature"] == "x0"
     assert (table["rows"] == 200).all()
 
