@@ -179,22 +179,29 @@ class _SlowPerCall:
         return X.iloc[:, 0].to_numpy(dtype=float)
 
 
-def test_permutation_importance_stops_on_time_even_when_fewer_rows_do_not_help():
+def _timed_importance(model, columns: int, **kwargs) -> tuple[pd.DataFrame, float]:
+    """Permutation importance of ``model`` on 300 rows of ``columns`` noise columns whose
+    target is x0, and the seconds it took."""
     from tasks.explain import permutation_importance_table
     from tasks.settings import TrainSettings
     from tasks.validate import prepare_data
 
-    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 30)),
-                         columns=[f"x{i}" for i in range(30)])
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, columns)),
+                         columns=[f"x{i}" for i in range(columns)])
     data = prepare_data(frame.assign(y=frame["x0"]),
                         TrainSettings(data="x", target="y", task="regression"))
     started = time.perf_counter()
+    table = permutation_importance_table(model, frame, frame["x0"].to_numpy(), data, "rmse",
+                                         **kwargs)
+    return table, time.perf_counter() - started
+
+
+def test_permutation_importance_stops_on_time_even_when_fewer_rows_do_not_help():
     # One shuffled column per call (the 200 rows kept times one): fewer calls would not stop.
-    table = permutation_importance_table(_SlowPerCall(), frame, frame["x0"].to_numpy(), data,
-                                         "rmse", max_seconds=0.5, source="validation rows",
-                                         batch_rows=300)
+    table, seconds = _timed_importance(_SlowPerCall(), 30, max_seconds=0.5,
+                                       source="validation rows", batch_rows=300)
     # 30 columns x 0.05 s would take 1.5 s; it stops once 0.5 s are spent.
-    assert time.perf_counter() - started < 1.0
+    assert seconds < 1.0
     assert 3 <= len(table) < 30 and table.loc[0, "feature"] == "x0"
     assert table["source"].iloc[0] == (f"validation rows; only {len(table)} of 30 columns "
                                        "measured before the time ran out")
@@ -209,19 +216,9 @@ class _SlowPerRow:
 
 
 def test_no_prediction_call_on_shuffled_copies_is_longer_than_the_time_given():
-    from tasks.explain import permutation_importance_table
-    from tasks.settings import TrainSettings
-    from tasks.validate import prepare_data
-
-    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 60)),
-                         columns=[f"x{i}" for i in range(60)])
-    data = prepare_data(frame.assign(y=frame["x0"]),
-                        TrainSettings(data="x", target="y", task="regression"))
-    started = time.perf_counter()
-    table = permutation_importance_table(_SlowPerRow(), frame, frame["x0"].to_numpy(), data,
-                                         "rmse", max_seconds=0.3)
+    table, seconds = _timed_importance(_SlowPerRow(), 60, max_seconds=0.3)
     # 200 rows are kept (0.02 s a copy); 50 copies (10,000 rows) in one call would take 1 s.
-    assert time.perf_counter() - started < 0.9
+    assert seconds < 0.9
     assert 5 <= len(table) < 60 and table.loc[0, "feature"] == "x0"
     assert (table["rows"] == 200).all()
 
