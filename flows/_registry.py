@@ -21,7 +21,7 @@ from tasks.baseline import bootstrap_gain
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
-from tasks.model_io import load_verified
+from tasks.model_io import load_verified, used_columns
 from tasks.registry import (TRAINING_ROWS, Decision, Registry, RegistryBusy, decide,
                             kept_by_hand, row_hashes)
 from tasks.settings import TrainSettings
@@ -40,18 +40,11 @@ def model_name(settings: TrainSettings) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
 
 
-def _used_columns(model: Any) -> list[str]:
-    """The training columns ``model`` uses (all of them for a model that does not say)."""
-    if hasattr(model, "required_columns"):
-        return [str(c) for c in model.required_columns()]
-    return [str(c) for c in model.feature_names_in_]
-
-
 def training_rows_file(data: PreparedData, model: Any) -> dict[str, bytes]:
     """The hashes of the rows ``model`` trains on, as a results-folder file (see
     :func:`tasks.registry.row_hashes`): of the columns it uses and the label, so that a row
     differing only in a column it dropped (an ID) counts as one it trained on."""
-    X = data.X.rename(columns=str)[_used_columns(model)]
+    X = data.X.rename(columns=str)[used_columns(model)]
     buffer = io.BytesIO()
     np.save(buffer, np.unique(row_hashes(X, data.labels)), allow_pickle=False)
     return {TRAINING_ROWS: buffer.getvalue()}
@@ -59,7 +52,7 @@ def training_rows_file(data: PreparedData, model: Any) -> dict[str, bytes]:
 
 def _unseen(X: pd.DataFrame, labels: np.ndarray, model: Any, seen: np.ndarray) -> np.ndarray:
     """Which rows are not among the ``seen`` hashes of the rows ``model`` trained on."""
-    used, everything = _used_columns(model), [str(c) for c in model.feature_names_in_]
+    used, everything = used_columns(model), [str(c) for c in model.feature_names_in_]
     matched = np.isin(row_hashes(X[used], labels), seen)
     # Versions registered before the hashes were of the used columns hashed every column.
     if len(used) < len(everything) and set(everything) <= set(X.columns):
@@ -161,7 +154,7 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
         seen_file = Path(local) / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
     X = data.X.rename(columns=str).iloc[rows]
-    missing = [c for c in _used_columns(champion.model) if c not in X.columns]
+    missing = [c for c in used_columns(champion.model) if c not in X.columns]
     if missing:
         return Comparison(challenger_score(everything), None, None,
                           "the champion cannot score the new data: missing column(s) "

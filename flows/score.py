@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath  # noqa: E402
 from typing import Any, Optional  # noqa: E402
 
 import fsspec  # noqa: E402
+from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 import pandas as pd  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
@@ -58,14 +59,22 @@ class ScoreResult(BaseModel):
 
 def _local(uri: str) -> Optional[Path]:
     """The local file ``uri`` names (a path or a ``file://`` URI); None for another fsspec
-    URI."""
-    if "://" not in uri:
-        return Path(uri)
-    return Path(uri[len("file://"):]) if uri.startswith("file://") else None
+    URI.
+
+    Raises
+    ------
+    ValueError, ImportError
+        From fsspec, for a protocol it does not know or whose package is not installed.
+    """
+    fs, path = fsspec.core.url_to_fs(uri)
+    return Path(path) if isinstance(fs, LocalFileSystem) else None
 
 
 def _same_file(data: str, output: str) -> bool:
-    here, there = _local(data), _local(output)
+    try:
+        here, there = _local(data), _local(output)
+    except (ImportError, ValueError):  # the data's filesystem: loading it will say
+        here = there = None
     if here is None or there is None:
         return data.rstrip("/") == output.rstrip("/")
     if here.exists() and there.exists():
@@ -79,20 +88,17 @@ def check_output(output: str, data: Optional[str] = None) -> None:
     other than the ``data`` file, which it would overwrite."""
     if PurePosixPath(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
-    path = _local(output)
-    if path is None:
-        try:
-            fsspec.core.url_to_fs(output)
-        except (ImportError, ValueError) as exc:
-            raise AutoMLInputError(f"output {output!r} cannot be written: "
-                                   f"{str(exc).splitlines()[0]}") from None
-    elif path.is_dir():
+    try:
+        path = _local(output)
+    except (ImportError, ValueError) as exc:
+        raise AutoMLInputError(f"output {output!r} cannot be written: "
+                               f"{str(exc).splitlines()[0]}") from None
+    if path is not None and path.is_dir():
         raise AutoMLInputError(f"output {output!r} is a folder; name a file in it")
-    else:
-        for parent in path.parents:
-            if parent.exists() and not parent.is_dir():
-                raise AutoMLInputError(f"output {output!r} cannot be written: {str(parent)!r} "
-                                       "is a file, not a folder")
+    for parent in path.parents if path is not None else ():
+        if parent.exists() and not parent.is_dir():
+            raise AutoMLInputError(f"output {output!r} cannot be written: {str(parent)!r} is a "
+                                   "file, not a folder")
     if data is not None and _same_file(data, output):
         raise AutoMLInputError(f"output {output!r} is the data file being scored, which it "
                                "would overwrite; name another file")

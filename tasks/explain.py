@@ -128,16 +128,12 @@ def permutation_importance_table(
         ``baseline_score``, ``rows`` and ``source``.
     """
     rng = np.random.default_rng(seed)
-    started = time.perf_counter()
-    base = model_loss(model, X, y, data, metric)
-    call = time.perf_counter() - started
+    base, call = _timed_loss(model, X, y, data, metric)
     if call * X.shape[1] > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must
         keep = max(MIN_ROWS, int(len(X) * max_seconds / (call * X.shape[1])))  # fit: fewer rows
         chosen = np.sort(rng.choice(len(X), size=keep, replace=False))
         X, y = X.iloc[chosen], y[chosen]
-        started = time.perf_counter()
-        base = model_loss(model, X, y, data, metric)
-        call = time.perf_counter() - started
+        base, call = _timed_loss(model, X, y, data, metric)
     # A call on k copies takes about k times one on X: no more copies than fit in the time.
     fit = max_seconds / max(call, 1e-9)
     per_call = max(1, min(batch_rows // len(X), int(min(fit, batch_rows))))
@@ -155,6 +151,13 @@ def permutation_importance_table(
     table = pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
     return table.sort_values(["importance", "feature"], ascending=[False, True],
                              ignore_index=True)
+
+
+def _timed_loss(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,
+                metric: str) -> tuple[float, float]:
+    """:func:`model_loss` and the seconds it took."""
+    started = time.perf_counter()
+    return model_loss(model, X, y, data, metric), time.perf_counter() - started
 
 
 def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from tasks.errors import AutoMLInputError
 from tasks.publish import file_sha256
 
-__all__ = ["LoadedModel", "load_verified", "read_published_json"]
+__all__ = ["LoadedModel", "load_verified", "read_published_json", "used_columns"]
 
 
 class LoadedModel:
@@ -28,9 +28,18 @@ class LoadedModel:
         """The columns rows to score must have: the model's ``required_columns()`` (a column
         its featurizer dropped as empty, constant or ID-like may be left out); every column for
         a model without it (a forecaster)."""
-        if hasattr(self.model, "required_columns"):
-            return self.model.required_columns()
-        return self.columns
+        return used_columns(self.model, self.columns)
+
+
+def used_columns(model: Any, default: Optional[list[str]] = None) -> list[str]:
+    """The training columns ``model`` uses: its ``required_columns()`` (a column its featurizer
+    dropped as empty, constant or ID-like is not one); for a model without it, ``default``, else
+    every column it was fitted on."""
+    if hasattr(model, "required_columns"):
+        return [str(c) for c in model.required_columns()]
+    if default is not None:
+        return list(default)
+    return [str(c) for c in model.feature_names_in_]
 
 
 def read_published_json(path: Path) -> dict[str, Any]:
