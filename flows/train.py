@@ -64,7 +64,9 @@ from tasks.costs import CostModel  # noqa: E402
 from tasks.portfolio import load_portfolio  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
-from tasks.settings import TrainSettings, settings_from_kwargs  # noqa: E402
+from tasks.settings import (  # noqa: E402
+    AtLeastOne, ColumnName, Folds, Fraction, NonNegative, Seconds, Seed, StdErrors, TrainSettings,
+    Windows, Workers, settings_from_kwargs)
 from tasks.split import SplitPlan, split_task  # noqa: E402
 from tasks.train import refit_task  # noqa: E402
 from tasks.types import CandidateResult, CandidateSummary, TrainResult  # noqa: E402
@@ -90,25 +92,25 @@ def train(
     data: Union[str, Any] = Field(
         ..., description="Training table: a CSV/TSV/Parquet path or fsspec URI (or a DataFrame "
         "when called from Python)."),
-    target: str = Field(..., description="Column to predict."),
+    target: ColumnName = Field(..., description="Column to predict."),
     task: Literal["classification", "regression", "forecasting"] = Field(
         ..., description="Kind of problem."),
     metric: Optional[MetricName] = Field(
         None, description="Primary metric; default roc_auc (binary), log_loss (multiclass), rmse, "
         "mase (forecasting)."),
-    time_budget: Optional[float] = Field(
+    time_budget: Optional[Seconds] = Field(
         None, description="Seconds for the whole run, start-up to publishing (default 300 "
         "unless max_trials is set)."),
-    max_trials: Optional[int] = Field(None, description="Stop after this many candidates."),
-    seed: int = Field(0, description="Seed for splits, search and models."),
+    max_trials: Optional[AtLeastOne] = Field(None, description="Stop after this many candidates."),
+    seed: Seed = Field(0, description="Seed for splits, search and models."),
     output: str = Field("results", description="Results folder (model.pkl, leaderboard ...)."),
     include: Optional[list[str]] = Field(
         None, description="Only these model families (empty: all)."),
     exclude: Optional[list[str]] = Field(None, description="Leave out these families."),
     exit_score: Optional[float] = Field(
         None, description="Stop as soon as a candidate reaches this primary-metric value."),
-    cv_folds: Optional[int] = Field(None, description="Force k-fold cross-validation."),
-    validation_fraction: Optional[float] = Field(
+    cv_folds: Optional[Folds] = Field(None, description="Force k-fold cross-validation."),
+    validation_fraction: Optional[Fraction] = Field(
         None, description="Force a holdout of this fraction of the rows."),
     validation_data: Optional[str] = Field(
         None, description="Separate validation table (path or URI)."),
@@ -116,16 +118,16 @@ def train(
         None, description="Use only these feature columns."),
     exclude_columns: Optional[list[str]] = Field(
         None, description="Drop these columns before training."),
-    n_workers: int = Field(2, description="Candidates trained at once (threads)."),
-    candidate_timeout: Optional[float] = Field(
+    n_workers: Workers = Field(2, description="Candidates trained at once (threads)."),
+    candidate_timeout: Optional[Seconds] = Field(
         None, description="Seconds after which one candidate is stopped and recorded as timeout."),
     ensemble: bool = Field(True, description="Blend the best candidates when that validates "
                            "better than the best one alone."),
-    baseline_margin: float = Field(
+    baseline_margin: NonNegative = Field(
         2.0, description="Publish the search's winner only when it beats HistGradientBoosting "
         "defaults on validation by this many standard errors of the difference (bootstrap); "
         "otherwise publish the defaults. 0 switches the check off."),
-    predict_time_limit: Optional[float] = Field(
+    predict_time_limit: Optional[Seconds] = Field(
         None, description="Drop candidates that need more than this many seconds to predict "
         "1,000 rows."),
     portfolio: Optional[str] = Field(
@@ -146,20 +148,20 @@ def train(
         "its next version, and the champion when it wins."),
     model_name: Optional[str] = Field(
         None, description="Name in the registry (default: the target column)."),
-    promotion_margin: float = Field(
+    promotion_margin: NonNegative = Field(
         0.0, description="How much better (in the primary metric) the new model must score than "
         "the champion, on the same validation rows, to replace it."),
-    promotion_std_errors: float = Field(
+    promotion_std_errors: StdErrors = Field(
         2.0, description="How many standard errors of that gain (paired bootstrap of the rows) "
         "the new model must also win by: its score is the winner of a search, so a small gain "
         "can be luck. 0 switches this off."),
     time_column: Optional[str] = Field(None, description="Forecasting: the time column."),
     series_id: Optional[list[str]] = Field(None, description="Forecasting: series-id columns."),
-    horizon: Optional[int] = Field(None, description="Forecasting: periods to forecast."),
+    horizon: Optional[AtLeastOne] = Field(None, description="Forecasting: periods to forecast."),
     frequency: Optional[str] = Field(
         None, description="Forecasting: pandas frequency, e.g. h, D, W-SUN, MS (default: "
         "inferred)."),
-    seasonality: Optional[int] = Field(
+    seasonality: Optional[AtLeastOne] = Field(
         None, description="Forecasting: season length in periods (default: from the "
         "frequency: 24 hourly, 7 daily, 52 weekly, 12 monthly, 4 quarterly)."),
     known_features: Optional[list[str]] = Field(
@@ -169,7 +171,7 @@ def train(
         "naive forecast, or are left out and reported."),
     fill_gaps: Literal["interpolate", "forward", "zero"] = Field(
         "interpolate", description="Forecasting: how missing periods are filled."),
-    backtest_windows: int = Field(
+    backtest_windows: Windows = Field(
         3, description="Forecasting: rolling-origin windows of the horizon's length."),
 ) -> TrainResult:
     """Train, select and publish the best pipeline for a labelled table."""

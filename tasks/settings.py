@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tasks.errors import AutoMLInputError
 
 __all__ = [
+    "AtLeastOne",
     "CLASSIFICATION_METRICS",
+    "ColumnName",
     "FORECASTING_METRICS",
+    "Folds",
+    "Fraction",
+    "NonNegative",
     "REGRESSION_METRICS",
+    "Seed",
+    "Seconds",
+    "StdErrors",
+    "Windows",
+    "Workers",
     "TaskType",
     "TrainSettings",
     "settings_from_kwargs",
@@ -37,6 +47,20 @@ METRICS_BY_TASK = {
 
 DEFAULT_TIME_BUDGET = 300.0
 
+# The bounds of the numeric settings, shared by TrainSettings and the flow's signature: there they
+# reach the deployment's parameter schema, so the Prefect UI's form and `prefect deployment run`
+# refuse a value out of bounds before any worker starts the run.
+ColumnName = Annotated[str, Field(min_length=1)]
+Seconds = Annotated[float, Field(gt=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0)]
+Folds = Annotated[int, Field(ge=2, le=20)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Workers = Annotated[int, Field(ge=1, le=64)]
+NonNegative = Annotated[float, Field(ge=0)]
+StdErrors = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Windows = Annotated[int, Field(ge=1, le=20)]
+
 
 class TrainSettings(BaseModel):
     """Everything a training run needs to know, checked once at the start.
@@ -47,25 +71,25 @@ class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: str = Field(description="Path or fsspec URI of the training table.")
-    target: str = Field(min_length=1, description="Name of the column to predict.")
+    target: ColumnName = Field(description="Name of the column to predict.")
     task: TaskType
     metric: Optional[str] = None
-    time_budget: Optional[float] = Field(default=None, gt=0)
-    max_trials: Optional[int] = Field(default=None, ge=1)
-    seed: int = Field(default=0, ge=0)
+    time_budget: Optional[Seconds] = None
+    max_trials: Optional[AtLeastOne] = None
+    seed: Seed = 0
     output: str = "results"
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     exit_score: Optional[float] = None
-    cv_folds: Optional[int] = Field(default=None, ge=2, le=20)
-    validation_fraction: Optional[float] = Field(default=None, gt=0, lt=1)
+    cv_folds: Optional[Folds] = None
+    validation_fraction: Optional[Fraction] = None
     validation_data: Optional[str] = None
     include_columns: list[str] = Field(default_factory=list)
     exclude_columns: list[str] = Field(default_factory=list)
-    n_workers: int = Field(default=2, ge=1, le=64)
-    candidate_timeout: Optional[float] = Field(default=None, gt=0)
+    n_workers: Workers = 2
+    candidate_timeout: Optional[Seconds] = None
     ensemble: bool = True
-    baseline_margin: float = Field(default=2.0, ge=0)
+    baseline_margin: NonNegative = 2.0
     portfolio: Optional[str] = None
     search: Literal["tpe", "random"] = "tpe"
     halving: bool = True
@@ -73,18 +97,18 @@ class TrainSettings(BaseModel):
     dask_address: Optional[str] = None
     registry: Optional[str] = None
     model_name: Optional[str] = None
-    promotion_margin: float = Field(default=0.0, ge=0)
-    promotion_std_errors: float = Field(default=2.0, ge=0, allow_inf_nan=False)
-    predict_time_limit: Optional[float] = Field(default=None, gt=0)
+    promotion_margin: NonNegative = 0.0
+    promotion_std_errors: StdErrors = 2.0
+    predict_time_limit: Optional[Seconds] = None
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)
-    horizon: Optional[int] = Field(default=None, ge=1)
+    horizon: Optional[AtLeastOne] = None
     frequency: Optional[str] = None
-    seasonality: Optional[int] = Field(default=None, ge=1)
+    seasonality: Optional[AtLeastOne] = None
     known_features: list[str] = Field(default_factory=list)
     short_series: Literal["fallback", "drop"] = "fallback"
     fill_gaps: Literal["interpolate", "forward", "zero"] = "interpolate"
-    backtest_windows: int = Field(default=3, ge=1, le=20)
+    backtest_windows: Windows = 3
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainSettings":

@@ -258,3 +258,22 @@ def test_deployment_and_scheduled_retrains_promote_and_show_in_the_ui(stack, tmp
         "sort": "CREATED_DESC", "limit": 1})
     assert leaderboard, "no leaderboard artifact"
     _ui_shows(base, better_id, candidates[0], leaderboard[0]["id"], tmp_path)
+
+
+def test_out_of_bounds_parameters_are_refused_before_a_run_is_created(stack):
+    """The flow's bounds are in the deployment's parameter schema, which the server enforces."""
+    env, base, _ = stack
+    deployment = _api(base, "/deployments/name/automl/train", method="GET")
+
+    def runs() -> int:
+        return _api(base, "/flow_runs/count",
+                    {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
+
+    before = runs()
+    for param in ("time_budget=-5", "cv_folds=1", "validation_fraction=1.5"):
+        refused = subprocess.run([PREFECT, "deployment", "run", "automl/train", "--param", param],
+                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        said = refused.stdout + refused.stderr
+        assert refused.returncode != 0, said[-2000:]
+        assert param.split("=")[0] in said, said[-2000:]
+    assert runs() == before

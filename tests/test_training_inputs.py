@@ -128,3 +128,22 @@ def test_the_time_budget_error_says_whether_candidates_started():
     finished = CandidateResult(CandidateSpec(3, "linear", {}), "ok")
     check_time_for_candidates([stopped, finished], budget)  # one finished: nothing to say
     check_time_for_candidates([left_out], Budget(time.time(), None))  # no budget, no error
+
+
+def test_the_flows_form_carries_every_bound_of_the_settings():
+    """The deployment's parameter schema (the UI's form; `prefect deployment run` is checked
+    against it by the server) bounds each number as TrainSettings does."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.train import train
+
+    kinds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength")
+
+    def bounds(prop: dict) -> dict:
+        return {k: v for part in prop.get("anyOf", [prop]) for k, v in part.items() if k in kinds}
+
+    form = parameter_schema(train).model_dump()["properties"]
+    settings = TrainSettings.model_json_schema()["properties"]
+    bounded = {name: bounds(prop) for name, prop in settings.items() if bounds(prop)}
+    assert {"time_budget", "cv_folds", "validation_fraction", "backtest_windows"} <= set(bounded)
+    assert {name: bounds(form[name]) for name in bounded} == bounded
