@@ -207,6 +207,36 @@ def test_a_fold_that_would_end_after_the_deadline_does_not_start():
         registry(refresh=True)
 
 
+class _WaitingRegressor(DummyRegressor):
+    def predict(self, X, return_std=False):
+        time.sleep(0.2)  # waits, as for a core that another worker holds
+        return super().predict(X, return_std)
+
+
+def test_the_latency_figure_counts_the_cpu_a_prediction_uses_not_its_waits():
+    from tasks.settings import TrainSettings
+    from tasks.split import SplitPlan
+    from tasks.train import evaluate_candidate
+    from tasks.types import CandidateSpec
+    from tasks.validate import prepare_data
+
+    frame = small_regression()
+    data = prepare_data(frame, TrainSettings(data="x", target="y", task="regression"))
+    rows = np.arange(len(frame))
+    folds = tuple((rows[rows % 3 != k], rows[rows % 3 == k]) for k in range(3))
+    reg = registry()
+    reg.add(fixed_family("test_waiting", {"regression"}, _WaitingRegressor, cost=0.01),
+            origin="test")
+    try:
+        result = evaluate_candidate(CandidateSpec(1, "test_waiting", {}), data,
+                                    SplitPlan("cv", folds, 0), seed=0)
+    finally:
+        registry(refresh=True)
+    assert result.status == "ok" and result.predict_seconds >= 0.6  # the search plans with it
+    waited_per_1000 = 1000 * 0.6 / len(frame)
+    assert result.predict_seconds_per_1000 < 0.1 * waited_per_1000
+
+
 def test_exit_score_and_a_separate_validation_file(tmp_path):
     train_file, valid_file = tmp_path / "train.parquet", tmp_path / "valid.csv"
     awkward_classification(n=200, seed=1).to_parquet(train_file)
