@@ -20,10 +20,10 @@ __all__ = [
     "Seed",
     "Seconds",
     "StdErrors",
-    "Windows",
-    "Workers",
     "TaskType",
     "TrainSettings",
+    "Windows",
+    "Workers",
     "settings_from_kwargs",
 ]
 
