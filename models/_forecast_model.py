@@ -88,11 +88,13 @@ class ForecastModel:
     def _positions(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Series index and step (1..horizon) of every row, or a ValueError naming the row by
         its index label (its position under the default index)."""
-        needed = [self.time_column, *self.series_id, *self.feature_names]
-        missing = [c for c in needed if c not in df.columns]
+        missing = [c for c in self.required_columns() if c not in df.columns]
         if missing:
+            known = (f" and the known-future features {self.feature_names}"
+                     if self.feature_names else "")
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
-                             f"column {self.time_column!r} and the series ids {self.series_id}")
+                             f"column {self.time_column!r}, the series ids {self.series_id}"
+                             f"{known}")
         times = wall_clock(df[self.time_column])
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))
@@ -123,6 +125,11 @@ class ForecastModel:
             series[row], steps[row] = i, grids[i][when]
         return series, steps
 
+    def required_columns(self) -> list[str]:
+        """The columns rows to forecast must have: the time column, the series ids and the
+        known-future features."""
+        return [self.time_column, *self.series_id, *self.feature_names]
+
     def _keys_by_text(self) -> dict[tuple, tuple]:
         """Training keys by how they read, so that an id of 1 given as "1" (as JSON clients
         often send ids) finds its series; only where no other id reads the same."""
@@ -152,12 +159,15 @@ class ForecastModel:
         return values
 
     def _paths_for(self, df: pd.DataFrame, series: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """The paths, with the global members re-run on the known-future features of ``df``."""
-        if not self.global_members or not self.feature_names:
+        """The paths, with the global members re-run on the known-future features of ``df``
+        (checked also when only statistical members forecast, which do not read them)."""
+        if not self.feature_names:
+            return self.paths
+        values = self._features(df, series, steps)
+        if not self.global_members:
             return self.paths
         paths = self.paths.copy()
         needed = sorted(set(series.tolist()))
-        values = self._features(df, series, steps)
         future = []
         for i in needed:
             block = np.full((self.horizon, len(self.feature_names)), np.nan)
@@ -173,9 +183,9 @@ class ForecastModel:
 
     def row_groups(self, df: pd.DataFrame) -> Optional[np.ndarray]:
         """A label per row of ``df``: rows with one label must be forecast together (a series'
-        rows give the known-future features of its whole horizon); None when each row's
-        forecast depends on that row alone."""
-        if not (self.global_members and self.feature_names):
+        rows give the known-future features of its whole horizon, and two of them for one
+        period must agree); None when each row's forecast depends on that row alone."""
+        if not self.feature_names:
             return None
         if any(c not in df.columns for c in self.series_id):
             return None
@@ -190,8 +200,9 @@ class ForecastModel:
         Raises
         ------
         ValueError
-            For a series not seen in training or a time that is not one of the next
-            ``horizon`` periods of its series.
+            For a missing column, a series not seen in training, a time that is not one of the
+            next ``horizon`` periods of its series, a known-future feature that is empty or not
+            a number, or two rows for one period whose known-future features differ.
         """
         series, steps = self._positions(df)
         return self._paths_for(df, series, steps)[series, steps - 1]

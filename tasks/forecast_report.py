@@ -104,14 +104,16 @@ def forecast_importance(members: dict[int, tuple[Any, float]], panel: Panel, hor
     return table.sort_values("importance", ascending=False, ignore_index=True)
 
 
-def _usage(time_column: str, series_id: list[str], horizon: int) -> str:
-    ids = ", ".join(f'"{c}": ...' for c in series_id)
-    row = f'{{{ids}{", " if ids else ""}"{time_column}": ...}}'
+def _usage(time_column: str, series_id: list[str], horizon: int,
+           known_features: list[str]) -> str:
+    row = "{" + ", ".join(f'"{c}": ...' for c in [*series_id, time_column, *known_features]) + "}"
+    known = (f", with the planned values of {', '.join(known_features)}"
+             if known_features else "")
     return "\n".join([
         "import joblib", "import pandas as pd", "",
         'model = joblib.load("model.pkl")',
         f"# rows of future periods: the series ids and one of the next {horizon} times of "
-        "each series",
+        f"each series{known}",
         f"rows = pd.DataFrame([{row}])",
         "forecasts = model.predict(rows)  # one value per row, in row order",
         "bands = model.predict_interval(rows, level=0.95)  # forecast, lower, upper"])
@@ -156,7 +158,8 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
          f"<p>{html.escape(source)}. Full table: feature_importance.csv.</p>"
          + table(importance.drop(columns=["source"]), numeric=["importance", "std"])),
         ("How to use the model", "<pre><code>" + html.escape(_usage(
-            settings["time_column"], settings["series_id"], summary["horizon"]))
+            settings["time_column"], settings["series_id"], summary["horizon"],
+            settings.get("known_features") or []))
          + "</code></pre>"),
     ]
 

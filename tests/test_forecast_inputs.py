@@ -152,18 +152,26 @@ def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_known_future_features_and_ids_at_predict_time(tmp_path):
+# A statistical forecaster does not read the known-future features; they are checked all the same.
+@pytest.mark.parametrize("family", ["global_linear", "naive"])
+def test_known_future_features_and_ids_at_predict_time(tmp_path, family):
     from flows.train import train
     from tasks.drift import score_frame
 
     frame = promo_sales([1, 2, 3], 120, seed=5, share=0.3, base=60.0, lift=20.0)
     result = train(data=frame, target="sales", task="forecasting", time_column="day",
                    series_id=["shop"], horizon=7, known_features=["promo"],
-                   include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))
+                   include=[family], max_trials=1, output=str(tmp_path / "out"))
     model = joblib.load(result.model_path)
+    assert model.required_columns() == ["day", "shop", "promo"]
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "&quot;shop&quot;: ..., &quot;day&quot;: ..., &quot;promo&quot;: ..." in report
     days = pd.date_range("2020-04-30", periods=7, freq="D")
     rows = pd.DataFrame({"shop": 2, "day": days, "promo": [0.0, 1.0] * 3 + [0.0]})
     expected = model.predict(rows)
+    with pytest.raises(ValueError, match=r"columns \['promo'\] are missing; .* and the "
+                       r"known-future features \['promo'\]"):
+        model.predict(rows.drop(columns="promo"))
     # An id sent as text, as JSON clients often do, finds its series.
     assert np.allclose(model.predict(rows.assign(shop="2")), expected)
     with pytest.raises(ValueError, match=r"series \{'shop': '7'\} was not in training"):
