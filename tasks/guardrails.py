@@ -65,26 +65,40 @@ def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
 
 def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile],
                        seed: int) -> Guardrail:
-    """Categorical columns that are mostly numbers: a few text values (``n/a``, ``?``, units)
-    made the profile read them as categories, which loses their order."""
-    found = []
+    """Columns of numbers with some text values (``n/a``, ``?``, ``ground``, units). Mostly
+    text: read as categories, which loses the numbers' order (Alerted). Nearly all numbers:
+    read as numbers, the text values as missing (Done, naming them: a row sent to the HTTP
+    service with such a value is refused as not a number)."""
+    as_categories, as_missing = [], []
     for name, profile in profiles.items():
-        if profile.kind not in ("categorical", "high_cardinality") or name not in features:
+        if name not in features or profile.kind not in ("categorical", "high_cardinality",
+                                                        "numeric"):
             continue
-        present = features[name].dropna()
+        column = features[name]
+        if profile.kind == "numeric" and pd.api.types.is_numeric_dtype(column):
+            continue
+        present = column.dropna()
         if len(present) > _LEAK_SAMPLE:
             present = present.sample(_LEAK_SAMPLE, random_state=seed)
         text = present.astype(str).str.strip()
         numeric = pd.to_numeric(text, errors="coerce").notna()
-        if len(text) and MOSTLY_NUMBERS <= numeric.mean():
-            examples = ", ".join(repr(v) for v in text[~numeric].unique()[:3])
-            found.append(f"{name!r} ({numeric.mean():.0%} numbers; also {examples})")
-    if not found:
-        return Guardrail("numbers_with_text", "Passed", "no categorical column is mostly numbers")
-    return Guardrail(
-        "numbers_with_text", "Alerted",
-        f"read as categories although mostly numbers: {'; '.join(found[:5])}; blank or fix the "
-        "text values to have them read as numbers (missing values are imputed)")
+        examples = ", ".join(repr(v) for v in text[~numeric].unique()[:3])
+        if profile.kind == "numeric" and not numeric.all():
+            as_missing.append(f"{name!r} ({(~numeric).sum()} values such as {examples})")
+        elif profile.kind != "numeric" and len(text) and MOSTLY_NUMBERS <= numeric.mean():
+            as_categories.append(f"{name!r} ({numeric.mean():.0%} numbers; also {examples})")
+    details = []
+    if as_categories:
+        details.append(f"read as categories although mostly numbers: "
+                       f"{'; '.join(as_categories[:5])}; blank or fix the text values to have "
+                       "them read as numbers (missing values are imputed)")
+    if as_missing:
+        details.append(f"read as numbers, their text values as missing: "
+                       f"{'; '.join(as_missing[:5])}")
+    if not details:
+        return Guardrail("numbers_with_text", "Passed", "no column mixes numbers and text")
+    return Guardrail("numbers_with_text", "Alerted" if as_categories else "Done",
+                     ". ".join(details))
 
 
 def _class_imbalance(y: pd.Series) -> Guardrail:

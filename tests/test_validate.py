@@ -40,6 +40,18 @@ def test_a_column_of_numbers_with_a_few_text_values_is_alerted(classification_fr
     assert "'weight' (83% numbers; also 'n/a')" in rail.detail
 
 
+def test_text_values_in_a_column_read_as_numbers_are_named(classification_frame):
+    frame = classification_frame.copy()
+    frame["floor"] = np.arange(len(frame)).astype(object)
+    frame.loc[[3, 9], "floor"] = "ground"  # under 5%: the column is read as numbers
+    data = prepare_data(frame, _settings())
+    assert data.roles["floor"] == "numeric"
+    rail = {g.name: g for g in data.guardrails}["numbers_with_text"]
+    assert rail.status == "Done"
+    assert rail.detail == ("read as numbers, their text values as missing: 'floor' (2 values "
+                           "such as 'ground')")
+
+
 @pytest.mark.parametrize(
     ("mutate", "task", "match"),
     [
