@@ -24,7 +24,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, ValidationError, WrapValidator,
+                      create_model)
 from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
@@ -39,9 +40,20 @@ MAX_ERRORS = 20  # validation errors listed in a 422
 BODY_SECONDS = 30.0
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _one_error(value: Any, handler: Any) -> Any:
+    """A number column's value, or one error saying what it takes (not one per union member)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError("not a number: send a number (or numeric text), true/false, or null "
+                         "for a missing value") from None
+
+
 _TYPES: dict[str, Any] = {
     # Strict: lax booleans would read "yes", "on" or "t" in a number column as 1.
-    "numeric": Optional[Union[Number, StrictBool]],
+    "numeric": Annotated[Optional[Union[Number, StrictBool]], WrapValidator(_one_error)],
     "datetime": Optional[str],
     "text": Optional[str],
 }

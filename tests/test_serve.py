@@ -129,6 +129,10 @@ def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
         code, answer = _post(server, body)
         assert code == 422, (body, answer)
     assert "surprise" in json.dumps(_post(server, json.dumps({"rows": [unknown]}))[1])
+    # One error per bad value, which says what the column takes.
+    (error,) = _post(server, json.dumps({"rows": [mistyped]}))[1]["detail"]
+    assert error["loc"][-1] == "température °C" and error["msg"].startswith(
+        "Value error, not a number: send a number (or numeric text), true/false, or null")
     assert "city" in json.dumps(_post(server, json.dumps({"rows": [missing]}))[1])
     # Columns dropped in training (empty, ID-like) may be left out.
     lean = {k: v for k, v in row.items() if k not in ("always empty", "row id")}
