@@ -62,21 +62,22 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
     """The expectation suite: hard checks on the target, and the input contract of the features.
 
     Hard checks (``meta.hard``) stop the run when they fail: the target exists and is not all
-    null, classification has two or more classes, a regression target is finite. The contract
+    null, it has two or more values (classes), a regression target is finite. The contract
     (``meta.contract``) records every feature column, the numeric ranges seen and the categories
     of text columns with at most ``CONTRACT_MAX_CATEGORIES`` values, for scoring.
     """
     _context()  # an ExpectationSuite needs an active data context
     gx = great_expectations()
     ex = gx.expectations
-    hard = {"hard": True}
+    hard = {"hard": True, "task": task}
     expectations = [
         ex.ExpectColumnToExist(column=target, meta=hard),
         ex.ExpectColumnValuesToNotBeNull(column=target, mostly=1e-9, meta=hard),
-        ex.ExpectColumnUniqueValueCountToBeBetween(column=target, min_value=2, meta=hard)
-        if task == "classification" else ex.ExpectColumnValuesToBeBetween(
-            column=target, min_value=-1e300, max_value=1e300, meta=hard),
+        ex.ExpectColumnUniqueValueCountToBeBetween(column=target, min_value=2, meta=hard),
     ]
+    if task == "regression":
+        expectations.append(ex.ExpectColumnValuesToBeBetween(
+            column=target, min_value=-1e300, max_value=1e300, meta=hard))
     for column in frame.columns:
         if column == target:
             continue
@@ -138,6 +139,9 @@ def _explain_failure(result: Any, target: str, frame: pd.DataFrame) -> str:
         return f"target column {target!r} has no values; every row is empty"
     if kind == "expect_column_unique_value_count_to_be_between":
         only = frame[target].dropna().unique()[:1].tolist()
+        if result.expectation_config.meta.get("task") == "regression":
+            return (f"regression target {target!r} has a single value {only}: there is nothing "
+                    "to learn; check the column")
         return (f"target column {target!r} has a single class {only}; classification needs at "
                 "least two classes (or use --task regression)")
     if kind == "expect_column_values_to_be_between":

@@ -64,6 +64,8 @@ def test_text_values_in_a_column_read_as_numbers_are_named(classification_frame)
          "non-numeric values such as 'abc'"),
         (lambda f: f.assign(label=np.where(np.arange(len(f)) == 3, np.inf, 1.5)), "regression",
          "infinite values"),
+        (lambda f: f.assign(label=5.0), "regression",
+         r"regression target 'label' has a single value \[5.0\]: there is nothing to learn"),
     ],
 )
 def test_hard_failures_are_one_clear_line(classification_frame, mutate, task, match):
