@@ -275,6 +275,11 @@ def prepare_data(
         )
     X = frame.drop(columns=[target])
     y, classes = _encode_target(frame[target], settings.task, target)
+    zeros = int((y == 0).sum()) if settings.metric == "mape" else 0
+    if zeros:
+        raise AutoMLInputError(
+            f"metric 'mape' divides by the target, and {target!r} is 0 in {zeros} rows; choose "
+            "--metric mae or rmse, or leave those rows out")
     profiles = profile_columns(X)
     roles = kinds(profiles)
     if not roles:

@@ -74,6 +74,14 @@ def test_hard_failures_are_one_clear_line(classification_frame, mutate, task, ma
     assert "\n" not in str(info.value)
 
 
+def test_mape_with_a_zero_target_is_refused(classification_frame):
+    frame = classification_frame.assign(label=np.arange(len(classification_frame)) % 7 * 1.5)
+    with pytest.raises(AutoMLInputError, match=r"metric 'mape' divides by the target, and "
+                       r"'label' is 0 in \d+ rows; choose --metric mae or rmse"):
+        prepare_data(frame, _settings(task="regression", metric="mape"))
+    assert prepare_data(frame, _settings(task="regression", metric="mae")).task == "regression"
+
+
 def test_no_usable_features():
     frame = pd.DataFrame({"id": range(50), "k": 1, "label": ["a", "b"] * 25})
     with pytest.raises(AutoMLInputError, match="no usable feature columns"):
