@@ -62,9 +62,9 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     families = [f for f in choose_families(settings, DataShape(0, 0))
                 if issubclass(f, ForecastFamily)]
     candidates = plan_candidates(families, panel, horizon, settings.max_trials)
-    logger.info("%d series (%d short), frequency %s, season %d; %d candidates, %d windows of %d",
-                len(panel), len(prepared.short), panel.freq, panel.season, len(candidates),
-                windows, horizon)
+    logger.info("%d series (%d too short to backtest), frequency %s, season %d; %d candidates, "
+                "%d windows of %d", len(panel) + len(prepared.short), len(prepared.short),
+                panel.freq, panel.season, len(candidates), windows, horizon)
     key = experiment_key(settings.target, settings.output)
     progress = Progress(key, f"Forecasters backtested for {settings.target}")
     if len(panel) == 0:
@@ -206,9 +206,13 @@ def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,
                  "config": chosen.spec.config},
         "selection": {"mode": selection.mode, **selection.facts,
                       "combination": {str(k): v for k, v in selection.combination.items()}},
-        "series": len(panel), "short_series": [list(k) for k in prepared.short.keys],
+        # Every series forecast; the short ones (naive fallback) have no backtest window.
+        "series": len(panel) + len(prepared.short), "backtested_series": len(panel),
+        "short_series": [list(k) for k in prepared.short.keys],
         "dropped_series": [list(k) for k in prepared.dropped],
-        "windows_per_series": {str(w): int((counts == w).sum()) for w in range(windows + 1)},
+        "windows_per_series": {str(w): int((counts == w).sum()) + (len(prepared.short) if w == 0
+                                                                   else 0)
+                               for w in range(windows + 1)},
         "filled_periods": prepared.n_filled, "frequency": panel.freq, "season": panel.season,
         "guardrails": [g.to_dict() for g in prepared.guardrails],
         "time_budget": budget.seconds,

@@ -94,7 +94,7 @@ def select_forecaster(forecasts: dict[int, np.ndarray], actual: np.ndarray, scal
         blend, blend_loss = greedy_combination(usable, actual, scales, metric, reference)
         if blend_loss < loss:
             weights, loss = blend, blend_loss
-    facts = {"best_single": singles[best], "chosen": loss}
+    facts = {"best_single": singles[best], "global_choice": loss}
     n = actual.shape[0]
     selection = Selection("global", [weights] * n, weights if len(weights) > 1 else {}, facts)
     if actual.shape[1] < 2 or n < 2:
