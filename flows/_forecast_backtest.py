@@ -27,6 +27,7 @@ GLOBAL_SECONDS_PER_CELL = 2.5e-6  # measured: one-thread booster fit per row and
 BATCHES_PER_WORKER = 4
 PROBE_SERIES = 20
 DEFER_SHARE = 0.4  # a candidate expected to take more of the time left waits for the others
+MIN_GLOBAL_ROWS = 5_000  # a global candidate that could train on fewer rows is not started
 
 
 @dataclass
@@ -216,9 +217,12 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
         spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
                                            len(pending), reserve)
         left = budget.remaining() - reserve
-        if expected > left or spec.config.get("max_rows", 5_000) < 5_000:
-            logger.info("%s skipped: about %.0f s needed, %.0f s left", spec.run_name, expected,
-                        left)
+        rows = spec.config.get("max_rows", MIN_GLOBAL_ROWS)
+        if expected > left or rows < MIN_GLOBAL_ROWS:
+            why = (f"the time left affords {rows} training rows, under {MIN_GLOBAL_ROWS}"
+                   if rows < MIN_GLOBAL_ROWS else f"about {expected:.0f} s needed, "
+                   f"{max(left, 0.0):.0f} s left beyond {reserve:.0f} s kept for the final stage")
+            logger.info("%s skipped: %s", spec.run_name, why)
             results[spec.id] = CandidateResult(spec, "too_slow",
                                                error=TOO_LITTLE_TIME)
             continue
@@ -233,8 +237,9 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             spec, expected = _expected_seconds(cand, panel, settings, budget, costs, rates,
                                                len(pending))
             if expected > budget.remaining() - reserve:
-                logger.info("%s skipped after a probe: about %.0f s needed", spec.run_name,
-                            expected)
+                logger.info("%s skipped after a probe: about %.0f s needed, %.0f s left beyond "
+                            "%.0f s kept for the final stage", spec.run_name, expected,
+                            max(budget.remaining() - reserve, 0.0), reserve)
                 results[spec.id] = CandidateResult(spec, "too_slow",
                                                    error=TOO_LITTLE_TIME)
                 continue
