@@ -62,8 +62,10 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
     columns = pd.Series(content.columns, name="kind").rename_axis("column").reset_index()
     winner = pd.DataFrame(sorted(content.metrics["validation_metrics"].items()),
                           columns=["metric", "validation value"])
+    forecasting_only = {"short_series", "fill_gaps", "backtest_windows"}  # the rest are empty
     settings = pd.DataFrame([(k, json.dumps(v, default=str)) for k, v in
-                             sorted(content.settings.items()) if v not in (None, [], "")],
+                             sorted(content.settings.items())
+                             if v not in (None, [], "") and k not in forecasting_only],
                             columns=["setting", "value"])
     source = content.importance["source"].iloc[0] if len(content.importance) else "not computed"
     importance = content.importance.drop(columns=["source", "metric"], errors="ignore")

@@ -46,6 +46,9 @@ METRICS_BY_TASK = {
 }
 
 DEFAULT_TIME_BUDGET = 300.0
+# Forecasting settings without a default value: given for another task, they are a mistake.
+_FORECASTING_ONLY = ("time_column", "series_id", "horizon", "frequency", "seasonality",
+                     "known_features")
 
 # The bounds of the numeric settings, shared by TrainSettings and the flow's signature: there they
 # reach the deployment's parameter schema, so the Prefect UI's form and `prefect deployment run`
@@ -134,6 +137,11 @@ class TrainSettings(BaseModel):
             raise ValueError(f"the target {self.target!r} cannot be an excluded column")
         if self.task == "forecasting":
             self._check_forecasting()
+        else:
+            given = [name for name in _FORECASTING_ONLY if getattr(self, name) not in (None, [])]
+            if given:
+                raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
+                                 f"{self.task}, or use --task forecasting")
             if self.registry:
                 raise ValueError("the model registry takes classification and regression "
                                  "models; publish forecasting models with --output")

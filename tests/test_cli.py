@@ -65,6 +65,8 @@ class _FlowThatMustNotRun:
         (["--time-budget", "-5"], "setting 'time_budget'"),
         (["--baseline-margin", "-1"], "setting 'baseline_margin'.*greater than or equal to 0"),
         (["--cv-folds", "3", "--validation-fraction", "0.2"], "cv_folds cannot be combined"),
+        (["--horizon", "14"], "horizon applies to forecasting only; leave it out for "
+         "classification, or use --task forecasting"),
         (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
     ],
 )

@@ -110,6 +110,7 @@ def test_report_is_self_contained_and_complete(signal_run):
                     "Feature importance", "Featurization", "How to use the model"):
         assert f"<h2>{heading}</h2>" in text
     assert "joblib.load(&quot;model.pkl&quot;)" in text
+    assert "backtest_windows" not in text and "max_trials" in text  # no forecasting settings
 
 
 def _chromium() -> str:
