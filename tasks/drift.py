@@ -139,10 +139,13 @@ def _validate(frame: pd.DataFrame, expectations: list[dict[str, Any]]) -> list[d
             "column": result.expectation_config.kwargs["column"],
             "check": _KINDS[result.expectation_config.type],
             "unexpected_count": int(details.get("unexpected_count") or 0),
-            "unexpected_percent": float(details.get("unexpected_percent") or 0.0),
+            # Of the rows scored, as the other checks count (Great Expectations counts the
+            # values that are not missing).
+            "unexpected_percent": 100.0 * int(details.get("unexpected_count") or 0)
+            / max(len(frame), 1),
             # Distinct values: the list repeats one unseen category once per row.
             "examples": ", ".join(list(dict.fromkeys(
-                str(v) for v in details.get("partial_unexpected_list") or []))[:5]),
+                _shown(v) for v in details.get("partial_unexpected_list") or []))[:5]),
         })
     return findings
 
@@ -161,8 +164,14 @@ def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
                                                 and f["unexpected_count"] == 0)]
         findings.append({"column": column, "check": "not_numeric", "unexpected_count": len(bad),
                          "unexpected_percent": 100.0 * len(bad) / max(len(values), 1),
-                         "examples": ", ".join(str(v) for v in bad.unique()[:5])})
+                         "examples": ", ".join(_shown(v) for v in bad.unique()[:5])})
     return findings
+
+
+def _shown(value: Any) -> str:
+    """A value as a finding lists it: floats to 6 significant digits (262.2, not
+    262.20000000000005)."""
+    return format(value, ".6g") if isinstance(value, float) else str(value)
 
 
 NOT_FINITE = "the prediction is not finite; check this row's values against the training range"

@@ -52,6 +52,9 @@ def test_every_row_is_scored_and_drift_is_reported(model_dir, tmp_path):
     assert found[("city", "unseen_category")]["unexpected_count"] == 1
     assert "Paris" in found[("city", "unseen_category")]["examples"]
     assert found[("température °C", "out_of_range")]["unexpected_count"] >= 1
+    # Shares are of the rows scored, for every check; floats read as they would be written.
+    assert found[("city", "unseen_category")]["unexpected_percent"] == pytest.approx(100 / 30)
+    assert "1000" in found[("température °C", "out_of_range")]["examples"].split(", ")
     assert Artifact.get("automl-score-p-drift") is not None
 
 
