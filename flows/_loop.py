@@ -202,13 +202,14 @@ class _Loop:
     def launch(self) -> None:
         """Fill the free workers."""
         specs: list[CandidateSpec] = []
-        left = self.budget.remaining() - refit_reserve(self.results, self.metric, self.plan,
-                                                       self.settings.n_workers)
+        reserve = refit_reserve(self.results, self.metric, self.plan, self.settings.n_workers)
+        left = self.budget.remaining() - reserve
         while self.stop is None and len(self.running) + len(specs) < self.settings.n_workers:
             if self.started + len(specs) >= self.max_trials:
                 self.stop = f"reached max_trials={self.settings.max_trials}"
             elif left <= 1.0:
-                self.stop = "time budget used"
+                self.stop = (f"time budget used (its last {reserve:.0f} s are kept for "
+                             "refitting, ensembling, explaining and publishing)")
             elif (spec := self._next_spec(left)) is None:
                 self.stop = "no candidate can finish within the time left"
             else:
