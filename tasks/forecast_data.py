@@ -223,8 +223,10 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
     if not stamps.isin(grid).all():
         odd = stamps[~stamps.isin(grid)][0]
         on_grid = ", ".join(str(t) for t in pd.date_range(stamps[0], periods=2, freq=freq))
-        raise AutoMLInputError(f"series {key} has time {odd}, which is not on the {freq!r} grid "
-                               f"({on_grid}, ...); give the right --frequency or align the times")
+        named = ", ".join(f"{c}={shown(v)}" for c, v in zip(settings.series_id, key))
+        raise AutoMLInputError(f"{'series ' + named if named else 'the series'} has time {odd}, "
+                               f"which is not on the {freq!r} grid ({on_grid}, ...); give the "
+                               "right --frequency or align the times")
     target = group.set_index("__time")[settings.target].reindex(grid)
     n_missing = int(target.isna().sum())
     if settings.fill_gaps == "interpolate":

@@ -100,7 +100,8 @@ def test_bad_tables_get_one_clear_line(change, pattern):
 
 
 def test_times_off_the_given_frequency_are_named():
-    with pytest.raises(AutoMLInputError, match=r"not on the 'D' grid"):
+    with pytest.raises(AutoMLInputError, match=r"^series shop='shop 0' has time .*, which is "
+                       r"not on the 'D' grid"):
         prepare_panel(shop_sales(), _settings(frequency="D"))
 
 

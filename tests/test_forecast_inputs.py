@@ -55,7 +55,8 @@ def test_a_frequency_finer_than_the_data_is_refused_before_filling_it():
 def test_times_off_the_grid_name_the_grid():
     weekly = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=30, freq="D"),
                            "sales": np.arange(30.0)})  # 2024-01-01 is a Monday
-    with pytest.raises(AutoMLInputError, match=r"2024-01-01 00:00:00, which is not on the 'W' "
+    with pytest.raises(AutoMLInputError, match=r"^the series has time 2024-01-01 00:00:00, "
+                       r"which is not on the 'W' "
                        r"grid \(2024-01-07 00:00:00, 2024-01-14 00:00:00, ...\)"):
         prepare_panel(weekly, _settings(time_column="day", series_id=[], frequency="W",
                                         horizon=2))
