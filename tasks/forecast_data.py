@@ -17,7 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from featurizers import has_zone, wall_clock
-from tasks.errors import AutoMLInputError, shown
+from tasks.errors import AutoMLInputError, nearest_names, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
@@ -187,8 +187,8 @@ def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
     missing = [c for c in [settings.target, settings.time_column, *settings.series_id,
                            *settings.known_features] if c not in frame.columns]
     if missing:  # GE would only say that an expectation failed
-        raise AutoMLInputError(f"column {missing[0]!r} is not in the data; columns are "
-                               f"{list(frame.columns)[:10]}")
+        raise AutoMLInputError(f"column {missing[0]!r} is not in the data."
+                               + nearest_names(missing[0], frame.columns))
     context = _context()
     asset = context.data_sources.add_pandas("automl").add_dataframe_asset("forecast")
     batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
