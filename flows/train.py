@@ -362,7 +362,9 @@ def fit_final(settings: TrainSettings, data: PreparedData, plan: SplitPlan, metr
                                  temperature=[m.temperature for m in ensemble.members],
                                  deadline=unmapped(deadline))
         members = [f.result() for f in futures]
-        logger.info("ensemble of %s: %s=%.5g (best single %.5g)", ensemble.result.spec.config,
+        weights = ensemble.result.spec.config["members"]
+        logger.info("ensemble of %d: %s; %s=%.5g (best single %.5g)", len(weights),
+                    ", ".join(f"candidate {m} x {w:.2f}" for m, w in weights.items()),
                     metric, ensemble.result.metrics[metric], best.metrics[metric])
         return FinalModel(ensemble.result, make_ensemble(
             data.task, members, ensemble.weights, ensemble.temperature), check, blend)
