@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
 
 from tasks.evaluate import METRICS, compute_metrics
@@ -39,6 +42,18 @@ def _png(figure: Figure) -> bytes:
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
+
+
+def _family_colours(families: Sequence[str]) -> dict[str, tuple]:
+    """One colour per model family, the same in every chart of the run."""
+    palette = colormaps["tab10"].colors
+    return {f: palette[i % len(palette)] for i, f in enumerate(sorted(set(families)))}
+
+
+def _few_ticks(ax: Axes) -> None:
+    """At most five ticks per axis: large values (300000) would otherwise run together."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
 def _short(label: str, width: int = 32) -> str:
@@ -166,6 +181,7 @@ def regression_charts(y: np.ndarray, prediction: np.ndarray) -> list[Chart]:
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set(xlabel="predicted", ylabel="true - predicted",
            title=f"Residuals (validation), MAE = {scores['mae']:.4g}")
+    _few_ticks(ax)
     residuals = Chart("residuals.png", "Validation residuals against predictions", _png(figure),
                       {"mae": scores["mae"]})
     figure, ax = _figure()
@@ -173,8 +189,9 @@ def regression_charts(y: np.ndarray, prediction: np.ndarray) -> list[Chart]:
     low, high = float(min(y.min(), prediction.min())), float(max(y.max(), prediction.max()))
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
     ax.set(xlabel="true", ylabel="predicted",
-           title=f"Predicted vs true (validation), RMSE = {scores['rmse']:.4g}, "
+           title=f"Predicted vs true (validation)\nRMSE = {scores['rmse']:.4g}, "
                  f"R² = {scores['r2']:.3f}")
+    _few_ticks(ax)
     truth = Chart("predicted_vs_true.png", "Validation predictions against true values",
                   _png(figure), {"rmse": scores["rmse"], "r2": scores["r2"]})
     return [residuals, truth]
@@ -185,8 +202,10 @@ def run_chart(leaderboard: pd.DataFrame, metric: str) -> Chart:
     done = leaderboard[(leaderboard["status"] == "ok") & (leaderboard["family"] != "ensemble")
                        & (leaderboard["fraction"] >= 1.0)].sort_values("finished_seconds")
     figure, ax = _figure(7.0, 4.5)
+    colours = _family_colours(done["family"])
     for family, group in done.groupby("family"):
-        ax.scatter(group["finished_seconds"], group[metric], s=14, label=family)
+        ax.scatter(group["finished_seconds"], group[metric], s=14, label=family,
+                   color=colours[family])
     better = np.fmax if METRICS[metric].greater_is_better else np.fmin
     best = better.accumulate(done[metric].to_numpy()) if len(done) else np.array([])
     ax.step(done["finished_seconds"], best, where="post", color="black", linewidth=1,
@@ -206,9 +225,12 @@ def family_chart(leaderboard: pd.DataFrame, metric: str) -> Chart:
     best = done.groupby("family")[metric].agg("max" if greater else "min")
     order = best.sort_values(ascending=not greater).index.tolist()
     figure, ax = _figure(7.0, 1.2 + 0.45 * max(1, len(order)))
+    # The run chart's colours (it has no blend: the blend's dots are grey).
+    colours = _family_colours(done.loc[done["family"] != "ensemble", "family"])
     for row, family in enumerate(reversed(order)):
         values = done.loc[done["family"] == family, metric]
-        ax.scatter(values, np.full(len(values), row), s=14, alpha=0.6)
+        ax.scatter(values, np.full(len(values), row), s=14, alpha=0.6,
+                   color=colours.get(family, "grey"))
         ax.scatter([best[family]], [row], marker="D", color="black", s=28)
     ax.set_yticks(range(len(order)), list(reversed(order)))
     ax.set(xlabel=f"{metric} (validation)", title="Leaderboard by family (best: diamond)")
