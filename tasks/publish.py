@@ -119,8 +119,9 @@ def publish_results(
     ``os.replace`` (atomic per file): model.pkl first, manifest.json (which holds model.pkl's
     sha256 and lists the files published) last. A failure before the moves leaves the folder
     untouched. Then the files an earlier run published there (by its manifest's list) and this
-    one did not are removed, so that no chart of another model is left beside this one; other
-    files in the folder are kept.
+    one did not are removed, so that no chart of another model is left beside this one, and so
+    are ``flows.explain``'s ``feature_importance_candidate_N.csv`` (N was an earlier run's
+    candidate); other files in the folder are kept.
 
     Returns
     -------
@@ -129,7 +130,8 @@ def publish_results(
     """
     target = check_output_folder(output)
     target.mkdir(parents=True, exist_ok=True)
-    earlier = _published_files(target / "manifest.json")
+    earlier = _published_files(target / "manifest.json") | {
+        p.name for p in target.glob("feature_importance_candidate_*.csv")}
     staging = Path(tempfile.mkdtemp(prefix=".automl-staging-", dir=target))
     try:
         joblib.dump(model, staging / "model.pkl")

@@ -22,9 +22,11 @@ def test_files_of_an_earlier_run_that_this_one_did_not_write_are_removed(tmp_pat
     out = tmp_path / "out"
     _publish(out, {"roc.png": b"classification chart", "report.html": b"old"})
     (out / "notes.txt").write_text("the user's own file")
+    (out / "feature_importance_candidate_7.csv").write_text("flows.explain of candidate 7")
     _publish(out, {"forecast.png": b"forecasting chart", "report.html": b"new"})
     names = {p.name for p in out.iterdir()}
     assert "roc.png" not in names and (out / "report.html").read_bytes() == b"new"
+    assert "feature_importance_candidate_7.csv" not in names  # another run's candidate 7
     assert {"forecast.png", "notes.txt", "model.pkl", "manifest.json"} <= names
     listed = json.loads((out / "manifest.json").read_text())["files"]
     assert set(listed) == names - {"notes.txt"}
