@@ -137,14 +137,14 @@ class TrainSettings(BaseModel):
             raise ValueError(f"the target {self.target!r} cannot be an excluded column")
         if self.task == "forecasting":
             self._check_forecasting()
+            if self.registry:
+                raise ValueError("the model registry takes classification and regression "
+                                 "models; publish forecasting models with --output")
         else:
             given = [name for name in _FORECASTING_ONLY if getattr(self, name) not in (None, [])]
             if given:
                 raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
                                  f"{self.task}, or use --task forecasting")
-            if self.registry:
-                raise ValueError("the model registry takes classification and regression "
-                                 "models; publish forecasting models with --output")
         return self
 
     def _check_forecasting(self) -> None:

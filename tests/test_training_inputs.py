@@ -9,7 +9,7 @@ import pytest
 
 from tasks.errors import AutoMLInputError
 from tasks.load import load_table
-from tasks.settings import TrainSettings
+from tasks.settings import TrainSettings, settings_from_kwargs
 from tasks.validate import prepare_data
 from tests.conftest import awkward_classification
 
@@ -147,3 +147,13 @@ def test_the_flows_form_carries_every_bound_of_the_settings():
     bounded = {name: bounds(prop) for name, prop in settings.items() if bounds(prop)}
     assert {"time_budget", "cv_folds", "validation_fraction", "backtest_windows"} <= set(bounded)
     assert {name: bounds(form[name]) for name in bounded} == bounded
+
+
+def test_settings_that_belong_to_another_task_are_refused():
+    TrainSettings(data="x", target="y", task="regression", registry="models")  # fine
+    with pytest.raises(AutoMLInputError, match="horizon applies to forecasting only"):
+        settings_from_kwargs(data="x", target="y", task="regression", horizon=7)
+    with pytest.raises(AutoMLInputError, match="the model registry takes classification and "
+                       "regression models"):
+        settings_from_kwargs(data="x", target="y", task="forecasting", time_column="t",
+                             horizon=7, registry="models")
