@@ -206,13 +206,11 @@ def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,
                  "config": chosen.spec.config},
         "selection": {"mode": selection.mode, **selection.facts,
                       "combination": {str(k): v for k, v in selection.combination.items()}},
-        # Every series forecast; the short ones (naive fallback) have no backtest window.
-        "series": len(panel) + len(prepared.short), "backtested_series": len(panel),
+        # "series": those backtested, as before "series_in_data" (the summary's count) existed.
+        "series": len(panel), "series_in_data": len(panel) + len(prepared.short),
         "short_series": [list(k) for k in prepared.short.keys],
         "dropped_series": [list(k) for k in prepared.dropped],
-        "windows_per_series": {str(w): int((counts == w).sum()) + (len(prepared.short) if w == 0
-                                                                   else 0)
-                               for w in range(windows + 1)},
+        "windows_per_series": {str(w): int((counts == w).sum()) for w in range(windows + 1)},
         "filled_periods": prepared.n_filled, "frequency": panel.freq, "season": panel.season,
         "guardrails": [g.to_dict() for g in prepared.guardrails],
         "time_budget": budget.seconds,

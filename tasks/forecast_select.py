@@ -94,7 +94,8 @@ def select_forecaster(forecasts: dict[int, np.ndarray], actual: np.ndarray, scal
         blend, blend_loss = greedy_combination(usable, actual, scales, metric, reference)
         if blend_loss < loss:
             weights, loss = blend, blend_loss
-    facts = {"best_single": singles[best], "global_choice": loss}
+    # "chosen": the name "global_choice" had before it (kept for readers of metrics.json).
+    facts = {"best_single": singles[best], "global_choice": loss, "chosen": loss}
     n = actual.shape[0]
     selection = Selection("global", [weights] * n, weights if len(weights) > 1 else {}, facts)
     if actual.shape[1] < 2 or n < 2:

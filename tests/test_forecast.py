@@ -308,8 +308,8 @@ def test_cli_run_publishes_a_forecaster_for_every_series(forecast_run):
     assert facts["metric"] == "mase" and facts["selection"]["mode"] in {"global", "per_series"}
     assert 0 < facts["validation_metrics"]["owa"] < 1  # better than Naive2 on the backtest
     assert facts["short_series"] == [["shop 4"]]
-    assert facts["windows_per_series"] == {"0": 1, "1": 0, "2": 0, "3": 4}
-    assert facts["series"] == facts["summary"]["series"] == 5 and facts["backtested_series"] == 4
+    assert facts["windows_per_series"] == {"0": 0, "1": 0, "2": 0, "3": 4}
+    assert facts["series"] == 4 and facts["series_in_data"] == facts["summary"]["series"] == 5
     assert facts["selection"]["global_choice"] >= facts["value"] - 1e-9
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"naive", "theta", "exponential_smoothing", "global_linear"} <= set(board["family"])
