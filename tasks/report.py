@@ -22,6 +22,7 @@ from tasks.html_page import (
     page,
     table,
 )
+from tasks.settings import FORECASTING_SETTINGS
 
 __all__ = ["ReportContent", "report_html", "report_markdown"]
 
@@ -62,10 +63,9 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
     columns = pd.Series(content.columns, name="kind").rename_axis("column").reset_index()
     winner = pd.DataFrame(sorted(content.metrics["validation_metrics"].items()),
                           columns=["metric", "validation value"])
-    forecasting_only = {"short_series", "fill_gaps", "backtest_windows"}  # the rest are empty
     settings = pd.DataFrame([(k, json.dumps(v, default=str)) for k, v in
                              sorted(content.settings.items())
-                             if v not in (None, [], "") and k not in forecasting_only],
+                             if v not in (None, [], "") and k not in FORECASTING_SETTINGS],
                             columns=["setting", "value"])
     source = content.importance["source"].iloc[0] if len(content.importance) else "not computed"
     importance = content.importance.drop(columns=["source", "metric"], errors="ignore")

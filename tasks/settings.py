@@ -13,6 +13,7 @@ __all__ = [
     "CLASSIFICATION_METRICS",
     "ColumnName",
     "FORECASTING_METRICS",
+    "FORECASTING_SETTINGS",
     "Folds",
     "Fraction",
     "NonNegative",
@@ -46,9 +47,10 @@ METRICS_BY_TASK = {
 }
 
 DEFAULT_TIME_BUDGET = 300.0
-# Forecasting settings without a default value: given for another task, they are a mistake.
-_FORECASTING_ONLY = ("time_column", "series_id", "horizon", "frequency", "seasonality",
-                     "known_features")
+# Settings that only forecasting reads: given for another task (away from their defaults),
+# they are a mistake.
+FORECASTING_SETTINGS = ("time_column", "series_id", "horizon", "frequency", "seasonality",
+                        "known_features", "short_series", "fill_gaps", "backtest_windows")
 
 # The bounds of the numeric settings, shared by TrainSettings and the flow's signature: there they
 # reach the deployment's parameter schema, so the Prefect UI's form and `prefect deployment run`
@@ -141,7 +143,8 @@ class TrainSettings(BaseModel):
                 raise ValueError("the model registry takes classification and regression "
                                  "models; publish forecasting models with --output")
         else:
-            given = [name for name in _FORECASTING_ONLY if getattr(self, name) not in (None, [])]
+            given = [name for name in FORECASTING_SETTINGS if getattr(self, name)
+                     != type(self).model_fields[name].get_default(call_default_factory=True)]
             if given:
                 raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
                                  f"{self.task}, or use --task forecasting")

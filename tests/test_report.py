@@ -172,6 +172,19 @@ def test_importance_on_demand_refuses_a_forecasting_run_in_one_line(signal_run, 
     assert len(error) == 1 and "holds a forecasting run" in error[0]
 
 
+def test_importance_on_demand_reads_a_run_that_kept_ignored_forecasting_settings(signal_run,
+                                                                                  tmp_path):
+    """Earlier versions took --horizon (and the like) for classification, ignored it, and wrote
+    it in the manifest; explaining such a run ignores it too."""
+    out, data, result = signal_run
+    earlier = tmp_path / "earlier"
+    shutil.copytree(out, earlier)
+    manifest = json.loads((earlier / "manifest.json").read_text())
+    manifest["settings"].update(horizon=14, backtest_windows=5)
+    (earlier / "manifest.json").write_text(json.dumps(manifest))
+    assert explain_main(["--results", str(earlier), "--data", str(data), "--repeats", "1"]) == 0
+
+
 class _SlowPerCall:
     """A regressor whose every prediction call costs 0.05 s, however few the rows."""
 

@@ -153,6 +153,10 @@ def test_settings_that_belong_to_another_task_are_refused():
     TrainSettings(data="x", target="y", task="regression", registry="models")  # fine
     with pytest.raises(AutoMLInputError, match="horizon applies to forecasting only"):
         settings_from_kwargs(data="x", target="y", task="regression", horizon=7)
+    with pytest.raises(AutoMLInputError, match="backtest_windows applies to forecasting only"):
+        settings_from_kwargs(data="x", target="y", task="regression", backtest_windows=5)
+    settings_from_kwargs(data="x", target="y", task="regression", backtest_windows=3,
+                         fill_gaps="interpolate", short_series="fallback")  # the defaults
     with pytest.raises(AutoMLInputError, match="the model registry takes classification and "
                        "regression models"):
         settings_from_kwargs(data="x", target="y", task="forecasting", time_column="t",
