@@ -208,8 +208,9 @@ class _Loop:
             if self.started + len(specs) >= self.max_trials:
                 self.stop = f"reached max_trials={self.settings.max_trials}"
             elif left <= 1.0:
-                self.stop = (f"time budget used (its last {reserve:.0f} s are kept for "
-                             "refitting, ensembling, explaining and publishing)")
+                self.stop = "time budget used" + (
+                    f" (its last {reserve:.0f} s are kept for refitting, ensembling, explaining "
+                    "and publishing)" if reserve >= 1 else "")
             elif (spec := self._next_spec(left)) is None:
                 self.stop = "no candidate can finish within the time left"
             else:

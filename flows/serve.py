@@ -47,8 +47,11 @@ def _one_error(value: Any, handler: Any) -> Any:
     try:
         return handler(value)
     except ValidationError:
-        raise ValueError("not a number: send a number (or numeric text), true/false, or null "
-                         "for a missing value") from None
+        if isinstance(value, float):  # NaN or Infinity, which Python's JSON parser reads
+            raise ValueError("not a finite number: send a number, or null for a missing "
+                             "value") from None
+        raise ValueError("not a number: send a number (or numeric text), JSON true/false, or "
+                         "null for a missing value") from None
 
 
 _TYPES: dict[str, Any] = {

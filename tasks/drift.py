@@ -169,9 +169,9 @@ def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
 
 
 def _shown(value: Any) -> str:
-    """A value as a finding lists it: floats to 6 significant digits (262.2, not
-    262.20000000000005)."""
-    return format(value, ".6g") if isinstance(value, float) else str(value)
+    """A value as a finding lists it: floats to 10 significant digits (262.2, not
+    262.20000000000005; 1234567, not 1234567.0)."""
+    return format(value, ".10g") if isinstance(value, float) else str(value)
 
 
 NOT_FINITE = "the prediction is not finite; check this row's values against the training range"

@@ -84,7 +84,9 @@ def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile
         numeric = pd.to_numeric(text, errors="coerce").notna()
         examples = ", ".join(repr(v) for v in text[~numeric].unique()[:3])
         if profile.kind == "numeric" and not numeric.all():
-            as_missing.append(f"{name!r} ({(~numeric).sum()} values such as {examples})")
+            texts = column.dropna().astype(str).str.strip()  # all rows: the count is reported
+            count = int(pd.to_numeric(texts, errors="coerce").isna().sum())
+            as_missing.append(f"{name!r} ({count} values such as {examples})")
         elif profile.kind != "numeric" and len(text) and MOSTLY_NUMBERS <= numeric.mean():
             as_categories.append(f"{name!r} ({numeric.mean():.0%} numbers; also {examples})")
     details = []

@@ -26,8 +26,9 @@ class LoadedModel:
     @property
     def required(self) -> list[str]:
         """The columns rows to score must have: the model's ``required_columns()`` (a column
-        its featurizer dropped as empty, constant or ID-like may be left out); every column for
-        a model without it (a forecaster)."""
+        its featurizer dropped as empty, constant or ID-like may be left out; a forecaster's are
+        its time, series-id and known-future feature columns); every column for a model
+        without it."""
         return used_columns(self.model, self.columns)
 
 

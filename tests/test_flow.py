@@ -237,6 +237,15 @@ def test_the_latency_figure_counts_the_cpu_a_prediction_uses_not_its_waits():
     assert result.predict_seconds_per_1000 < 0.1 * waited_per_1000
 
 
+def test_a_number_out_of_bounds_fails_the_call_naming_it(tmp_path):
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match="n_workers"):
+        train(data=small_regression(), target="y", task="regression", n_workers=0,
+              output=str(tmp_path / "bounds"))
+    assert not (tmp_path / "bounds").exists()
+
+
 def test_exit_score_and_a_separate_validation_file(tmp_path):
     train_file, valid_file = tmp_path / "train.parquet", tmp_path / "valid.csv"
     awkward_classification(n=200, seed=1).to_parquet(train_file)

@@ -37,6 +37,7 @@ def _new_rows(n: int = 30) -> pd.DataFrame:
     rows = awkward_classification(n=n, seed=9).drop(columns="label")
     rows.loc[0, "city"] = "Paris"  # never seen in training
     rows.loc[1, "température °C"] = 1000.0  # far outside the training range
+    rows.loc[2, "city"] = None  # a missing value is no drift, and counts in the shares' rows
     return rows
 
 

@@ -132,7 +132,9 @@ def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
     # One error per bad value, which says what the column takes.
     (error,) = _post(server, json.dumps({"rows": [mistyped]}))[1]["detail"]
     assert error["loc"][-1] == "température °C" and error["msg"].startswith(
-        "Value error, not a number: send a number (or numeric text), true/false, or null")
+        "Value error, not a number: send a number (or numeric text), JSON true/false, or null")
+    (error,) = _post(server, infinite)[1]["detail"]
+    assert error["msg"].startswith("Value error, not a finite number")
     assert "city" in json.dumps(_post(server, json.dumps({"rows": [missing]}))[1])
     # Columns dropped in training (empty, ID-like) may be left out.
     lean = {k: v for k, v in row.items() if k not in ("always empty", "row id")}
