@@ -183,25 +183,32 @@ def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_pa
     assert board.loc[0, "status"] == "ok" and set(board["status"]) == {"ok", "failed", "timeout"}
 
 
-def test_a_fold_that_would_end_after_the_deadline_does_not_start():
+def _three_folds():
+    """small_regression prepared, and a plan of three folds."""
     from tasks.settings import TrainSettings
     from tasks.split import SplitPlan
-    from tasks.train import evaluate_candidate
-    from tasks.types import CandidateSpec
     from tasks.validate import prepare_data
 
     frame = small_regression()
     data = prepare_data(frame, TrainSettings(data="x", target="y", task="regression"))
     rows = np.arange(len(frame))
-    folds = tuple((rows[rows % 3 != k], rows[rows % 3 == k]) for k in range(3))
+    return data, SplitPlan("cv", tuple((rows[rows % 3 != k], rows[rows % 3 == k])
+                                       for k in range(3)), 0)
+
+
+def test_a_fold_that_would_end_after_the_deadline_does_not_start():
+    from tasks.train import evaluate_candidate
+    from tasks.types import CandidateSpec
+
+    data, plan = _three_folds()
     reg = registry()
     reg.add(_Slow, origin="test")
     try:
         started = time.time()
         with pytest.raises(TimeoutError, match="ran out of time before a fold"):
             # Each fold sleeps 0.4 s: the second would end at 0.8 s, after the deadline.
-            evaluate_candidate(CandidateSpec(1, "test_slow", {}), data,
-                               SplitPlan("cv", folds, 0), seed=0, deadline=started + 0.6)
+            evaluate_candidate(CandidateSpec(1, "test_slow", {}), data, plan, seed=0,
+                               deadline=started + 0.6)
         assert time.time() - started < 0.6
     finally:
         registry(refresh=True)
@@ -214,26 +221,19 @@ class _WaitingRegressor(DummyRegressor):
 
 
 def test_the_latency_figure_counts_the_cpu_a_prediction_uses_not_its_waits():
-    from tasks.settings import TrainSettings
-    from tasks.split import SplitPlan
     from tasks.train import evaluate_candidate
     from tasks.types import CandidateSpec
-    from tasks.validate import prepare_data
 
-    frame = small_regression()
-    data = prepare_data(frame, TrainSettings(data="x", target="y", task="regression"))
-    rows = np.arange(len(frame))
-    folds = tuple((rows[rows % 3 != k], rows[rows % 3 == k]) for k in range(3))
+    data, plan = _three_folds()
     reg = registry()
     reg.add(fixed_family("test_waiting", {"regression"}, _WaitingRegressor, cost=0.01),
             origin="test")
     try:
-        result = evaluate_candidate(CandidateSpec(1, "test_waiting", {}), data,
-                                    SplitPlan("cv", folds, 0), seed=0)
+        result = evaluate_candidate(CandidateSpec(1, "test_waiting", {}), data, plan, seed=0)
     finally:
         registry(refresh=True)
     assert result.status == "ok" and result.predict_seconds >= 0.6  # the search plans with it
-    waited_per_1000 = 1000 * 0.6 / len(frame)
+    waited_per_1000 = 1000 * 0.6 / len(data.y)
     assert result.predict_seconds_per_1000 < 0.1 * waited_per_1000
 
 

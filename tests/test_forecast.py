@@ -101,12 +101,6 @@ def test_bad_tables_get_one_clear_line(change, pattern):
         prepare_panel(change(shop_sales()), _settings())
 
 
-def test_times_off_the_given_frequency_are_named():
-    with pytest.raises(AutoMLInputError, match=r"^series shop='shop 0' has time .*, which is "
-                       r"not on the 'D' grid"):
-        prepare_panel(shop_sales(), _settings(frequency="D"))
-
-
 def test_short_series_fall_back_or_are_dropped_with_a_report():
     frame = shop_sales(short=1)
     fallback = prepare_panel(frame, _settings())

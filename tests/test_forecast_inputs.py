@@ -52,6 +52,12 @@ def test_a_frequency_finer_than_the_data_is_refused_before_filling_it():
     assert zero.n_filled > 0.9 * sum(len(v) for v in zero.panel.values)  # no row means zero
 
 
+def test_times_off_the_given_frequency_name_the_series():
+    with pytest.raises(AutoMLInputError, match=r"^series shop='shop 0' has time .*, which is "
+                       r"not on the 'D' grid"):
+        prepare_panel(shop_sales(), _settings(frequency="D"))
+
+
 def test_times_off_the_grid_name_the_grid():
     weekly = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=30, freq="D"),
                            "sales": np.arange(30.0)})  # 2024-01-01 is a Monday
