@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurizers._base import TableTransformer
+from featurizers._numbers import as_numbers
 
 __all__ = ["CategoryStrings", "ToNumeric"]
 
@@ -62,21 +62,10 @@ class ToNumeric(_SameColumns):
         ndarray of shape (n_samples, n_features)
         """
         frame = self._checked_frame(X, "n_features_in_")
-        columns = [self._to_float(frame.iloc[:, i]) for i in range(frame.shape[1])]
+        columns = [as_numbers(frame.iloc[:, i]).to_numpy() for i in range(frame.shape[1])]
         if not columns:
             return np.empty((len(frame), 0))
         return np.column_stack(columns)
-
-    @staticmethod
-    def _to_float(values: pd.Series) -> np.ndarray:
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            return values.astype("float64").to_numpy(na_value=np.nan)
-        as_text = values.astype("object").map(
-            lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v
-        )
-        parsed = pd.to_numeric(as_text.astype(str).str.strip(), errors="coerce")
-        parsed[values.isna().to_numpy()] = np.nan
-        return parsed.astype("float64").to_numpy()
 
 
 class CategoryStrings(_SameColumns):

@@ -6,9 +6,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
+from featurizers._numbers import not_numbers
 from featurizers._times import parse_times
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
@@ -57,12 +59,14 @@ def _parses_as_datetime(present: pd.Series) -> bool:
 def _numeric_fraction(present: pd.Series) -> float:
     if present.empty:
         return 0.0
-    return float(pd.to_numeric(present.astype(str).str.strip(), errors="coerce").notna().mean())
+    return 1.0 - len(not_numbers(present)) / len(present)
 
 
 def _kind_of_text_column(
     values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
 ) -> tuple[ColumnKind, str]:
+    if present.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return "numeric", "booleans with missing values: 0/1"
     if _numeric_fraction(present) >= 0.95:
         return "numeric", "text holding numbers: parsed as numbers"
     if _parses_as_datetime(present):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from featurizers._cleaning import category_text
+from featurizers._numbers import not_numbers
 from tasks.errors import AutoMLInputError
 
 __all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "not_finite",
@@ -157,7 +158,7 @@ def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
     counts nothing, so it gives way."""
     for column in numeric:
         values = frame[column]
-        bad = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+        bad = not_numbers(values)
         if not len(bad):
             continue
         findings = [f for f in findings if not (f["column"] == column

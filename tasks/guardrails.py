@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from featurizers._numbers import not_numbers
 from featurizers._profile import DROPPED_KINDS, ColumnProfile
 from tasks.errors import shown
 
@@ -75,20 +76,18 @@ def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile
                                                         "numeric"):
             continue
         column = features[name]
-        if profile.kind == "numeric" and pd.api.types.is_numeric_dtype(column):
+        if profile.kind == "numeric":  # every row: the count is reported
+            text = not_numbers(column)
+            if len(text):
+                as_missing.append(f"{name!r} ({len(text)} values such as {_examples(text)})")
             continue
         present = column.dropna()
         if len(present) > _LEAK_SAMPLE:
             present = present.sample(_LEAK_SAMPLE, random_state=seed)
-        text = present.astype(str).str.strip()
-        numeric = pd.to_numeric(text, errors="coerce").notna()
-        examples = ", ".join(repr(v) for v in text[~numeric].unique()[:3])
-        if profile.kind == "numeric" and not numeric.all():
-            texts = column.dropna().astype(str).str.strip()  # all rows: the count is reported
-            count = int(pd.to_numeric(texts, errors="coerce").isna().sum())
-            as_missing.append(f"{name!r} ({count} values such as {examples})")
-        elif profile.kind != "numeric" and len(text) and MOSTLY_NUMBERS <= numeric.mean():
-            as_categories.append(f"{name!r} ({numeric.mean():.0%} numbers; also {examples})")
+        text = not_numbers(present)
+        share = 1.0 - len(text) / len(present) if len(present) else 0.0
+        if len(present) and MOSTLY_NUMBERS <= share:
+            as_categories.append(f"{name!r} ({share:.0%} numbers; also {_examples(text)})")
     details = []
     if as_categories:
         details.append(f"read as categories although mostly numbers: "
@@ -101,6 +100,10 @@ def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile
         return Guardrail("numbers_with_text", "Passed", "no column mixes numbers and text")
     return Guardrail("numbers_with_text", "Alerted" if as_categories else "Done",
                      ". ".join(details))
+
+
+def _examples(text: pd.Series) -> str:
+    return ", ".join(repr(v) for v in pd.unique(text.astype(str).str.strip())[:3])
 
 
 def _class_imbalance(y: pd.Series) -> Guardrail:

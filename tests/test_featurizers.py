@@ -17,6 +17,7 @@ from featurizers import (
     ToNumeric,
     profile_columns,
 )
+from featurizers._numbers import as_numbers, not_numbers
 from tests.conftest import awkward_classification
 
 
@@ -139,3 +140,20 @@ def test_fit_transform_cross_fits_target_encoding():
     y = rng.integers(0, 2, size=200)
     featurizer = AutoFeaturizer(roles={"code": "high_cardinality"}, random_state=0)
     assert not np.allclose(featurizer.fit_transform(X, y), featurizer.transform(X))
+
+
+def test_a_column_of_booleans_with_missing_values_is_read_as_0_and_1():
+    frame = pd.DataFrame({"flag": pd.Series([True, False, None, True] * 5, dtype=object)})
+    profile = profile_columns(frame)["flag"]
+    assert (profile.kind, profile.reason) == ("numeric", "booleans with missing values: 0/1")
+    assert AutoFeaturizer().fit(frame).get_feature_names_out().tolist() == [
+        "numeric__flag", "numeric__missingindicator_flag"]
+
+
+def test_one_reading_of_numbers_for_the_model_and_every_check():
+    values = pd.Series([" 5 ", "n/a", True, "1e3", "ground", None, 2.5], dtype=object)
+    read = ToNumeric().fit_transform(values.to_frame("v"))[:, 0]
+    assert np.array_equal(np.isnan(read), [False, True, False, False, True, True, False])
+    # The profile, the guardrail and the drift check count what the model reads as missing.
+    assert not_numbers(values).tolist() == ["n/a", "ground"]
+    assert np.array_equal(as_numbers(values).to_numpy(), read, equal_nan=True)

@@ -143,6 +143,7 @@ def test_text_in_a_numeric_column_is_reported_as_drift(model_dir, tmp_path):
     rows = _new_rows(12).drop(index=1)  # no out-of-range value left in température
     rows["température °C"] = rows["température °C"].astype(object)
     rows.loc[rows.index[2], "température °C"] = "abc"
+    rows.loc[rows.index[3], "température °C"] = " 21 "  # read as 21, as the model reads it
     rows.to_csv(tmp_path / "new.csv", index=False)
     result = score(model=str(model_dir), data=str(tmp_path / "new.csv"),
                    output=str(tmp_path / "p.csv"))

@@ -1,0 +1,56 @@
+"""How the model reads a value in a numeric column: the one definition every check shares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["as_numbers", "not_numbers"]
+
+
+def as_numbers(values: pd.Series) -> pd.Series:
+    """``values`` as the model reads a numeric column: floats, booleans as 0/1, text parsed
+    after stripping spaces, anything else (``"n/a"``, ``"?"``) missing.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series of float64, with the index of ``values``
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_numbers(pd.Series([" 5 ", "?", True, None], dtype=object)).tolist()
+    [5.0, nan, 1.0, nan]
+    """
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    as_text = values.astype("object").map(
+        lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v
+    )
+    parsed = pd.to_numeric(as_text.astype(str).str.strip(), errors="coerce").astype("float64")
+    return parsed.mask(values.isna())
+
+
+def not_numbers(values: pd.Series) -> pd.Series:
+    """The present values of ``values`` that the model reads as missing in a numeric column.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series
+        A subset of ``values``, unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> not_numbers(pd.Series(["1", " 2 ", "n/a", None])).tolist()
+    ['n/a']
+    """
+    return values[values.notna() & as_numbers(values).isna()]
