@@ -1,5 +1,6 @@
-"""Logging filters of the CLI: a user-input error is reported as its one-line message, without a
-traceback; the temporary API's shutdown does not print the traces of work it cancels and redoes."""
+"""Logging filters: a user-input error is reported as its one-line message, without a traceback
+(in every flow's run log); the CLI's temporary API's shutdown does not print the traces of work it
+cancels and redoes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["ShutdownCancelFilter", "UserErrorFilter"]
+__all__ = ["ShutdownCancelFilter", "UserErrorFilter", "quiet_user_errors"]
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class UserErrorFilter(logging.Filter):
@@ -20,6 +23,17 @@ class UserErrorFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def quiet_user_errors() -> None:
+    """Keep a bad input one line in Prefect's run logs, wherever the flows run: the console, the
+    worker's output and the UI. Prefect logs a failed task's and a failed flow's exception with
+    its traceback; for an :class:`AutoMLInputError` that is noise around the message. Only such
+    records change, and the caller still gets the exception."""
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, UserErrorFilter) for f in logger.filters):
+            logger.addFilter(UserErrorFilter())
 
 
 class ShutdownCancelFilter(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -244,6 +245,32 @@ def test_a_number_out_of_bounds_fails_the_call_naming_it(tmp_path):
         train(data=small_regression(), target="y", task="regression", n_workers=0,
               output=str(tmp_path / "bounds"))
     assert not (tmp_path / "bounds").exists()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_a_bad_input_from_python_is_logged_without_a_traceback(tmp_path):
+    handler = _Records()
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with pytest.raises(AutoMLInputError, match="target column 'nope' is not in the data"):
+            train(data=small_regression(), target="nope", task="regression",
+                  output=str(tmp_path / "bad"))
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    about = [r for r in handler.records if "AutoMLInputError" in r.getMessage()]
+    assert {r.name for r in about} == {"prefect.flow_runs", "prefect.task_runs"}
+    assert all(r.exc_info is None and r.exc_text is None for r in about)
 
 
 def test_exit_score_and_a_separate_validation_file(tmp_path):
