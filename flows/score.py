@@ -1,6 +1,6 @@
 """The ``automl-score`` flow: a published model and a table in, a predictions file out.
 
-    python -m flows.score --model DIR_OR_PKL --data PATH_OR_URI --output predictions.csv|.parquet
+    python -m flows.score --model DIR_OR_PKL_OR_URI --data PATH_OR_URI --output OUT.csv|.parquet
     python -m flows.score --registry DIR_OR_URI --model NAME [--version N|champion] ...
 
 The model's sha256 is checked against its manifest before it is unpickled; the rows are checked
@@ -20,6 +20,7 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     start_local_api_early()
 
 import os  # noqa: E402
+import posixpath  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
@@ -68,6 +69,34 @@ def _local(uri: str) -> Optional[Path]:
     """
     fs, path = fsspec.core.url_to_fs(uri)
     return Path(path) if isinstance(fs, LocalFileSystem) else None
+
+
+def fetch_model(model: str, into: str) -> str:
+    """Where ``load_verified`` finds ``model``: a local path (or ``file://`` URI) as it is; a
+    results folder or ``.pkl`` file at another fsspec URI, copied into the folder ``into`` with
+    the manifest and data contract published beside it.
+
+    Raises
+    ------
+    AutoMLInputError
+        When the filesystem is unknown or not installed, or there is no model at ``model``.
+    """
+    try:
+        local = _local(model)
+        if local is not None:
+            return str(local)
+        fs, path = fsspec.core.url_to_fs(model)
+        is_file = path.endswith(".pkl") and fs.isfile(path)
+    except (ImportError, ValueError, OSError) as exc:
+        raise AutoMLInputError(f"cannot open model {model!r}: "
+                               f"{str(exc).splitlines()[0]}") from None
+    folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
+    if not fs.isfile(f"{folder}/{name}"):
+        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
+    for part in (name, "manifest.json", "data_contract.json"):
+        if fs.isfile(f"{folder}/{part}"):  # a missing one is named by load_verified
+            fs.get(f"{folder}/{part}", os.path.join(into, part))
+    return os.path.join(into, name)
 
 
 def _same_file(data: str, output: str) -> bool:
@@ -157,8 +186,8 @@ def _run_name() -> str:
 
 @flow(name="automl-score", flow_run_name=_run_name)
 def score(
-    model: str = Field(..., description="Results folder of a training run, or its model.pkl; "
-                       "with `registry`, the model's name there."),
+    model: str = Field(..., description="Results folder of a training run, or its model.pkl "
+                       "(a path or fsspec URI); with `registry`, the model's name there."),
     data: str = Field(..., description="Rows to score: CSV/TSV/Parquet path or fsspec URI."),
     output: str = Field(..., description="Predictions file to write (.csv or .parquet)."),
     registry: Optional[str] = Field(None, description="Model registry (folder or fsspec URI)."),
@@ -174,7 +203,7 @@ def score(
             scored_with = f"{model} v{number} of registry {registry}"
             entry.fs.get(entry.version_path(number).rstrip("/") + "/", local, recursive=True)
             model = local
-        loaded = load_verified(model)
+        loaded = load_verified(fetch_model(model, local))
         contract = read_published_json(loaded.path.with_name("data_contract.json"))
     frame = load_table(data)
     drift = contract_task(frame, contract, loaded.required)
@@ -198,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line; exit 2 with one ``error:`` line on bad input, 1 when the run fails."""
     parser = OneLineParser(prog="python -m flows.score", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True,
-                        help="results folder or model.pkl; with --registry, the model's name")
+                        help="results folder or its model.pkl (path or fsspec URI); with "
+                        "--registry, the model's name")
     parser.add_argument("--data", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--registry", help="model registry folder or fsspec URI")

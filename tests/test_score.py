@@ -203,3 +203,28 @@ def test_an_empty_table_gives_an_empty_predictions_file(model_dir, tmp_path):
     assert (result.rows, result.scored, result.failed) == (0, 0, 0)
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["prediction", "proba_no",
                                                              "proba_yes", "error"]
+
+
+def test_a_model_at_an_fsspec_uri_is_scored_as_the_local_one(model_dir, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for name in ("model.pkl", "manifest.json", "data_contract.json"):
+        fs.put(str(model_dir / name), f"/published/run1/{name}")
+    data = tmp_path / "new.csv"
+    _new_rows(12).to_csv(data, index=False)
+    local = score(model=str(model_dir), data=str(data), output=str(tmp_path / "local.csv"))
+    for uri in ("memory://published/run1", "memory://published/run1/model.pkl"):
+        result = score(model=uri, data=str(data), output=str(tmp_path / "uri.csv"))
+        assert result.drift == local.drift
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "uri.csv"),
+                                      pd.read_csv(tmp_path / "local.csv"))
+    with pytest.raises(AutoMLInputError, match="no model at 'memory://published/none'"):
+        score(model="memory://published/none", data=str(data), output=str(tmp_path / "x.csv"))
+    with fs.open("/published/run1/model.pkl", "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(AutoMLInputError, match="refusing to unpickle it"):
+        score(model="memory://published/run1", data=str(data), output=str(tmp_path / "x.csv"))
+    with pytest.raises(AutoMLInputError, match="cannot open model 'nosuch://m'"):
+        score(model="nosuch://m", data=str(data), output=str(tmp_path / "x.csv"))
+    assert not (tmp_path / "x.csv").exists()
