@@ -20,7 +20,6 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     start_local_api_early()
 
 import os  # noqa: E402
-import posixpath  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
@@ -29,7 +28,6 @@ from pathlib import Path, PurePosixPath  # noqa: E402
 from typing import Any, Optional  # noqa: E402
 
 import fsspec  # noqa: E402
-from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 import pandas as pd  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
@@ -41,7 +39,12 @@ from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
 from tasks.load import load_table  # noqa: E402
-from tasks.model_io import load_verified, read_published_json  # noqa: E402
+from tasks.model_io import (  # noqa: E402
+    fetch_model,
+    load_verified,
+    local_path,
+    read_published_json,
+)
 from tasks.registry import Registry  # noqa: E402
 
 __all__ = ["ScoreResult", "main", "score", "write_predictions"]
@@ -58,50 +61,9 @@ class ScoreResult(BaseModel):
     version: Optional[int] = None  # the registry version scored with (None: no registry)
 
 
-def _local(uri: str) -> Optional[Path]:
-    """The local file ``uri`` names (a path or a ``file://`` URI); None for another fsspec
-    URI.
-
-    Raises
-    ------
-    ValueError, ImportError
-        From fsspec, for a protocol it does not know or whose package is not installed.
-    """
-    fs, path = fsspec.core.url_to_fs(uri)
-    return Path(path) if isinstance(fs, LocalFileSystem) else None
-
-
-def fetch_model(model: str, into: str) -> str:
-    """Where ``load_verified`` finds ``model``: a local path (or ``file://`` URI) as it is; a
-    results folder or ``.pkl`` file at another fsspec URI, copied into the folder ``into`` with
-    the manifest and data contract published beside it.
-
-    Raises
-    ------
-    AutoMLInputError
-        When the filesystem is unknown or not installed, or there is no model at ``model``.
-    """
-    try:
-        local = _local(model)
-        if local is not None:
-            return str(local)
-        fs, path = fsspec.core.url_to_fs(model)
-        is_file = path.endswith(".pkl") and fs.isfile(path)
-    except (ImportError, ValueError, OSError) as exc:
-        raise AutoMLInputError(f"cannot open model {model!r}: "
-                               f"{str(exc).splitlines()[0]}") from None
-    folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
-    if not fs.isfile(f"{folder}/{name}"):
-        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
-    for part in (name, "manifest.json", "data_contract.json"):
-        if fs.isfile(f"{folder}/{part}"):  # a missing one is named by load_verified
-            fs.get(f"{folder}/{part}", os.path.join(into, part))
-    return os.path.join(into, name)
-
-
 def _same_file(data: str, output: str) -> bool:
     try:
-        here, there = _local(data), _local(output)
+        here, there = local_path(data), local_path(output)
     except (ImportError, ValueError):  # the data's filesystem: loading it will say
         here = there = None
     if here is None or there is None:
@@ -118,7 +80,7 @@ def check_output(output: str, data: Optional[str] = None) -> None:
     if PurePosixPath(output).suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise AutoMLInputError(f"output {output!r} must end in .csv or .parquet")
     try:
-        path = _local(output)
+        path = local_path(output)
     except (ImportError, ValueError) as exc:
         raise AutoMLInputError(f"output {output!r} cannot be written: "
                                f"{str(exc).splitlines()[0]}") from None
@@ -144,7 +106,7 @@ def write_predictions(frame: pd.DataFrame, output: str) -> str:
     """Write CSV or Parquet (by the file name) whole or not at all: a temporary file, then a
     rename (a local file) or one upload (another fsspec URI). Returns where it is."""
     check_output(output)
-    path = _local(output)
+    path = local_path(output)
     suffix = PurePosixPath(output).suffix
     if path is None:
         with tempfile.TemporaryDirectory(prefix="automl-predictions-") as local:

@@ -1,6 +1,6 @@
 """HTTP scoring of a published model (FastAPI + uvicorn, both installed with Prefect).
 
-    python -m flows.serve --model DIR_OR_PKL [--host 127.0.0.1] [--port 8000]
+    python -m flows.serve --model DIR_OR_PKL_OR_URI [--host 127.0.0.1] [--port 8000]
 
 ``GET /health`` answers 200 once the model is loaded; ``POST /predict`` takes
 ``{"rows": [{column: value, ...}, ...]}`` and answers ``{"predictions": [...]}`` (classifiers
@@ -19,6 +19,7 @@ checked against the manifest before it is unpickled.
 import argparse
 import asyncio
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -30,7 +31,7 @@ from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
-from tasks.model_io import LoadedModel, load_verified
+from tasks.model_io import LoadedModel, fetch_model, load_verified
 
 __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
@@ -120,7 +121,7 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
     row = _row_model(loaded)
     request_model = _request_model(row)
     app = FastAPI(title=f"AutoML model: {loaded.manifest.get('target', 'target')}",
-                  description=f"{loaded.task} model from {loaded.path}", version="1")
+                  description=f"{loaded.task} model from {loaded.source}", version="1")
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # noqa: ANN202 - FastAPI middleware
@@ -181,7 +182,8 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m flows.serve``."""
     parser = OneLineParser(prog="python -m flows.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="results folder or its model.pkl")
+    parser.add_argument("--model", required=True,
+                        help="results folder or its model.pkl (path or fsspec URI)")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
@@ -193,11 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted; exit 2 with one ``error:`` line when the model cannot be used."""
     args = build_parser().parse_args(argv)
-    try:
-        loaded = load_verified(args.model)
-    except AutoMLInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
+        try:
+            loaded = load_verified(fetch_model(args.model, local), source=args.model)
+        except AutoMLInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     import uvicorn
 
     # Info, without a line per request: uvicorn says when it is up and on which port (--port 0

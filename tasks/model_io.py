@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import posixpath
 from pathlib import Path
 from typing import Any, Optional
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
 from tasks.publish import file_sha256
 
-__all__ = ["LoadedModel", "load_verified", "read_published_json", "used_columns"]
+__all__ = ["LoadedModel", "fetch_model", "load_verified", "local_path", "read_published_json",
+           "used_columns"]
 
 
 class LoadedModel:
     """A verified model with its manifest."""
 
-    def __init__(self, model: Any, manifest: dict[str, Any], path: Path) -> None:
+    def __init__(self, model: Any, manifest: dict[str, Any], path: Path,
+                 source: Optional[str] = None) -> None:
         self.model = model
         self.manifest = manifest
         self.path = path
+        self.source = source or str(path)  # where it was published: a path or a URI
         self.columns: list[str] = list(manifest["feature_columns"])
         self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
         self.task: str = manifest["task"]
@@ -61,8 +69,9 @@ def read_published_json(path: Path) -> dict[str, Any]:
                                "again") from None
 
 
-def load_verified(model: str) -> LoadedModel:
-    """Load ``model.pkl`` (a results folder or the file) after checking its sha256.
+def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
+    """Load ``model.pkl`` (a results folder or the file) after checking its sha256; ``source``
+    names where it came from when ``model`` is a local copy (see :func:`fetch_model`).
 
     Raises
     ------
@@ -84,4 +93,45 @@ def load_verified(model: str) -> LoadedModel:
             f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
     import joblib
 
-    return LoadedModel(joblib.load(pkl), manifest, pkl)
+    return LoadedModel(joblib.load(pkl), manifest, pkl, source)
+
+
+def local_path(uri: str) -> Optional[Path]:
+    """The local file ``uri`` names (a path or a ``file://`` URI); None for another fsspec
+    URI.
+
+    Raises
+    ------
+    ValueError, ImportError
+        From fsspec, for a protocol it does not know or whose package is not installed.
+    """
+    fs, path = fsspec.core.url_to_fs(uri)
+    return Path(path) if isinstance(fs, LocalFileSystem) else None
+
+
+def fetch_model(model: str, into: str) -> str:
+    """Where ``load_verified`` finds ``model``: a local path (or ``file://`` URI) as it is; a
+    results folder or ``.pkl`` file at another fsspec URI, copied into the folder ``into`` with
+    the manifest and data contract published beside it.
+
+    Raises
+    ------
+    AutoMLInputError
+        When the filesystem is unknown or not installed, or there is no model at ``model``.
+    """
+    try:
+        local = local_path(model)
+        if local is not None:
+            return str(local)
+        fs, path = fsspec.core.url_to_fs(model)
+        is_file = path.endswith(".pkl") and fs.isfile(path)
+    except (ImportError, ValueError, OSError) as exc:
+        raise AutoMLInputError(f"cannot open model {model!r}: "
+                               f"{str(exc).splitlines()[0]}") from None
+    folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
+    if not fs.isfile(f"{folder}/{name}"):
+        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
+    for part in (name, "manifest.json", "data_contract.json"):
+        if fs.isfile(f"{folder}/{part}"):  # a missing one is named by load_verified
+            fs.get(f"{folder}/{part}", os.path.join(into, part))
+    return os.path.join(into, name)

@@ -162,6 +162,27 @@ def test_a_tampered_model_is_refused_before_unpickling(trained, tmp_path):
     assert "sha256" in done.stderr and "refusing to unpickle" in done.stderr
 
 
+def test_a_model_at_an_fsspec_uri_is_served(trained, server):
+    # simplecache:: wraps the local files in a filesystem that is not the local one, as s3://
+    # would be: the model is copied, checked and loaded as from object storage.
+    uri = f"simplecache::file://{trained[0]}"
+    process, url = _start(uri)
+    try:
+        rows = json.dumps({"rows": _rows(trained[1], 5)})
+        assert _post(url, rows) == _post(server, rows)
+        with urllib.request.urlopen(url + "/openapi.json", timeout=10) as response:
+            assert json.loads(response.read())["info"]["description"].endswith(uri)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    done = subprocess.run([sys.executable, "-m", "flows.serve", "--model",
+                           "simplecache::file:///nowhere/model", "--port", str(_free_port())],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: no model at 'simplecache::file:///nowhere/model'; give a results folder or its "
+        "model.pkl"]
+
+
 def test_binds_loopback_unless_told():
     from flows.serve import build_parser
 
