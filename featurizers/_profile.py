@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -23,6 +24,7 @@ DROPPED_KINDS = frozenset({"empty", "constant", "id"})
 _DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _SAMPLE = 500
+_WORD = re.compile(r"(?u)\b\w+\b")  # the text encoder's token pattern
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ def _numeric_fraction(present: pd.Series) -> float:
     return 1.0 - len(not_numbers(present)) / len(present)
 
 
+def _shared_words(present: pd.Series) -> float:
+    """How many of a value's words other values use too, on average (words as the text
+    encoder splits them): 3 for "red cotton shirt 48213" among other clothes, 1 for a code
+    ("ORD 48213") or a name ("Mary Kowalski")."""
+    words = present.astype(str).str.lower().str.findall(_WORD)
+    in_values = Counter(word for value in words for word in set(value))
+    shared = sum(in_values[word] >= 2 for value in words for word in value)
+    return shared / len(words) if len(words) else 0.0
+
+
 def _kind_of_text_column(
     values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
 ) -> tuple[ColumnKind, str]:
@@ -73,8 +85,13 @@ def _kind_of_text_column(
         return "datetime", "date/time strings: calendar parts"
     n_present = int(values.notna().sum())
     mean_tokens = float(present.astype(str).str.split().str.len().mean())
-    if mean_tokens >= 4 and n_unique > 0.5 * min(n_present, _SAMPLE):
+    mostly_distinct = n_unique > 0.5 * min(n_present, _SAMPLE)
+    if mostly_distinct and mean_tokens >= 4:
         return "text", f"free text ({mean_tokens:.1f} words on average): TF-IDF"
+    shared = _shared_words(present) if mostly_distinct else 0.0
+    if shared >= 2:
+        return "text", (f"short free text ({mean_tokens:.1f} words on average, {shared:.1f} "
+                        "of them shared with other rows): TF-IDF")
     if n_present >= 50 and n_unique >= 0.95 * n_present:
         return "id", "a distinct value on (almost) every row: ID-like, dropped"
     if n_unique <= max_onehot:

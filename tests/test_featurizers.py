@@ -157,3 +157,30 @@ def test_one_reading_of_numbers_for_the_model_and_every_check():
     # The profile, the guardrail and the drift check count what the model reads as missing.
     assert not_numbers(values).tolist() == ["n/a", "ground"]
     assert np.array_equal(as_numbers(values).to_numpy(), read, equal_nan=True)
+
+
+def _short_descriptions(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    material = rng.choice(["cotton", "wool", "denim", "silk", "linen", "leather"], n)
+    item = rng.choice(["shirt", "jeans", "scarf", "jacket", "dress", "socks"], n)
+    sku = rng.permutation(n) + 10_000  # makes almost every description distinct
+    frame = pd.DataFrame({
+        "description": [f"{m} {i} {s}" for m, i, s in zip(material, item, sku)],
+        "order code": [f"ORD {s}" for s in sku],
+    })
+    return frame, np.isin(material, ["silk", "leather"]).astype(int)
+
+
+def test_short_descriptions_are_text_and_codes_are_ids():
+    frame, y = _short_descriptions()
+    profiles = profile_columns(frame)
+    assert profiles["description"].kind == "text"
+    assert profiles["description"].reason == (
+        "short free text (3.0 words on average, 2.0 of them shared with other rows): TF-IDF")
+    assert profiles["order code"].kind == "id"  # one word in common: a prefix, not words
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(AutoFeaturizer(), LogisticRegression(max_iter=1000)).fit(frame, y)
+    new, y_new = _short_descriptions(seed=1)
+    assert model.score(new, y_new) > 0.9  # the words carry the material
