@@ -140,5 +140,8 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     print(f"model: {result.model_path}")
     print(f"best: {result.best.family} (candidate {result.best.id}) "
           f"{result.metric}={result.score:.5g} validated on {result.validation}")
-    print(f"candidates: {len(result.leaderboard)}; wall time {result.wall_seconds:.1f}s")
+    trained = sum(c.family != "ensemble" for c in result.leaderboard)
+    print(f"candidates: {trained}; wall time {result.wall_seconds:.1f}s")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     return 0

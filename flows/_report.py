@@ -22,13 +22,15 @@ from tasks.charts import (
     regression_charts,
     run_chart,
 )
+from tasks.evaluate import rarely_predicted
 from tasks.explain import Explanation
 from tasks.report import ReportContent, report_html, report_markdown
 from tasks.types import CandidateResult, CandidateSpec
 from tasks.validate import PreparedData
 
 __all__ = ["ReportFiles", "build_report", "chosen_members",
-           "explanation_seconds", "publish_report_artifacts", "report_task"]
+           "explanation_seconds", "prediction_warnings", "publish_report_artifacts",
+           "report_task"]
 
 
 @dataclass
@@ -67,6 +69,16 @@ def winner_charts(data: PreparedData, chosen: CandidateResult) -> list[Chart]:
         return regression_charts(data.y[rows], oof[rows, 0])
     return classification_charts(data.y[rows], clip_probabilities(oof[rows]),
                                  list(data.classes))
+
+
+def prediction_warnings(data: PreparedData, chosen: CandidateResult) -> list[str]:
+    """What a user of the chosen model's ``predict`` should know that its score does not say:
+    a class it seldom predicts where it should (a rare class under a ranking metric, say)."""
+    if data.task != "classification" or chosen.oof is None:
+        return []
+    oof = np.asarray(chosen.oof, dtype=float).reshape(len(data.y), -1)
+    missed = rarely_predicted(data.y, oof, list(data.classes))
+    return [] if missed is None else [f"the model {missed}"]
 
 
 def build_report(data: PreparedData, chosen: CandidateResult, leaderboard: pd.DataFrame,

@@ -44,6 +44,7 @@ from flows._runners import candidate_runner  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
     explanation_seconds,
+    prediction_warnings,
     publish_report_artifacts,
     report_task,
 )
@@ -256,6 +257,10 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     facts["baseline_check"] = None if final.check is None else final.check.to_dict()
     if final.check is not None:
         facts["summary"]["baseline check"] = final.check.describe(metric)
+    facts["warnings"] = prediction_warnings(prepared, chosen)
+    for warning in facts["warnings"]:
+        logger.warning(warning)
+        facts["summary"]["warning"] = warning
     specs, weights, temperatures = chosen_members(chosen, results)
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,
@@ -293,7 +298,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         wall_seconds=round(time.time() - budget.started, 2),
         ensemble=None if not blended else {
             int(k): v for k, v in chosen.spec.config["members"].items()},
-        promotion=None if decision is None else decision.to_dict())
+        promotion=None if decision is None else decision.to_dict(),
+        warnings=facts["warnings"])
 
 
 class FinalModel(NamedTuple):

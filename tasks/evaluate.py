@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -9,7 +10,10 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-__all__ = ["METRICS", "Metric", "binary_auc", "compute_metrics", "default_metric", "loss_of"]
+from tasks.errors import shown
+
+__all__ = ["METRICS", "Metric", "binary_auc", "compute_metrics", "default_metric", "loss_of",
+           "rarely_predicted"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +130,29 @@ def loss_of(metric: str, value: float) -> float:
     if value is None or np.isnan(value):
         return float("inf")
     return -value if METRICS[metric].greater_is_better else value
+
+
+def rarely_predicted(y: np.ndarray, proba: np.ndarray, classes: Sequence,
+                     min_recall: float = 0.2) -> Optional[str]:
+    """A sentence naming the classes that the model's ``predict`` (the most probable class)
+    finds in under ``min_recall`` of the validated rows that have them; None when there is
+    none. Rows with a NaN probability (never validated) are left out.
+
+    Examples
+    --------
+    >>> proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
+    >>> rarely_predicted(np.array([0, 0, 0, 1]), proba, ["no", "yes"]).split(":")[0]
+    "predicts 'yes' for 0 of the 1 validated rows of that class (recall 0%)"
+    """
+    rows = ~np.isnan(proba).any(axis=1)
+    y, predicted = y[rows], np.argmax(proba[rows], axis=1)
+    found = np.bincount(y[predicted == y], minlength=len(classes))
+    present = np.bincount(y, minlength=len(classes))
+    missed = [i for i in range(len(classes)) if present[i] and found[i] < min_recall * present[i]]
+    if not missed:
+        return None
+    named = ", ".join(f"{shown(classes[i])} for {found[i]} of the {present[i]} validated rows of "
+                      f"that class (recall {found[i] / present[i]:.0%})" for i in missed)
+    return (f"predicts {named}: predict gives the most probable class; to find more of them, "
+            "threshold predict_proba's column instead (precision_recall.png shows what each "
+            "threshold costs)")

@@ -98,6 +98,7 @@ class TrainResult(BaseModel):
     wall_seconds: float
     ensemble: Optional[dict[int, float]] = None
     promotion: Optional[dict[str, Any]] = None
+    warnings: list[str] = []
 
 
 def json_safe(value: Any) -> Any:

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from tasks.errors import AutoMLInputError
-from tasks.evaluate import binary_auc, compute_metrics, default_metric, loss_of
+from tasks.evaluate import binary_auc, compute_metrics, default_metric, loss_of, rarely_predicted
 from tasks.split import CV_ROW_LIMIT, plan_split
 
 
@@ -74,3 +74,15 @@ def test_costly_data_gets_a_holdout_when_the_budget_is_short():
     assert plan_split(y, "classification", seed=0, n_features=16).kind == "cv"
     binary = np.arange(16_000) % 2
     assert plan_split(binary, "classification", seed=0, time_budget=60, n_features=16).kind == "cv"
+
+
+def test_rarely_predicted_names_each_class_found_in_under_a_fifth_of_its_rows():
+    y = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    proba = np.full((30, 3), 0.2)
+    proba[np.arange(30), y] = 0.6  # every row right...
+    proba[20:29] = [0.6, 0.2, 0.2]  # ...but nine of class 2's ten, called class 0
+    proba[5] = np.nan  # never validated: left out
+    assert rarely_predicted(y, proba, np.array([3, 5, 7])).split(":")[0] == (
+        "predicts 7 for 1 of the 10 validated rows of that class (recall 10%)")
+    proba[20:23] = [0.2, 0.2, 0.6]  # four in ten: enough
+    assert rarely_predicted(y, proba, np.array([3, 5, 7])) is None
