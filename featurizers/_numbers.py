@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_numbers", "not_numbers"]
+__all__ = ["as_numbers", "not_numbers", "number_share"]
 
 
 def as_numbers(values: pd.Series) -> pd.Series:
@@ -54,3 +54,20 @@ def not_numbers(values: pd.Series) -> pd.Series:
     ['n/a']
     """
     return values[values.notna() & as_numbers(values).isna()]
+
+
+def number_share(present: pd.Series) -> float:
+    """The share of ``present`` (values, none missing) that are numbers or text holding one,
+    for deciding whether a column is numeric: booleans do not count (a column of True and
+    False is two categories).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> number_share(pd.Series(["1", " 2 ", "n/a", True], dtype=object))
+    0.5
+    """
+    if present.empty:
+        return 0.0
+    booleans = present.map(lambda v: isinstance(v, (bool, np.bool_)))
+    return 1.0 - (len(not_numbers(present)) + int(booleans.sum())) / len(present)

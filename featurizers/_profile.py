@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, Optional
 
-import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from featurizers._numbers import not_numbers
+from featurizers._numbers import number_share
 from featurizers._times import parse_times
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
@@ -24,7 +23,7 @@ DROPPED_KINDS = frozenset({"empty", "constant", "id"})
 _DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _SAMPLE = 500
-_WORD = re.compile(r"(?u)\b\w+\b")  # the text encoder's token pattern
+_WORD = re.compile(r"\b(?!\d+\b)\w\w+\b")  # words of two characters or more, not numbers
 
 
 @dataclass(frozen=True)
@@ -59,40 +58,49 @@ def _parses_as_datetime(present: pd.Series) -> bool:
 
 
 def _numeric_fraction(present: pd.Series) -> float:
-    if present.empty:
-        return 0.0
-    return 1.0 - len(not_numbers(present)) / len(present)
+    return number_share(present)
 
 
-def _shared_words(present: pd.Series) -> float:
-    """How many of a value's words other values use too, on average (words as the text
-    encoder splits them): 3 for "red cotton shirt 48213" among other clothes, 1 for a code
-    ("ORD 48213") or a name ("Mary Kowalski")."""
-    words = present.astype(str).str.lower().str.findall(_WORD)
+def _shared_words(distinct: pd.Series) -> tuple[float, int]:
+    """How many words (two characters or more, not numbers) a value shares with other values,
+    on average, and how many such words there are: about 2 of 12 for "silk shirt 48213" among
+    other clothes; 1 for a code ("ORD 48213") or a name ("Mary Kowalski")."""
+    words = distinct.astype(str).str.lower().str.findall(_WORD)
     in_values = Counter(word for value in words for word in set(value))
-    shared = sum(in_values[word] >= 2 for value in words for word in value)
-    return shared / len(words) if len(words) else 0.0
+    shared = {word for word, count in in_values.items() if count >= 2}
+    per_value = sum(word in shared for value in words for word in value) / max(len(words), 1)
+    return per_value, len(shared)
+
+
+def _short_text(present: pd.Series) -> Optional[str]:
+    """The reason to read a column of distinct values as text rather than IDs, or None: its
+    values are phrases (spaces between words) that mostly share two words or more with other
+    values, from a vocabulary of ten or more such words (not a code's few fixed parts)."""
+    distinct = present.astype(str).drop_duplicates()
+    if distinct.str.split().str.len().mean() < 2:
+        return None  # codes, e-mail addresses, URLs
+    per_value, vocabulary = _shared_words(distinct)
+    if per_value < 2 or vocabulary < 10:
+        return None
+    return (f"short free text (distinct phrases sharing {per_value:.1f} words with others on "
+            "average): TF-IDF")
 
 
 def _kind_of_text_column(
     values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
 ) -> tuple[ColumnKind, str]:
-    if present.map(lambda v: isinstance(v, (bool, np.bool_))).all():
-        return "numeric", "booleans with missing values: 0/1"
     if _numeric_fraction(present) >= 0.95:
         return "numeric", "text holding numbers: parsed as numbers"
     if _parses_as_datetime(present):
         return "datetime", "date/time strings: calendar parts"
     n_present = int(values.notna().sum())
     mean_tokens = float(present.astype(str).str.split().str.len().mean())
-    mostly_distinct = n_unique > 0.5 * min(n_present, _SAMPLE)
-    if mostly_distinct and mean_tokens >= 4:
+    if mean_tokens >= 4 and n_unique > 0.5 * min(n_present, _SAMPLE):
         return "text", f"free text ({mean_tokens:.1f} words on average): TF-IDF"
-    shared = _shared_words(present) if mostly_distinct else 0.0
-    if shared >= 2:
-        return "text", (f"short free text ({mean_tokens:.1f} words on average, {shared:.1f} "
-                        "of them shared with other rows): TF-IDF")
     if n_present >= 50 and n_unique >= 0.95 * n_present:
+        short_text = _short_text(present)
+        if short_text is not None:
+            return "text", short_text
         return "id", "a distinct value on (almost) every row: ID-like, dropped"
     if n_unique <= max_onehot:
         return "categorical", f"{n_unique} categories: one-hot"

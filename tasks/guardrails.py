@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from featurizers._numbers import not_numbers
+from featurizers._numbers import not_numbers, number_share
 from featurizers._profile import DROPPED_KINDS, ColumnProfile
 from tasks.errors import shown
 
@@ -84,10 +84,10 @@ def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile
         present = column.dropna()
         if len(present) > _LEAK_SAMPLE:
             present = present.sample(_LEAK_SAMPLE, random_state=seed)
-        text = not_numbers(present)
-        share = 1.0 - len(text) / len(present) if len(present) else 0.0
+        share = number_share(present)
         if len(present) and MOSTLY_NUMBERS <= share:
-            as_categories.append(f"{name!r} ({share:.0%} numbers; also {_examples(text)})")
+            as_categories.append(f"{name!r} ({share:.0%} numbers; also "
+                                 f"{_examples(not_numbers(present))})")
     details = []
     if as_categories:
         details.append(f"read as categories although mostly numbers: "

@@ -17,7 +17,7 @@ from featurizers import (
     ToNumeric,
     profile_columns,
 )
-from featurizers._numbers import as_numbers, not_numbers
+from featurizers._numbers import as_numbers, not_numbers, number_share
 from tests.conftest import awkward_classification
 
 
@@ -142,12 +142,10 @@ def test_fit_transform_cross_fits_target_encoding():
     assert not np.allclose(featurizer.fit_transform(X, y), featurizer.transform(X))
 
 
-def test_a_column_of_booleans_with_missing_values_is_read_as_0_and_1():
+def test_a_column_of_booleans_with_missing_values_stays_two_categories():
     frame = pd.DataFrame({"flag": pd.Series([True, False, None, True] * 5, dtype=object)})
-    profile = profile_columns(frame)["flag"]
-    assert (profile.kind, profile.reason) == ("numeric", "booleans with missing values: 0/1")
-    assert AutoFeaturizer().fit(frame).get_feature_names_out().tolist() == [
-        "numeric__flag", "numeric__missingindicator_flag"]
+    assert profile_columns(frame)["flag"].kind == "categorical"
+    assert number_share(frame["flag"].dropna()) == 0.0  # the guardrail's reading too
 
 
 def test_one_reading_of_numbers_for_the_model_and_every_check():
@@ -176,7 +174,7 @@ def test_short_descriptions_are_text_and_codes_are_ids():
     profiles = profile_columns(frame)
     assert profiles["description"].kind == "text"
     assert profiles["description"].reason == (
-        "short free text (3.0 words on average, 2.0 of them shared with other rows): TF-IDF")
+        "short free text (distinct phrases sharing 2.0 words with others on average): TF-IDF")
     assert profiles["order code"].kind == "id"  # one word in common: a prefix, not words
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -184,3 +182,23 @@ def test_short_descriptions_are_text_and_codes_are_ids():
     model = make_pipeline(AutoFeaturizer(), LogisticRegression(max_iter=1000)).fit(frame, y)
     new, y_new = _short_descriptions(seed=1)
     assert model.score(new, y_new) > 0.9  # the words carry the material
+
+
+def test_codes_names_addresses_and_repeated_phrases_are_not_short_text():
+    rng = np.random.default_rng(0)
+    n = 2000
+    region = rng.choice(["EU", "US", "APAC"], n)
+    first = rng.choice(["Mary", "John", "Ann", "Li", "Omar", "Eva", "Tom", "Zoe"], n)
+    make = rng.choice([f"make{i}" for i in range(30)], n)
+    frame = pd.DataFrame({
+        "invoice": [f"INV {r} {i}" for r, i in zip(region, rng.permutation(n))],
+        "order": [f"ORD-2023-{i}" for i in rng.permutation(n)],
+        "name": [f"{f} {''.join(rng.choice(list('abcdefgh'), 7))}" for f in first],
+        "email": [f"user{i}@example.com" for i in rng.permutation(n)],
+        "make model": [f"{m} {w}" for m, w in zip(make, rng.choice(
+            ["alpha", "beta", "gamma", "delta", "sigma", "omega", "zeta", "kappa", "rho",
+             "tau"], n))],  # 300 values, repeated: categories
+    })
+    kinds = {name: p.kind for name, p in profile_columns(frame).items()}
+    assert kinds == {"invoice": "id", "order": "id", "name": "id", "email": "id",
+                     "make model": "high_cardinality"}
