@@ -165,8 +165,9 @@ def score(
             scored_with = f"{model} v{number} of registry {registry}"
             entry.fs.get(entry.version_path(number).rstrip("/") + "/", local, recursive=True)
             model = local
-        loaded = load_verified(fetch_model(model, local))
-        contract = read_published_json(loaded.path.with_name("data_contract.json"))
+        loaded = load_verified(fetch_model(model, local), source=scored_with)
+        contract = read_published_json(loaded.path.with_name("data_contract.json"),
+                                       loaded.source)
     frame = load_table(data)
     drift = contract_task(frame, contract, loaded.required)
     predictions = predict_task(loaded.model, frame)

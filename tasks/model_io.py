@@ -51,8 +51,9 @@ def used_columns(model: Any, default: Optional[list[str]] = None) -> list[str]:
     return [str(c) for c in model.feature_names_in_]
 
 
-def read_published_json(path: Path) -> dict[str, Any]:
-    """A JSON file published beside ``model.pkl`` (manifest, data contract).
+def read_published_json(path: Path, where: Optional[str] = None) -> dict[str, Any]:
+    """A JSON file published beside ``model.pkl`` (manifest, data contract); ``where`` names
+    the model in errors (default: the file's path).
 
     Raises
     ------
@@ -62,10 +63,11 @@ def read_published_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise AutoMLInputError(f"no {path.name} beside the model ({path}); publish the model "
-                               "again") from None
+        raise AutoMLInputError(f"no {path.name} beside the model ({where or path}); publish "
+                               "the model again") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise AutoMLInputError(f"{path} is not valid JSON ({exc}); publish the model "
+        named = path if where is None else f"{path.name} of {where}"
+        raise AutoMLInputError(f"{named} is not valid JSON ({exc}); publish the model "
                                "again") from None
 
 
@@ -80,16 +82,17 @@ def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
     """
     path = Path(model)
     pkl = path / "model.pkl" if path.is_dir() else path
+    where = source or str(pkl)
     manifest_path = pkl.with_name("manifest.json")
     if not pkl.is_file():
         raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
     if not manifest_path.is_file():
-        raise AutoMLInputError(f"no manifest.json beside {pkl}; it holds the model's sha256")
-    manifest = read_published_json(manifest_path)
+        raise AutoMLInputError(f"no manifest.json beside {where}; it holds the model's sha256")
+    manifest = read_published_json(manifest_path, source)
     actual = file_sha256(pkl)
     if actual != manifest.get("model_sha256"):
         raise AutoMLInputError(
-            f"{pkl} does not match the sha256 in its manifest.json ({actual[:12]}... vs "
+            f"{where} does not match the sha256 in its manifest.json ({actual[:12]}... vs "
             f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
     import joblib
 
@@ -122,16 +125,19 @@ def fetch_model(model: str, into: str) -> str:
     try:
         local = local_path(model)
         if local is not None:
-            return str(local)
+            return model if fsspec.core.split_protocol(model)[0] is None else str(local)
         fs, path = fsspec.core.url_to_fs(model)
         is_file = path.endswith(".pkl") and fs.isfile(path)
+        folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
+        if not fs.isfile(f"{folder}/{name}"):
+            raise AutoMLInputError(f"no model at {model!r}; give a results folder or its "
+                                   "model.pkl")
+        for part in (name, "manifest.json", "data_contract.json"):
+            if fs.isfile(f"{folder}/{part}"):  # a missing one is named by load_verified
+                fs.get(f"{folder}/{part}", os.path.join(into, part))
+    except AutoMLInputError:
+        raise
     except (ImportError, ValueError, OSError) as exc:
         raise AutoMLInputError(f"cannot open model {model!r}: "
                                f"{str(exc).splitlines()[0]}") from None
-    folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
-    if not fs.isfile(f"{folder}/{name}"):
-        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
-    for part in (name, "manifest.json", "data_contract.json"):
-        if fs.isfile(f"{folder}/{part}"):  # a missing one is named by load_verified
-            fs.get(f"{folder}/{part}", os.path.join(into, part))
     return os.path.join(into, name)

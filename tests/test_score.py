@@ -228,3 +228,16 @@ def test_a_model_at_an_fsspec_uri_is_scored_as_the_local_one(model_dir, tmp_path
     with pytest.raises(AutoMLInputError, match="cannot open model 'nosuch://m'"):
         score(model="nosuch://m", data=str(data), output=str(tmp_path / "x.csv"))
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_errors_about_a_model_at_a_uri_name_the_uri(model_dir, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.put(str(model_dir / "model.pkl"), "/nomanifest/model.pkl")
+    data = tmp_path / "new.csv"
+    _new_rows(12).to_csv(data, index=False)
+    with pytest.raises(AutoMLInputError) as caught:
+        score(model="memory://nomanifest", data=str(data), output=str(tmp_path / "x.csv"))
+    assert str(caught.value) == ("no manifest.json beside memory://nomanifest; it holds the "
+                                 "model's sha256")
