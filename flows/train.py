@@ -260,7 +260,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     facts["warnings"] = prediction_warnings(prepared, chosen)
     for warning in facts["warnings"]:
         logger.warning(warning)
-        facts["summary"]["warning"] = warning
+    if facts["warnings"]:
+        facts["summary"]["warning"] = "; ".join(facts["warnings"])
     specs, weights, temperatures = chosen_members(chosen, results)
     explanation = explain_task(
         specs, weights, prepared, plan, metric, settings.seed, model,

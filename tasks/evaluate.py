@@ -152,7 +152,8 @@ def rarely_predicted(y: np.ndarray, proba: np.ndarray, classes: Sequence,
     if not missed:
         return None
     named = ", ".join(f"{shown(classes[i])} for {found[i]} of the {present[i]} validated rows of "
-                      f"that class (recall {found[i] / present[i]:.0%})" for i in missed)
-    return (f"predicts {named}: predict gives the most probable class; to find more of them, "
-            "threshold predict_proba's column instead (precision_recall.png shows what each "
-            "threshold costs)")
+                      f"that class (recall {found[i] / present[i]:.0%})" for i in missed[:3])
+    more = f", and {len(missed) - 3} more" if len(missed) > 3 else ""
+    return (f"predicts {named}{more}: predict gives the most probable class; to find more of "
+            "them, threshold predict_proba's column for the class instead (a lower threshold "
+            "finds more, with more false alarms)")

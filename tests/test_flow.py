@@ -273,26 +273,6 @@ def test_a_bad_input_from_python_is_logged_without_a_traceback(tmp_path):
     assert all(r.exc_info is None and r.exc_text is None for r in about)
 
 
-def test_a_rare_class_the_model_does_not_predict_is_a_warning(tmp_path):
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
-    frame["label"] = np.where(np.arange(300) % 25 == 0, "fraud", "fine")  # 4%, unrelated to x
-    result = train(data=frame, target="label", task="classification", max_trials=2,
-                   include=["linear"], ensemble=False, output=str(tmp_path / "rare"))
-    assert result.warnings == [
-        "the model predicts 'fraud' for 0 of the 12 validated rows of that class (recall 0%): "
-        "predict gives the most probable class; to find more of them, threshold "
-        "predict_proba's column instead (precision_recall.png shows what each threshold costs)"]
-    metrics = json.loads((tmp_path / "rare" / "metrics.json").read_text())
-    assert metrics["warnings"] == result.warnings
-    assert metrics["summary"]["warning"] == result.warnings[0]
-    assert "precision_recall.png" in metrics["charts"]
-    balanced = train(data=small_regression().assign(y=lambda f: np.where(f.y > 0, "a", "b")),
-                     target="y", task="classification", max_trials=2, include=["linear"],
-                     ensemble=False, output=str(tmp_path / "balanced"))
-    assert balanced.warnings == []
-
-
 def test_exit_score_and_a_separate_validation_file(tmp_path):
     train_file, valid_file = tmp_path / "train.parquet", tmp_path / "valid.csv"
     awkward_classification(n=200, seed=1).to_parquet(train_file)

@@ -86,3 +86,13 @@ def test_rarely_predicted_names_each_class_found_in_under_a_fifth_of_its_rows():
         "predicts 7 for 1 of the 10 validated rows of that class (recall 10%)")
     proba[20:23] = [0.2, 0.2, 0.6]  # four in ten: enough
     assert rarely_predicted(y, proba, np.array([3, 5, 7])) is None
+
+
+def test_rarely_predicted_names_three_classes_and_counts_the_rest():
+    y = np.repeat(np.arange(6), 5)
+    proba = np.tile([0.5, 0.1, 0.1, 0.1, 0.1, 0.1], (30, 1))  # always class 0
+    text = rarely_predicted(y, proba, np.array(list("abcdef")))
+    assert text.split(":")[0] == (
+        "predicts 'b' for 0 of the 5 validated rows of that class (recall 0%), 'c' for 0 of the 5 "
+        "validated rows of that class (recall 0%), 'd' for 0 of the 5 validated rows of that "
+        "class (recall 0%), and 2 more")

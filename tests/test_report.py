@@ -306,3 +306,23 @@ def test_the_model_explained_is_calibrated_as_the_published_one():
     chosen = _candidate(leaderboard, None, 3)
     assert chosen.temperatures == [2.5, 0.8] and chosen.blend_temperature == 1.7
     assert _candidate(leaderboard.drop(columns="temperature"), 1, 3).temperatures == [1.0]
+
+
+def test_a_rare_class_the_model_does_not_predict_is_a_warning(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
+    frame["label"] = np.where(np.arange(300) % 25 == 0, "fraud", "fine")  # 4%, unrelated to x
+    result = train(data=frame, target="label", task="classification", max_trials=2,
+                   include=["linear"], ensemble=False, output=str(tmp_path / "rare"))
+    assert result.warnings == [
+        "the model predicts 'fraud' for 0 of the 12 validated rows of that class (recall 0%): "
+        "predict gives the most probable class; to find more of them, threshold "
+        "predict_proba's column for the class instead (a lower threshold finds more, with more "
+        "false alarms)"]
+    metrics = json.loads((tmp_path / "rare" / "metrics.json").read_text())
+    assert metrics["warnings"] == result.warnings
+    assert metrics["summary"]["warning"] == result.warnings[0]
+    balanced = train(data=small_regression().assign(y=lambda f: np.where(f.y > 0, "a", "b")),
+                     target="y", task="classification", max_trials=2, include=["linear"],
+                     ensemble=False, output=str(tmp_path / "balanced"))
+    assert balanced.warnings == []
