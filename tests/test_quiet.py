@@ -14,12 +14,16 @@ from featurizers._quiet import ignoring
 from models.naive import NaiveForecaster
 
 
-def _in_threads(work, n: int = 2) -> None:
-    threads = [threading.Thread(target=work) for _ in range(n)]
+def _in_threads_each(works) -> None:
+    threads = [threading.Thread(target=work) for work in works]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def _in_threads(work, n: int = 2) -> None:
+    _in_threads_each([work] * n)
 
 
 def test_threads_ignoring_at_once_leave_no_filter_behind():
@@ -110,3 +114,47 @@ def test_forecasters_run_in_threads_leave_the_warning_filters_as_they_were():
     _in_threads(work)
     assert warnings.filters == before
     assert forecasts == [[9.0, 9.0, 9.0]] * 400
+
+
+def _after_another_thread_swapped_the_filters(warn) -> None:
+    """Call ``warn`` inside ``ignoring`` after another thread's catch_warnings, entered before
+    ours, has put back the filter list it saw: our filter is gone while we are still inside."""
+    theirs_in, ours_in, theirs_out = threading.Event(), threading.Event(), threading.Event()
+
+    def theirs():
+        with warnings.catch_warnings():
+            theirs_in.set()
+            ours_in.wait()
+        theirs_out.set()
+
+    def ours():
+        theirs_in.wait()
+        with ignoring(UserWarning, "step reached", module=re.escape(__name__)):
+            ours_in.set()
+            theirs_out.wait()
+            warn()
+
+    _in_threads_each([theirs, ours])
+
+
+def test_a_warning_is_still_ignored_when_another_thread_took_our_filter_away():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _after_another_thread_swapped_the_filters(
+            lambda: warnings.warn("step reached max_iter", UserWarning))
+        assert seen == []
+        _after_another_thread_swapped_the_filters(
+            lambda: warnings.warn("something else", UserWarning))
+        assert [str(w.message) for w in seen] == ["something else"]
+        warnings.warn("step reached max_iter", UserWarning)  # nobody ignores it now
+        assert len(seen) == 2
+
+
+def test_the_module_of_a_warning_is_found_from_its_file():
+    import sklearn.linear_model._sag as sag
+
+    from featurizers._quiet import _module_of
+
+    assert _module_of(sag.__file__) == "sklearn.linear_model._sag"
+    assert _module_of(__file__) == __name__
+    assert _module_of(np.__file__) == "numpy"
