@@ -131,9 +131,10 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
         if length is None and request.method == "POST":
             return JSONResponse({"detail": "a Content-Length header is required"},
                                 status_code=411)
+        body = b""
         if request.method == "POST":
             try:  # read here (Starlette hands it on): a short body would hold the connection
-                await asyncio.wait_for(request.body(), timeout=body_seconds)
+                body = await asyncio.wait_for(request.body(), timeout=body_seconds)
             except asyncio.TimeoutError:
                 return JSONResponse({"detail": f"the body did not arrive in {body_seconds:g} s; "
                                      "is Content-Length larger than the body?"}, status_code=408)
@@ -145,6 +146,11 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
             # no JSON at all, and answers "Input should be a valid dictionary".
             return JSONResponse({"detail": "the body must be JSON, sent with Content-Type: "
                                  f"application/json (not {kind or 'none'!r})"}, status_code=415)
+        try:  # FastAPI answers "There was an error parsing the body"
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return JSONResponse({"detail": f"the body is not UTF-8 (byte {error.start}): send "
+                                 "the JSON encoded as UTF-8"}, status_code=400)
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

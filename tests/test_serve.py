@@ -253,6 +253,16 @@ def test_a_body_not_sent_as_json_is_415_naming_the_content_type(server, trained)
     connection.close()
 
 
+def test_a_body_not_in_utf8_is_400_naming_the_byte(server, trained):
+    body = json.dumps({"rows": _rows(trained[1], 1)}, ensure_ascii=False)
+    assert "é" in body  # the column "température °C"
+    code, answer = _post(server, body.encode("latin-1"))
+    offset = body.encode("latin-1").index("é".encode("latin-1"))
+    assert code == 400 and answer["detail"].startswith(f"the body is not UTF-8 (byte {offset})")
+    code, _ = _post(server, body.encode("utf-8"))
+    assert code == 200
+
+
 def test_a_body_shorter_than_its_content_length_is_408_in_time(server):
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
