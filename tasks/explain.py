@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from models._calibration import clip_probabilities
 from models._ensemble import make_ensemble
 from tasks.evaluate import METRICS, loss_of
+from tasks.model_io import used_columns
 from tasks.split import SplitPlan
 from tasks.train import build_model
 from tasks.types import CandidateSpec
@@ -123,21 +124,25 @@ def permutation_importance_table(
     Returns
     -------
     DataFrame
-        One row per raw column, most important first: ``importance`` (mean loss increase, in the
-        metric's units), ``std``, ``min``, ``max`` over the repeats, ``repeats``, ``metric``,
-        ``baseline_score``, ``rows`` and ``source``.
+        One row per raw column the model uses (not those its featurization dropped as empty,
+        constant or ID-like: shuffling them changes nothing), most important first:
+        ``importance`` (mean loss increase, in the metric's units), ``std``, ``min``, ``max``
+        over the repeats, ``repeats``, ``metric``, ``baseline_score``, ``rows`` and ``source``.
     """
     rng = np.random.default_rng(seed)
+    used = set(used_columns(model, [str(c) for c in X.columns]))
+    columns = [c for c in X.columns if str(c) in used]
     base, call = _timed_loss(model, X, y, data, metric)
-    if call * X.shape[1] > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must
-        keep = max(MIN_ROWS, int(len(X) * max_seconds / (call * X.shape[1])))  # fit: fewer rows
+    if call * len(columns) > max_seconds and len(X) > MIN_ROWS:  # one shuffle per column must
+        keep = max(MIN_ROWS, int(len(X) * max_seconds / (call * len(columns))))  # fit: fewer rows
         chosen = np.sort(rng.choice(len(X), size=keep, replace=False))
         X, y = X.iloc[chosen], y[chosen]
         base, call = _timed_loss(model, X, y, data, metric)
     # A call on k copies takes about k times one on X: no more copies than fit in the time.
     fit = max_seconds / max(call, 1e-9)
     per_call = max(1, min(batch_rows // len(X), int(min(fit, batch_rows))))
-    drops = _shuffled_losses(model, X, y, data, metric, n_repeats, rng, max_seconds, per_call)
+    drops = _shuffled_losses(model, X, columns, y, data, metric, n_repeats, rng, max_seconds,
+                             per_call)
     drops = {name: [loss - base for loss in losses] for name, losses in drops.items()}
     measured = {name: d for name, d in drops.items() if d}
     if len(measured) < len(drops):
@@ -160,12 +165,11 @@ def _timed_loss(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,
     return model_loss(model, X, y, data, metric), time.perf_counter() - started
 
 
-def _shuffled_losses(model: Any, X: pd.DataFrame, y: np.ndarray, data: PreparedData,
-                     metric: str, n_repeats: int, rng: np.random.Generator,
+def _shuffled_losses(model: Any, X: pd.DataFrame, columns: list, y: np.ndarray,
+                     data: PreparedData, metric: str, n_repeats: int, rng: np.random.Generator,
                      max_seconds: float, per_call: int) -> dict[str, list[float]]:
-    """The loss with each column shuffled, ``n_repeats`` times (fewer when ``max_seconds``
-    runs out), predicting ``per_call`` shuffled copies of ``X`` in one call."""
-    columns = list(X.columns)
+    """The loss with each of ``columns`` shuffled, ``n_repeats`` times (fewer when
+    ``max_seconds`` runs out), predicting ``per_call`` shuffled copies of ``X`` in one call."""
     losses: dict[str, list[float]] = {str(c): [] for c in columns}
     groups = [columns[i:i + per_call] for i in range(0, len(columns), per_call)]
     started = last = time.perf_counter()

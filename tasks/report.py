@@ -93,8 +93,9 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
             "</p>" if facts.get("baseline check") else "")
          + figures(content.winner_charts)),
         ("Feature importance",
-         f"<p>Permutation importance on the raw columns: how much validation {metric} worsens when "
-         f"one column's values are shuffled (mean and spread over repeats). Measured on "
+         f"<p>Permutation importance on the raw columns the model uses: how much validation "
+         f"{metric} worsens when one column's values are shuffled (mean and spread over "
+         f"repeats). Measured on "
          f"{html.escape(source)}. Full table: feature_importance.csv.</p>"
          + table(importance.head(25), numeric=["importance", "std", "min", "max"])),
         ("Featurization",

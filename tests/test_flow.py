@@ -72,6 +72,9 @@ def test_results_folder_and_typed_result(classification_run):
     features = pd.read_csv(out / "featurization.csv")
     assert {"city", "comment", "signup date", "customer code"} <= set(features["raw_column"])
     assert "row id" not in set(features["raw_column"])
+    importance = pd.read_csv(out / "feature_importance.csv")  # only the columns the model uses
+    assert "city" in set(importance["feature"])
+    assert not {"row id", "always empty"} & set(importance["feature"])
     assert [c.id for c in result.leaderboard] == list(board["id"])
 
 
