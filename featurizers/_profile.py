@@ -57,10 +57,6 @@ def _parses_as_datetime(present: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
-def _numeric_fraction(present: pd.Series) -> float:
-    return number_share(present)
-
-
 def _shared_words(distinct: pd.Series) -> tuple[float, int]:
     """How many words (two characters or more, not numbers) a value shares with other values,
     on average, and how many such words there are: about 2 of 12 for "silk shirt 48213" among
@@ -89,7 +85,7 @@ def _short_text(present: pd.Series) -> Optional[str]:
 def _kind_of_text_column(
     values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
 ) -> tuple[ColumnKind, str]:
-    if _numeric_fraction(present) >= 0.95:
+    if number_share(present) >= 0.95:
         return "numeric", "text holding numbers: parsed as numbers"
     if _parses_as_datetime(present):
         return "datetime", "date/time strings: calendar parts"
