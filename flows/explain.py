@@ -21,7 +21,7 @@ import pandas as pd
 from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.explain import explain_model
 from tasks.load import load_table
-from tasks.settings import FORECASTING_SETTINGS, settings_from_kwargs
+from tasks.settings import FORECASTING_SETTINGS, REGISTRY_SETTINGS, settings_from_kwargs
 from tasks.split import plan_split
 from tasks.types import CandidateSpec
 from tasks.validate import prepare_data
@@ -81,8 +81,10 @@ def explain_candidate(results: str, data: str, candidate: int | None = None,
     if manifest["settings"].get("task") == "forecasting":
         raise AutoMLInputError(f"{results!r} holds a forecasting run; explain measures the "
                                "columns of classification and regression models")
-    # Runs of earlier versions may hold forecasting settings, which they ignored.
-    given = {k: v for k, v in manifest["settings"].items() if k not in FORECASTING_SETTINGS}
+    # Runs of earlier versions may hold forecasting or registry settings, which they ignored
+    # (registering does not change what is explained).
+    unread = {*FORECASTING_SETTINGS, *REGISTRY_SETTINGS, "registry"}
+    given = {k: v for k, v in manifest["settings"].items() if k not in unread}
     settings = settings_from_kwargs(**{**given, "data": data})
     prepared = prepare_data(load_table(data), settings)
     if prepared.fingerprint != manifest["data_fingerprint"]:

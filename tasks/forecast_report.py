@@ -21,6 +21,7 @@ from tasks.html_page import (
     page,
     table,
 )
+from tasks.settings import REGISTRY_SETTINGS, TABULAR_SETTINGS
 
 __all__ = ["forecast_importance", "forecast_report"]
 
@@ -129,8 +130,10 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
                           columns=["metric", "backtest value"])
     selection = pd.DataFrame([(k, json.dumps(v)) for k, v in facts["selection"].items()],
                              columns=["selection fact", "value"])
+    unread = {*TABULAR_SETTINGS, *REGISTRY_SETTINGS}  # refused for forecasting: at defaults
     shown = pd.DataFrame([(k, json.dumps(v, default=str)) for k, v in sorted(settings.items())
-                          if v not in (None, [], "")], columns=["setting", "value"])
+                          if v not in (None, [], "") and k not in unread],
+                         columns=["setting", "value"])
     source = importance["source"].iloc[0] if len(importance) else "not computed"
     return [
         ("Series and guardrails",

@@ -14,6 +14,8 @@ __all__ = [
     "ColumnName",
     "FORECASTING_METRICS",
     "FORECASTING_SETTINGS",
+    "REGISTRY_SETTINGS",
+    "TABULAR_SETTINGS",
     "Folds",
     "Fraction",
     "NonNegative",
@@ -51,6 +53,12 @@ DEFAULT_TIME_BUDGET = 300.0
 # they are a mistake.
 FORECASTING_SETTINGS = ("time_column", "series_id", "horizon", "frequency", "seasonality",
                         "known_features", "short_series", "fill_gaps", "backtest_windows")
+# Settings that only classification and regression read (forecasting searches no space, keeps no
+# candidate timeout and no HistGradientBoosting baseline): given for forecasting, a mistake too.
+TABULAR_SETTINGS = ("exit_score", "include_columns", "exclude_columns", "candidate_timeout",
+                    "baseline_margin", "predict_time_limit", "portfolio", "search", "halving")
+# Settings that only registering reads.
+REGISTRY_SETTINGS = ("model_name", "promotion_margin", "promotion_std_errors")
 
 # The bounds of the numeric settings, shared by TrainSettings and the flow's signature: there they
 # reach the deployment's parameter schema, so the Prefect UI's form and `prefect deployment run`
@@ -137,18 +145,29 @@ class TrainSettings(BaseModel):
             raise ValueError(f"families {sorted(both)} are both included and excluded; pick one")
         if self.target in self.exclude_columns:
             raise ValueError(f"the target {self.target!r} cannot be an excluded column")
+        if not self.registry and self._away_from_default(REGISTRY_SETTINGS):
+            raise ValueError(f"{self._away_from_default(REGISTRY_SETTINGS)[0]} applies only "
+                             "when registering; give --registry too, or leave it out")
         if self.task == "forecasting":
             self._check_forecasting()
             if self.registry:
                 raise ValueError("the model registry takes classification and regression "
                                  "models; publish forecasting models with --output")
+            given = self._away_from_default(TABULAR_SETTINGS)
+            if given:
+                raise ValueError(f"{given[0]} applies to classification and regression only; "
+                                 "leave it out for forecasting")
         else:
-            given = [name for name in FORECASTING_SETTINGS if getattr(self, name)
-                     != type(self).model_fields[name].get_default(call_default_factory=True)]
+            given = self._away_from_default(FORECASTING_SETTINGS)
             if given:
                 raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
                                  f"{self.task}, or use --task forecasting")
         return self
+
+    def _away_from_default(self, names: tuple[str, ...]) -> list[str]:
+        fields = type(self).model_fields
+        return [name for name in names
+                if getattr(self, name) != fields[name].get_default(call_default_factory=True)]
 
     def _check_forecasting(self) -> None:
         if not self.time_column:

@@ -68,6 +68,9 @@ class _FlowThatMustNotRun:
         (["--horizon", "14"], "horizon applies to forecasting only; leave it out for "
          "classification, or use --task forecasting"),
         (["--portfolio", "no-such-portfolio.json"], "portfolio file .* does not exist"),
+        (["--task", "forecasting", "--time-column", "t", "--horizon", "7", "--no-halving"],
+         "halving applies to classification and regression only; leave it out for "
+         "forecasting"),
     ],
 )
 def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):

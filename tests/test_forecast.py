@@ -295,6 +295,7 @@ def test_cli_run_publishes_a_forecaster_for_every_series(forecast_run):
     assert "<link" not in page and "<script" not in page  # self-contained
     assert page.count('src="data:image/png;base64,') == 2
     assert 'data-chart="forecast.png"' in page and 'data-chart="error_by_step.png"' in page
+    assert "<td>horizon</td>" in page and "<td>halving</td>" not in page  # forecasting reads it
     importance = pd.read_csv(out / "feature_importance.csv")
     assert list(importance.columns) == ["feature", "importance", "std", "source"]
     assert "sales" in set(importance["feature"])

@@ -161,3 +161,17 @@ def test_settings_that_belong_to_another_task_are_refused():
                        "regression models"):
         settings_from_kwargs(data="x", target="y", task="forecasting", time_column="t",
                              horizon=7, registry="models")
+    forecasting = dict(data="x", target="y", task="forecasting", time_column="t", horizon=7)
+    for name, value in [("exit_score", 0.9), ("candidate_timeout", 10.0),
+                        ("predict_time_limit", 0.1), ("exclude_columns", ["id"]),
+                        ("baseline_margin", 0.0), ("portfolio", "none"), ("search", "random")]:
+        with pytest.raises(AutoMLInputError, match=f"{name} applies to classification and "
+                           "regression only; leave it out for forecasting"):
+            settings_from_kwargs(**forecasting, **{name: value})
+    settings_from_kwargs(**forecasting, baseline_margin=2.0, search="tpe", halving=True,
+                         include_columns=[])  # the defaults
+    with pytest.raises(AutoMLInputError, match="promotion_margin applies only when registering; "
+                       "give --registry too, or leave it out"):
+        settings_from_kwargs(data="x", target="y", task="regression", promotion_margin=0.1)
+    settings_from_kwargs(data="x", target="y", task="regression", registry="models",
+                         promotion_margin=0.1, model_name="m")
