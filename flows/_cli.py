@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model registry: publish as its next version, champion if it wins")
     p.add_argument("--model-name", help="name in the registry (default: the target column)")
     p.add_argument("--promotion-margin", type=float, default=0.0,
-                   help="how much better than the champion a new model must score")
+                   help="how much better than the champion a new model must score "
+                   "(forecasting: how much better the champion must score to stay)")
     p.add_argument("--promotion-std-errors", type=float, default=2.0, metavar="STD_ERRORS",
                    help="...and by how many standard errors of that gain (default 2; 0: off)")
     p.add_argument("--time-column", help="forecasting: the column holding each row's time")

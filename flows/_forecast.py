@@ -14,6 +14,7 @@ from prefect.logging import get_run_logger
 from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
 from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, local_forecasts,
                                    select_within)
+from flows._forecast_registry import Backtest, register_forecast_task
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
 from flows._select import check_time_for_candidates, choose_families
@@ -110,6 +111,16 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     progress.update(1.0)
     publish_artifacts(key, leaderboard, prepared.guardrails, facts["summary"], metric)
     publish_report_artifacts(key, report)
+    decision = None
+    if settings.registry:
+        decision = register_forecast_task(
+            settings, str(Path(model_path).parent), Backtest(
+                panel, horizon, windows, actual, chosen_forecast, scales, reference),
+            metric, chosen.metrics[metric], key)
+        logger.info("registry %s: version %d, %s: %s", decision.name,
+                    decision.challenger_version,
+                    "promoted to champion" if decision.promoted else "not promoted",
+                    decision.reason)
     ids = {r.spec.id: r for r in results}
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task="forecasting",
@@ -118,7 +129,8 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
         guardrails=[g.to_dict() for g in prepared.guardrails],
         validation=f"rolling origin, {windows} windows of {horizon}",
         wall_seconds=round(time.time() - budget.started, 2),
-        ensemble=selection.combination or None)
+        ensemble=selection.combination or None,
+        promotion=None if decision is None else decision.to_dict())
 
 
 def _report(settings: TrainSettings, facts: dict[str, Any], leaderboard: pd.DataFrame,

@@ -29,7 +29,7 @@ from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe
 from tasks.validate import PreparedData
 
-__all__ = ["Comparison", "compare_with_champion", "model_name", "register_task",
+__all__ = ["Comparison", "compare_with_champion", "model_name", "promote", "register_task",
            "training_rows_file"]
 
 
@@ -181,7 +181,8 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
                       std_error=std_error)
 
 
-def _promote(registry: Registry, decision: Decision, compared_with: Optional[int]) -> Decision:
+def promote(registry: Registry, decision: Decision,
+            compared_with: Optional[int]) -> Decision:
     """Make the challenger the champion unless another run replaced the champion it was
     compared with meanwhile, or held the lock too long; the decision as it ended."""
     version = decision.challenger_version
@@ -221,7 +222,7 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
                       rows=comparison.rows, std_error=comparison.std_error,
                       std_errors_needed=settings.promotion_std_errors)
     if decision.promoted:
-        decision = _promote(registry, decision, champion_version)
+        decision = promote(registry, decision, champion_version)
     registry.record(decision)
     create_table_artifact(table=[json_safe(decision.to_dict())],
                           key=f"{artifact_key}-promotion",

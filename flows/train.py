@@ -146,12 +146,14 @@ def train(
         None, description="Address of an existing Dask scheduler (tcp://host:8786)."),
     registry: Optional[str] = Field(
         None, description="Model registry (folder or fsspec URI): the published model becomes "
-        "its next version, and the champion when it wins."),
+        "its next version, and the champion when it wins (a forecaster: unless the champion "
+        "forecast the periods new to it clearly better)."),
     model_name: Optional[str] = Field(
         None, description="Name in the registry (default: the target column)."),
     promotion_margin: NonNegative = Field(
         0.0, description="How much better (in the primary metric) the new model must score than "
-        "the champion, on the same validation rows, to replace it."),
+        "the champion, on the same validation rows, to replace it (forecasting: how much "
+        "better the champion must have forecast the new periods to stay)."),
     promotion_std_errors: StdErrors = Field(
         2.0, description="How many standard errors of that gain (paired bootstrap of the rows) "
         "the new model must also win by: its score is the winner of a search, so a small gain "

@@ -105,7 +105,7 @@ class ForecastModel:
         for row, (key, when) in enumerate(zip(ids, times)):
             key = tuple(_plain(v) for v in key)
             if key not in self._index:
-                by_text = self._keys_by_text() if by_text is None else by_text
+                by_text = self.keys_by_text() if by_text is None else by_text
                 key = by_text.get(tuple(str(v) for v in key), key)
             if key not in self._index:
                 why = self.dropped.get(key)
@@ -130,7 +130,7 @@ class ForecastModel:
         known-future features."""
         return [self.time_column, *self.series_id, *self.feature_names]
 
-    def _keys_by_text(self) -> dict[tuple, tuple]:
+    def keys_by_text(self) -> dict[tuple, tuple]:
         """Training keys by how they read, so that an id of 1 given as "1" (as JSON clients
         often send ids) finds its series; only where no other id reads the same."""
         texts = [tuple(str(v) for v in k) for k in self.keys]

@@ -43,8 +43,8 @@ try:
 except ImportError:  # Windows: no advisory locks, as on object stores
     fcntl = None
 
-__all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "kept_by_hand",
-           "row_hashes"]
+__all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "decided_now",
+           "kept_by_hand", "row_hashes"]
 
 TRAINING_ROWS = "training_rows.npy"
 LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a stuck process
@@ -233,7 +233,7 @@ class Registry:
                                    f"{self.versions()}")
         staging = self._path(f".champion-{uuid.uuid4().hex}.json")
         with self.fs.open(staging, "w") as handle:
-            json.dump({"version": version, "note": note, "set_at": _now()}, handle)
+            json.dump({"version": version, "note": note, "set_at": decided_now()}, handle)
         self.fs.mv(staging, self._path("champion.json"))
 
     def record(self, decision: Decision) -> None:
@@ -253,7 +253,7 @@ class Registry:
                 previous = None
             self.set_champion(version, note="rolled back by hand")
         decision = Decision(self.name, version, previous, "", math.nan, None, 0.0, True,
-                            "rolled back by hand", _now())
+                            "rolled back by hand", decided_now())
         self._append(decision)
         return decision
 
@@ -310,7 +310,8 @@ def kept_by_hand(version: int, champion: bool = True) -> str:
     return f"{stays} (make v{version} the champion with rollback {version} if it should be)"
 
 
-def _now() -> str:
+def decided_now() -> str:
+    """The time of a decision, as recorded (UTC, ISO 8601)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -350,7 +351,7 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
         reason = (f"{metric} {challenger:.6g} against the champion's {champion:.6g}: the "
                   f"challenger {'beats' if promoted else 'does not beat'} it by {needed}")
     return Decision(name, challenger_version, champion_version, metric, challenger, champion,
-                    margin, promoted, reason, _now(), rows, std_error, std_errors_needed)
+                    margin, promoted, reason, decided_now(), rows, std_error, std_errors_needed)
 
 
 def _canonical(values: pd.Series) -> pd.Series:

@@ -150,9 +150,6 @@ class TrainSettings(BaseModel):
                              "when registering; give --registry too, or leave it out")
         if self.task == "forecasting":
             self._check_forecasting()
-            if self.registry:
-                raise ValueError("the model registry takes classification and regression "
-                                 "models; publish forecasting models with --output")
             given = self._away_from_default(TABULAR_SETTINGS)
             if given:
                 raise ValueError(f"{given[0]} applies to classification and regression only; "

@@ -118,7 +118,7 @@ def test_short_series_fall_back_or_are_dropped_with_a_report():
     ({"time_column": None}, "forecasting needs --time-column"),
     ({"horizon": None}, "forecasting needs --horizon"),
     ({"series_id": ["sales"]}, "cannot also be the time column"),
-    ({"registry": "reg"}, "registry takes classification and regression"),
+    ({"halving": False}, "halving applies to classification and regression only"),
 ])
 def test_forecasting_settings_are_checked(overrides, pattern):
     with pytest.raises(ValueError, match=pattern):
