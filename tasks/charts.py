@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -21,8 +21,8 @@ from sklearn import metrics as skm
 
 from tasks.evaluate import METRICS, compute_metrics
 
-__all__ = ["Chart", "classification_charts", "family_chart", "importance_chart",
-           "regression_charts", "run_chart"]
+__all__ = ["STAND_IN_NOTE", "Chart", "classification_charts", "drawable", "family_chart",
+           "importance_chart", "regression_charts", "run_chart"]
 
 MAX_CLASSES_DRAWN = 10
 
@@ -61,9 +61,35 @@ def _short(label: str, width: int = 32) -> str:
     return label if len(label) <= width else label[:width - 1] + "\u2026"
 
 
+STAND_IN_NOTE = "; a name its font cannot draw is shown by number"
+
+
+def drawable(text: str, stand_in: str) -> str:
+    """``text``, or ``stand_in`` when matplotlib's font has no glyph for one of its characters
+    (Chinese, Japanese or Korean names with the default DejaVu Sans): drawn, they would be
+    empty boxes and a warning for each character."""
+    # get_font caches one font object per thread, as matplotlib itself uses them.
+    font = font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+    if all(c.isspace() or font.get_char_index(ord(c)) for c in text):
+        return text
+    return stand_in
+
+
 def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, object]:
     figure = Figure(figsize=(width, height))
     return figure, figure.add_subplot()
+
+
+def _class(classes: Sequence, i: int) -> str:
+    """A class's name as a chart shows it: ``#i`` (its ``predict_proba`` column) for one the
+    font cannot draw."""
+    return drawable(str(classes[i]), f"#{i}")
+
+
+def _class_note(classes: Sequence) -> str:
+    if all(_class(classes, i) == str(c) for i, c in enumerate(classes)):
+        return ""
+    return STAND_IN_NOTE + " (#i: the class's predict_proba column)"
 
 
 def _drawn_classes(classes: Sequence, y: np.ndarray) -> list[int]:
@@ -75,17 +101,17 @@ def _roc(y: np.ndarray, proba: np.ndarray, classes: Sequence, auc: float) -> Cha
     figure, ax = _figure()
     if proba.shape[1] == 2:
         fpr, tpr, _ = skm.roc_curve(y, proba[:, 1])
-        ax.plot(fpr, tpr, label=f"positive class {classes[1]}")
+        ax.plot(fpr, tpr, label=f"positive class {_class(classes, 1)}")
     else:
         for i in _drawn_classes(classes, y):
             fpr, tpr, _ = skm.roc_curve(y == i, proba[:, i])
-            ax.plot(fpr, tpr, linewidth=1, label=f"{classes[i]} vs rest")
+            ax.plot(fpr, tpr, linewidth=1, label=f"{_class(classes, i)} vs rest")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate",
            title=f"ROC curve (validation), ROC AUC = {auc:.4f}")
     ax.legend(loc="lower right", fontsize="small")
-    return Chart("roc.png", "ROC curve of the chosen model on validation rows", _png(figure),
-                 {"roc_auc": auc})
+    return Chart("roc.png", "ROC curve of the chosen model on validation rows"
+                 + _class_note(classes), _png(figure), {"roc_auc": auc})
 
 
 def _precision_recall(y: np.ndarray, proba: np.ndarray, classes: Sequence,
@@ -95,12 +121,12 @@ def _precision_recall(y: np.ndarray, proba: np.ndarray, classes: Sequence,
     for i in drawn:
         precision, recall, _ = skm.precision_recall_curve(y == i, proba[:, i])
         ax.plot(recall, precision, linewidth=1.5 if len(drawn) == 1 else 1,
-                label=f"class {classes[i]}")
+                label=f"class {_class(classes, i)}")
     ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02),
            title=f"Precision-recall (validation), average precision = {ap:.4f}")
     ax.legend(loc="lower left", fontsize="small")
-    return Chart("precision_recall.png", "Precision against recall on validation rows",
-                 _png(figure), {"average_precision": ap})
+    return Chart("precision_recall.png", "Precision against recall on validation rows"
+                 + _class_note(classes), _png(figure), {"average_precision": ap})
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, classes: Sequence,
@@ -109,7 +135,7 @@ def _confusion(y: np.ndarray, predicted: np.ndarray, classes: Sequence,
     size = min(12.0, 3.0 + 0.45 * len(classes))
     figure, ax = _figure(size, size * 0.85)
     ax.imshow(matrix, cmap="Blues")
-    names = [str(c) for c in classes]
+    names = [_class(classes, i) for i in range(len(classes))]
     ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 4 else 0, ha="right")
     ax.set_yticks(range(len(names)), names)
     if len(names) <= 20:
@@ -118,8 +144,9 @@ def _confusion(y: np.ndarray, predicted: np.ndarray, classes: Sequence,
             ax.text(j, i, str(count), ha="center", va="center", fontsize="small",
                     color="white" if count > high else "black")
     ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix, accuracy = {accuracy:.4f}")
-    return Chart("confusion_matrix.png", "Validation rows by true and predicted class",
-                 _png(figure), {"accuracy": accuracy, "rows": float(matrix.sum())})
+    return Chart("confusion_matrix.png", "Validation rows by true and predicted class"
+                 + _class_note(classes), _png(figure),
+                 {"accuracy": accuracy, "rows": float(matrix.sum())})
 
 
 def _reliability(hit: np.ndarray, confidence: np.ndarray,
@@ -242,11 +269,15 @@ def importance_chart(table: pd.DataFrame, top: int = 20) -> Chart:
     """The most important raw columns with their spread over the shuffles."""
     shown = table.head(top).iloc[::-1]
     figure, ax = _figure(7.0, 1.2 + 0.32 * max(1, len(shown)))
-    ax.barh([_short(str(f)) for f in shown["feature"]], shown["importance"], xerr=shown["std"],
-            color="#4c72b0")
+    names = [str(f) for f in shown["feature"]]
+    labels = [drawable(_short(f), f"#{rank} in the table")
+              for f, rank in zip(names, range(len(names), 0, -1))]
+    ax.barh(labels, shown["importance"], xerr=shown["std"], color="#4c72b0")
     metric = table["metric"].iloc[0] if len(table) else ""
     ax.set(xlabel=f"how much worse {metric} gets when the column is shuffled",
            title="Permutation importance of the raw columns")
-    return Chart("feature_importance.png", "Raw-column permutation importance (mean ± std)",
-                 _png(figure), {str(r.feature): float(r.importance)
-                                for r in table.head(top).itertuples()})
+    caption = "Raw-column permutation importance (mean ± std)"
+    if labels != [_short(f) for f in names]:
+        caption += STAND_IN_NOTE + " (its rank in the importance table)"
+    return Chart("feature_importance.png", caption, _png(figure),
+                 {str(r.feature): float(r.importance) for r in table.head(top).itertuples()})

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from models._forecast import LEVELS
-from tasks.charts import Chart, _figure, _png
+from tasks.charts import STAND_IN_NOTE, Chart, _figure, _png, drawable
 from tasks.forecast_data import Panel
 
 __all__ = ["forecast_charts"]
@@ -31,7 +31,7 @@ def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np
     drawn = list(range(min(SERIES_DRAWN, len(panel))))
     figure, _ = _figure(8.0, 2.2 * len(drawn) + 0.5)
     figure.clear()
-    horizon = paths.shape[1]
+    horizon, stand_ins = paths.shape[1], 0
     for n, i in enumerate(drawn):
         ax = figure.add_subplot(len(drawn), 1, n + 1)
         y = panel.values[i]
@@ -50,13 +50,17 @@ def _forecast_chart(panel: Panel, paths: np.ndarray, quantiles: dict, scales: np
                 ax.fill_between(ahead, low, high, color="#1f77b4", alpha=alpha, linewidth=0,
                                 label=f"{float(level):.0%} interval")
         ax.plot(ahead, paths[i], color="#1f77b4", linewidth=1.5, label="forecast")
-        ax.set_title(f"series {series_title(panel.keys[i], series_id)}", fontsize=9)
-        ax.set_ylabel(target, fontsize=8)
+        title = series_title(panel.keys[i], series_id)
+        shown = drawable(title, f"#{i + 1} of the ids in sorted order")
+        stand_ins += shown != title
+        ax.set_title(f"series {shown}", fontsize=9)
+        ax.set_ylabel(drawable(target, "target"), fontsize=8)
         if n == 0:
             ax.legend(fontsize=7, loc="upper left")
     ax.set_xlabel("periods from the end of training")
     return Chart("forecast.png", f"History and forecast of {len(drawn)} series, with intervals "
-                 "(the model's own, or from the backtest errors)", _png(figure),
+                 "(the model's own, or from the backtest errors)"
+                 + (STAND_IN_NOTE if stand_ins else ""), _png(figure),
                  {"series_drawn": float(len(drawn))})
 
 
