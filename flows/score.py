@@ -41,11 +41,11 @@ from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
 from tasks.load import load_table  # noqa: E402
 from tasks.model_io import (  # noqa: E402
     fetch_model,
+    fetch_registered,
     load_verified,
     local_path,
     read_published_json,
 )
-from tasks.registry import Registry  # noqa: E402
 
 __all__ = ["ScoreResult", "main", "score", "write_predictions"]
 
@@ -157,13 +157,13 @@ def score(
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
     check_output(output, data)
+    if not registry and version != "champion":
+        raise AutoMLInputError(f"version {version!r} names a registry version; give --registry "
+                               "too, or leave it out")
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         number, scored_with = None, model
         if registry:
-            entry = Registry(registry, model)
-            number = entry.number(version)
-            scored_with = f"{model} v{number} of registry {registry}"
-            entry.fs.get(entry.version_path(number).rstrip("/") + "/", local, recursive=True)
+            number, scored_with = fetch_registered(registry, model, version, local)
             model = local
         loaded = load_verified(fetch_model(model, local), source=scored_with)
         contract = read_published_json(loaded.path.with_name("data_contract.json"),

@@ -1,8 +1,10 @@
 """HTTP scoring of a published model (FastAPI + uvicorn, both installed with Prefect).
 
     python -m flows.serve --model DIR_OR_PKL_OR_URI [--host 127.0.0.1] [--port 8000]
+    python -m flows.serve --registry DIR_OR_URI --model NAME [--version N|champion] ...
 
-``GET /health`` answers 200 once the model is loaded; ``POST /predict`` takes
+``GET /health`` answers 200 once the model is loaded (with the registry version served, which
+is fixed at start: restart the service to serve a newer champion); ``POST /predict`` takes
 ``{"rows": [{column: value, ...}, ...]}`` and answers ``{"predictions": [...]}`` (classifiers
 also ``"classes"`` and ``"probabilities"``, one list per row in ``classes`` order). The request
 schema, and so the OpenAPI document at ``/openapi.json``, is generated from the training columns
@@ -31,7 +33,7 @@ from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
-from tasks.model_io import LoadedModel, fetch_model, load_verified
+from tasks.model_io import LoadedModel, fetch_model, fetch_registered, load_verified
 
 __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
@@ -111,9 +113,9 @@ def predict_rows(loaded: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, A
 
 
 def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
-               body_seconds: float = BODY_SECONDS) -> Any:
-    """The FastAPI application serving ``loaded``; a request body that has not arrived whole
-    after ``body_seconds`` is a 408."""
+               body_seconds: float = BODY_SECONDS, version: Optional[int] = None) -> Any:
+    """The FastAPI application serving ``loaded`` (``version``: its number in the registry it
+    came from); a request body that has not arrived whole after ``body_seconds`` is a 408."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -170,7 +172,8 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
     def health() -> dict[str, Any]:
         """200 when the model is loaded."""
         return {"status": "ok", "task": loaded.task, "target": loaded.manifest.get("target"),
-                "model_sha256": loaded.manifest.get("model_sha256")}
+                "model_sha256": loaded.manifest.get("model_sha256"), "source": loaded.source,
+                "version": version}
 
     @app.post("/predict", response_model=PredictResponse)
     def predict(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -189,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m flows.serve``."""
     parser = OneLineParser(prog="python -m flows.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True,
-                        help="results folder or its model.pkl (path or fsspec URI)")
+                        help="results folder or its model.pkl (path or fsspec URI); with "
+                        "--registry, the model's name")
+    parser.add_argument("--registry", help="model registry folder or fsspec URI")
+    parser.add_argument("--version", default="champion",
+                        help="registry version or 'champion' (default), read at start")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
@@ -201,9 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted; exit 2 with one ``error:`` line when the model cannot be used."""
     args = build_parser().parse_args(argv)
+    number = None
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         try:
-            loaded = load_verified(fetch_model(args.model, local), source=args.model)
+            model, source = args.model, args.model
+            if not args.registry and args.version != "champion":
+                raise AutoMLInputError(f"version {args.version!r} names a registry version; "
+                                       "give --registry too, or leave it out")
+            if args.registry:
+                number, source = fetch_registered(args.registry, args.model, args.version, local)
+                model = local
+            loaded = load_verified(fetch_model(model, local), source=source)
         except AutoMLInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -211,8 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Info, without a line per request: uvicorn says when it is up and on which port (--port 0
     # takes a free one).
-    uvicorn.run(create_app(loaded, args.max_body_bytes, args.body_timeout), host=args.host,
-                port=args.port, log_level="info", access_log=False)
+    uvicorn.run(create_app(loaded, args.max_body_bytes, args.body_timeout, number),
+                host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

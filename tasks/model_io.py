@@ -13,9 +13,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
 from tasks.publish import file_sha256
+from tasks.registry import Registry
 
-__all__ = ["LoadedModel", "fetch_model", "load_verified", "local_path", "read_published_json",
-           "used_columns"]
+__all__ = ["LoadedModel", "fetch_model", "fetch_registered", "load_verified", "local_path",
+           "read_published_json", "used_columns"]
 
 
 class LoadedModel:
@@ -110,6 +111,22 @@ def local_path(uri: str) -> Optional[Path]:
     """
     fs, path = fsspec.core.url_to_fs(uri)
     return Path(path) if isinstance(fs, LocalFileSystem) else None
+
+
+def fetch_registered(registry: str, name: str, version: str, into: str) -> tuple[int, str]:
+    """Copy version ``version`` (a number, ``v2``, or ``"champion"``) of model ``name`` in
+    ``registry`` into the folder ``into``; its number, and where it came from as a message
+    names it (``"churn v2 of registry s3://bucket/models"``).
+
+    Raises
+    ------
+    AutoMLInputError
+        When the registry, the model or the version does not exist, or there is no champion.
+    """
+    entry = Registry(registry, name)
+    number = entry.number(version)
+    entry.fs.get(entry.version_path(number).rstrip("/") + "/", into, recursive=True)
+    return number, f"{name} v{number} of registry {registry}"
 
 
 def fetch_model(model: str, into: str) -> str:

@@ -241,3 +241,13 @@ def test_errors_about_a_model_at_a_uri_name_the_uri(model_dir, tmp_path):
         score(model="memory://nomanifest", data=str(data), output=str(tmp_path / "x.csv"))
     assert str(caught.value) == ("no manifest.json beside memory://nomanifest; it holds the "
                                  "model's sha256")
+
+
+def test_a_version_without_a_registry_is_refused(model_dir, tmp_path):
+    data = tmp_path / "new.csv"
+    _new_rows(12).to_csv(data, index=False)
+    with pytest.raises(AutoMLInputError, match="version 'v2' names a registry version; give "
+                       "--registry too, or leave it out"):
+        score(model=str(model_dir), data=str(data), output=str(tmp_path / "x.csv"),
+              version="v2")
+    assert not (tmp_path / "x.csv").exists()

@@ -183,6 +183,34 @@ def test_a_model_at_an_fsspec_uri_is_served(trained, server):
         "model.pkl"]
 
 
+def test_the_champion_of_a_registry_is_served_with_its_version(trained, server, tmp_path):
+    from tasks.registry import Registry
+
+    registry = Registry(str(tmp_path / "registry"), "labels")
+    registry.set_champion(registry.add(str(trained[0])))
+    registry.add(str(trained[0]))  # v2, not the champion
+    process, url = _start(Path("labels"), "--registry", str(tmp_path / "registry"))
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=10) as response:
+            health = json.loads(response.read())
+        assert health["version"] == 1
+        assert health["source"] == f"labels v1 of registry {tmp_path / 'registry'}"
+        rows = json.dumps({"rows": _rows(trained[1], 5)})
+        assert _post(url, rows) == _post(server, rows)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for extra, error in [
+        (["--registry", str(tmp_path / "registry"), "--version", "7"],
+         "error: model 'labels' has no version 7; versions: [1, 2]"),
+        (["--version", "2"], "error: version '2' names a registry version; give --registry "
+         "too, or leave it out")]:
+        done = subprocess.run([sys.executable, "-m", "flows.serve", "--model", "labels",
+                               "--port", str(_free_port()), *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [error]
+
+
 def test_binds_loopback_unless_told():
     from flows.serve import build_parser
 
