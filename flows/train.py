@@ -17,14 +17,14 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
 import dataclasses  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Literal, NamedTuple, Optional, Union  # noqa: E402
+from typing import Annotated, Any, Literal, NamedTuple, Optional, Union  # noqa: E402
 
 import pandas as pd  # noqa: E402
 from prefect import flow  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
-from pydantic import Field  # noqa: E402
+from pydantic import Field, WithJsonSchema  # noqa: E402
 
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
@@ -50,7 +50,7 @@ from flows._report import (  # noqa: E402
 )
 from flows._select import (  # noqa: E402
     baseline_of, check_time_for_candidates, choose_families, select_best, summarize_run)
-from models import DataShape  # noqa: E402
+from models import DataShape, registry  # noqa: E402
 from models._calibration import calibrates  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
@@ -74,6 +74,12 @@ from tasks.types import CandidateResult, CandidateSummary, TrainResult  # noqa: 
 from tasks.validate import PreparedData, validate_task  # noqa: E402
 
 __all__ = ["train"]
+
+# The families installed where the flow is deployed (entry points included) are the choices of
+# the deployment's form; the values themselves are checked by choose_families, whose one-line
+# error suggests the closest name.
+Family = Annotated[str, WithJsonSchema({"type": "string",
+                                        "enum": sorted(registry().names())})]
 
 MetricName = Literal["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "f1_macro",
                      "average_precision", "rmse", "mae", "r2", "mape", "mase", "smape",
@@ -105,9 +111,9 @@ def train(
     max_trials: Optional[AtLeastOne] = Field(None, description="Stop after this many candidates."),
     seed: Seed = Field(0, description="Seed for splits, search and models."),
     output: str = Field("results", description="Results folder (model.pkl, leaderboard ...)."),
-    include: Optional[list[str]] = Field(
+    include: Optional[list[Family]] = Field(
         None, description="Only these model families (empty: all)."),
-    exclude: Optional[list[str]] = Field(None, description="Leave out these families."),
+    exclude: Optional[list[Family]] = Field(None, description="Leave out these families."),
     exit_score: Optional[float] = Field(
         None, description="Stop as soon as a candidate reaches this primary-metric value."),
     cv_folds: Optional[Folds] = Field(None, description="Force k-fold cross-validation."),

@@ -147,6 +147,11 @@ def test_the_flows_form_carries_every_bound_of_the_settings():
     bounded = {name: bounds(prop) for name, prop in settings.items() if bounds(prop)}
     assert {"time_budget", "cv_folds", "validation_fraction", "backtest_windows"} <= set(bounded)
     assert {name: bounds(form[name]) for name in bounded} == bounded
+    from models import registry
+
+    for name in ("include", "exclude"):  # the form offers the installed families
+        items = next(p["items"] for p in form[name]["anyOf"] if p.get("type") == "array")
+        assert items["enum"] == sorted(registry().names())
 
 
 def test_settings_that_belong_to_another_task_are_refused():
