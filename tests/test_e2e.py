@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from models import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 STALLS: list[str] = []  # API requests that timed out and were retried
@@ -177,8 +179,9 @@ def _scheduled_run(base: str, params: dict) -> str:
 
 def _ui_shows(base: str, flow_run_id: str, candidate: dict, artifact_id: str,
               shots: Path) -> None:
-    """The flow run's page lists its task runs, a candidate's page names it, and the leaderboard
-    artifact's page shows the candidates' families and scores."""
+    """The flow run's page lists its task runs, a candidate's page names it, the leaderboard
+    artifact's page shows the candidates' families and scores, and the deployment's run form
+    offers the installed model families for ``include``."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Chromium is not installed; `make test` and .ci/run install Debian's chromium")
@@ -203,6 +206,16 @@ def _ui_shows(base: str, flow_run_id: str, candidate: dict, artifact_id: str,
             assert page.get_by_text("roc_auc").count() >= 1
         finally:
             page.screenshot(path=str(shots / "leaderboard.png"))
+        deployment = _api(base, "/deployments/name/automl/train", method="GET")
+        page.goto(f"{base}/deployments/deployment/{deployment['id']}/run")
+        page.get_by_text("Only these model families (empty: all).").wait_for(timeout=60_000)
+        page.get_by_text("list", exact=True).first.click()  # include: a list, not None
+        page.get_by_text("No items selected").first.click()
+        page.keyboard.press("ArrowDown")
+        options = page.get_by_role("option")
+        options.first.wait_for(timeout=10_000)
+        assert options.all_inner_texts() == sorted(registry().names())
+        page.screenshot(path=str(shots / "run-form.png"))
         browser.close()
 
 
