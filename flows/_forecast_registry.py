@@ -52,7 +52,8 @@ class Backtest:
 @dataclass(frozen=True)
 class ForecastComparison:
     """Champion and challenger on the same ``periods`` (``champion`` None: not compared,
-    ``problem`` says why; ``newer`` False: this run has no period after the champion's)."""
+    ``problem`` says why; ``newer`` False: this run has no period after the champion's;
+    ``ahead`` False: the champion forecasts no period after this run's data)."""
 
     challenger: Optional[float]
     champion: Optional[float]
@@ -60,6 +61,7 @@ class ForecastComparison:
     problem: str = ""
     std_error: Optional[float] = None
     newer: bool = True
+    ahead: bool = True
 
 
 def _champion_positions(champion: ForecastModel, keys: list[tuple]) -> list[Optional[int]]:
@@ -70,7 +72,8 @@ def _champion_positions(champion: ForecastModel, keys: list[tuple]) -> list[Opti
     return [position.get(k, position.get(by_text.get(tuple(str(v) for v in k)))) for k in keys]
 
 
-def overlap(champion: ForecastModel, run: Backtest) -> tuple[np.ndarray, np.ndarray, bool]:
+def overlap(champion: ForecastModel,
+            run: Backtest) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     """The periods of this run's backtest windows that the champion forecast.
 
     Returns
@@ -83,10 +86,12 @@ def overlap(champion: ForecastModel, run: Backtest) -> tuple[np.ndarray, np.ndar
         The time of each period.
     newer : bool
         Whether any series of the run goes on after the champion's end.
+    ahead : bool
+        Whether the champion forecasts any period after the end of the run's series.
     """
     counts = n_windows(run.panel, run.horizon, run.windows)
-    where, times, newer = [], [], False
-    grids: dict[tuple, tuple[pd.DatetimeIndex, np.ndarray]] = {}  # series mostly share ends
+    where, times, newer, ahead = [], [], False, False
+    grids: dict[tuple, tuple[pd.DatetimeIndex, np.ndarray, bool]] = {}  # mostly shared ends
     for i, j in enumerate(_champion_positions(champion, run.panel.keys)):
         if j is None:
             continue
@@ -96,8 +101,9 @@ def overlap(champion: ForecastModel, run: Backtest) -> tuple[np.ndarray, np.ndar
         if grid not in grids:
             stamps = pd.date_range(end=run.panel.ends[i], periods=n, freq=run.panel.freq)
             future = pd.date_range(end, periods=champion.horizon + 1, freq=champion.freq)[1:]
-            grids[grid] = (stamps, stamps.get_indexer(future))
-        stamps, found = grids[grid]
+            grids[grid] = (stamps, stamps.get_indexer(future), future[-1] > stamps[-1])
+        stamps, found, beyond = grids[grid]
+        ahead |= bool(beyond)
         back = n - 1 - found  # periods before the series' end (n: not in the run)
         window, step = back // run.horizon, run.horizon - 1 - back % run.horizon
         keep = np.flatnonzero((found >= 0) & (window < counts[i]))
@@ -105,8 +111,9 @@ def overlap(champion: ForecastModel, run: Backtest) -> tuple[np.ndarray, np.ndar
                                       np.full(len(keep), j), keep + 1]))
         times.append(stamps[found[keep]].to_numpy())
     if not where:
-        return np.empty((0, 5), dtype=int), np.array([], dtype="datetime64[ns]"), newer
-    return np.vstack(where).astype(int), np.concatenate(times), newer
+        return (np.empty((0, 5), dtype=int), np.array([], dtype="datetime64[ns]"), newer,
+                ahead)
+    return np.vstack(where).astype(int), np.concatenate(times), newer, ahead
 
 
 def _champion_forecasts(champion: ForecastModel, run: Backtest, where: np.ndarray,
@@ -142,7 +149,7 @@ def compare_forecasts(champion: Any, run: Backtest, metric: str,
     if missing:
         return ForecastComparison(None, None, None, "the champion needs the known-future "
                                   f"feature(s) {missing}, which this run does not have")
-    where, times, newer = overlap(champion, run)
+    where, times, newer, ahead = overlap(champion, run)
     if not newer:
         return ForecastComparison(None, None, None, "no series of this run goes on after the "
                                   "champion's training data", newer=False)
@@ -171,7 +178,7 @@ def compare_forecasts(champion: Any, run: Backtest, metric: str,
     if metric == "rmse":  # pooled squares, rooted
         mean, everything = np.sqrt(mean), np.sqrt(everything)
     return ForecastComparison(float(everything[0]), float(everything[1]), len(actual),
-                              std_error=float(np.std(mean[:, 0] - mean[:, 1])))
+                              std_error=float(np.std(mean[:, 0] - mean[:, 1])), ahead=ahead)
 
 
 def decide_forecast(name: str, version: int, champion_version: Optional[int], metric: str,
@@ -196,11 +203,15 @@ def decide_forecast(name: str, version: int, champion_version: Optional[int], me
                                   "forecaster trained on later data replaces the champion")
     else:
         lead = comparison.challenger - comparison.champion
-        promoted = not lead > max(margin, noise)
+        beaten = bool(lead > max(margin, noise))
+        promoted = not beaten or not comparison.ahead
         reason = (f"{metric} {comparison.challenger:.6g} against the champion's "
                   f"{comparison.champion:.6g} on the {comparison.periods} periods new to it: "
-                  f"the champion {'does not beat' if promoted else 'beats'} it by {needed}"
-                  + ("" if promoted else f"; {kept_by_hand(version)}"))
+                  f"the champion {'beats' if beaten else 'does not beat'} it by {needed}")
+        if beaten:
+            reason += (f"; {kept_by_hand(version)}" if not promoted else
+                       ", but its horizon has passed: it forecasts no period after this run's "
+                       "data, so the newer forecaster replaces it")
     return Decision(name, version, champion_version, metric, comparison.challenger,
                     comparison.champion, margin, promoted, reason, decided_now(),
                     comparison.periods, comparison.std_error if compared else None,

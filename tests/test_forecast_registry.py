@@ -47,8 +47,8 @@ def test_the_periods_new_to_the_champion_are_found_in_the_backtest_windows():
     champion = _champion(run, ends_before=6, horizon=4, error=0.0)
     champion.keys[2] = ("gone",)  # a series the champion never saw is not compared
     champion.__setstate__(champion.__dict__)
-    where, times, newer = overlap(champion, run)
-    assert newer and len(where) == 8
+    where, times, newer, ahead = overlap(champion, run)
+    assert newer and not ahead and len(where) == 8
     assert list(times[:4]) == list(pd.date_range(END - pd.Timedelta(hours=5), periods=4,
                                                  freq="h"))
     # 5..2 periods before the end: the older window's last two steps, the newest's first two;
@@ -67,7 +67,8 @@ def test_the_newer_forecaster_replaces_the_champion_unless_clearly_worse(
         champion_error, challenger_error, promoted):
     run = _run(keys=tuple((f"s{i}",) for i in range(6)))
     run = Backtest(**{**run.__dict__, "forecast": run.actual + challenger_error})
-    champion = _champion(run, ends_before=4, horizon=4, error=champion_error)
+    # Its horizon goes 4 periods beyond the run's data: it still forecasts ahead.
+    champion = _champion(run, ends_before=4, horizon=8, error=champion_error)
     found = compare_forecasts(champion, run, "mae")
     assert found.periods == 24 and found.std_error is not None
     assert (found.challenger, found.champion) == pytest.approx((challenger_error,
@@ -76,6 +77,17 @@ def test_the_newer_forecaster_replaces_the_champion_unless_clearly_worse(
     assert decision.promoted is promoted
     assert decision.rows == 24 and decision.champion_score == pytest.approx(champion_error)
     assert ("rollback 2" in decision.reason) is (not promoted)
+
+
+def test_a_champion_whose_horizon_has_passed_is_replaced_even_when_better():
+    run = _run(keys=tuple((f"s{i}",) for i in range(6)))
+    run = Backtest(**{**run.__dict__, "forecast": run.actual + 3.0})
+    found = compare_forecasts(_champion(run, ends_before=6, horizon=4, error=0.0), run, "mae")
+    assert found.periods == 24 and not found.ahead
+    decision = decide_forecast("sales", 2, 1, "mae", found, 0.0, 2.0)
+    assert decision.promoted and "the champion beats it" in decision.reason
+    assert decision.reason.endswith("but its horizon has passed: it forecasts no period after "
+                                    "this run's data, so the newer forecaster replaces it")
 
 
 def test_no_later_data_keeps_the_champion_and_no_comparison_promotes():
