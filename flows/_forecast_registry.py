@@ -4,7 +4,8 @@ A forecaster forecasts only the periods after the end of its training data, so a
 trained on older data cannot forecast the new periods at all once its horizon has passed. The
 roles of champion/challenger are therefore swapped: the challenger replaces the champion unless
 the champion forecast the periods new to it clearly better (by more than the promotion margin
-and standard errors) than the challenger's backtest forecast them.
+and standard errors) than the challenger's backtest forecast them from an origin no earlier
+than the champion's.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def _champion_positions(champion: ForecastModel, keys: list[tuple]) -> list[Opti
 
 def overlap(champion: ForecastModel,
             run: Backtest) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-    """The periods of this run's backtest windows that the champion forecast.
+    """The periods of this run's backtest windows that the champion forecast, in the windows
+    that start at or after the champion's end (from an earlier origin the challenger would
+    forecast them at a longer lead than the champion did).
 
     Returns
     -------
@@ -106,7 +109,10 @@ def overlap(champion: ForecastModel,
         ahead |= bool(beyond)
         back = n - 1 - found  # periods before the series' end (n: not in the run)
         window, step = back // run.horizon, run.horizon - 1 - back % run.horizon
-        keep = np.flatnonzero((found >= 0) & (window < counts[i]))
+        # Only windows whose origin is at or after the champion's end (back + its step periods
+        # before the series' end): there the challenger knew at least what the champion knew.
+        fair = (window + 1) * run.horizon <= back + np.arange(1, len(found) + 1)
+        keep = np.flatnonzero((found >= 0) & (window < counts[i]) & fair)
         where.append(np.column_stack([np.full(len(keep), i), window[keep], step[keep],
                                       np.full(len(keep), j), keep + 1]))
         times.append(stamps[found[keep]].to_numpy())
@@ -154,8 +160,9 @@ def compare_forecasts(champion: Any, run: Backtest, metric: str,
         return ForecastComparison(None, None, None, "no series of this run goes on after the "
                                   "champion's training data", newer=False)
     if not len(where):
-        return ForecastComparison(None, None, None, "none of the periods the champion forecast "
-                                  "is in this run's backtest windows")
+        return ForecastComparison(None, None, None, "no backtest window of this run starts "
+                                  "at or after the champion's end and holds periods it forecast "
+                                  "(e.g. the data grew by less than a horizon)")
     try:
         theirs = _champion_forecasts(champion, run, where, times)
     except (ValueError, KeyError) as exc:

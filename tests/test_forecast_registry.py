@@ -48,14 +48,17 @@ def test_the_periods_new_to_the_champion_are_found_in_the_backtest_windows():
     champion.keys[2] = ("gone",)  # a series the champion never saw is not compared
     champion.__setstate__(champion.__dict__)
     where, times, newer, ahead = overlap(champion, run)
-    assert newer and not ahead and len(where) == 8
-    assert list(times[:4]) == list(pd.date_range(END - pd.Timedelta(hours=5), periods=4,
+    assert newer and not ahead and len(where) == 4
+    # It forecast 5..2 periods before the end. The older window (from 8 before) forecast the
+    # first two at a longer lead than it did; the newest (from 4 before, after its end) the
+    # last two: those are compared, its steps 3 and 4.
+    assert list(times[:2]) == list(pd.date_range(END - pd.Timedelta(hours=3), periods=2,
                                                  freq="h"))
-    # 5..2 periods before the end: the older window's last two steps, the newest's first two;
-    # the champion's steps 1..4.
-    assert where[:4].tolist() == [[0, 1, 2, 0, 1], [0, 1, 3, 0, 2], [0, 0, 0, 0, 3],
-                                  [0, 0, 1, 0, 4]]
+    assert where[:2].tolist() == [[0, 0, 0, 0, 3], [0, 0, 1, 0, 4]]
     assert set(where[:, 0]) == set(where[:, 3]) == {0, 1}
+    again = _champion(run, ends_before=2, horizon=4, error=0.0)  # retrained within a horizon
+    assert compare_forecasts(again, run, "mae").problem.startswith(
+        "no backtest window of this run starts at or after the champion's end")
 
 
 @pytest.mark.parametrize(("champion_error", "challenger_error", "promoted"), [
@@ -83,7 +86,7 @@ def test_a_champion_whose_horizon_has_passed_is_replaced_even_when_better():
     run = _run(keys=tuple((f"s{i}",) for i in range(6)))
     run = Backtest(**{**run.__dict__, "forecast": run.actual + 3.0})
     found = compare_forecasts(_champion(run, ends_before=6, horizon=4, error=0.0), run, "mae")
-    assert found.periods == 24 and not found.ahead
+    assert found.periods == 12 and not found.ahead
     decision = decide_forecast("sales", 2, 1, "mae", found, 0.0, 2.0)
     assert decision.promoted and "the champion beats it" in decision.reason
     assert decision.reason.endswith("but its horizon has passed: it forecasts no period after "
