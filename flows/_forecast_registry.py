@@ -125,7 +125,8 @@ def overlap(champion: ForecastModel,
 def _champion_forecasts(champion: ForecastModel, run: Backtest, where: np.ndarray,
                         times: np.ndarray) -> np.ndarray:
     """Its forecasts of the periods: read from its paths, or by ``predict`` when it has
-    known-future features (its global members then forecast again from this run's values)."""
+    known-future features (its global members then forecast again, with this run's values of
+    those features for the periods)."""
     if not champion.feature_names:
         return champion.paths[where[:, 3], where[:, 4] - 1]
     rows = pd.DataFrame({champion.time_column: times})
@@ -191,9 +192,10 @@ def compare_forecasts(champion: Any, run: Backtest, metric: str,
 def decide_forecast(name: str, version: int, champion_version: Optional[int], metric: str,
                     comparison: ForecastComparison, margin: float,
                     std_errors_needed: float) -> Decision:
-    """Whether the challenger replaces the champion: unless the champion's loss on the same
-    periods is lower by more than ``margin`` and ``std_errors_needed`` standard errors of that
-    lead, or the run has no later data than the champion's."""
+    """Whether the challenger replaces the champion: it does unless the champion's loss on the
+    same periods is lower by more than ``margin`` and ``std_errors_needed`` standard errors of
+    that lead while the champion still forecasts a period after this run's data, or the run
+    has no later data than the champion's."""
     compared = comparison.champion is not None
     noise = (std_errors_needed * comparison.std_error
              if compared and std_errors_needed > 0 and np.isfinite(comparison.std_error) else 0.0)
