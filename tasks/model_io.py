@@ -86,7 +86,8 @@ def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
     where = source or str(pkl)
     manifest_path = pkl.with_name("manifest.json")
     if not pkl.is_file():
-        raise AutoMLInputError(f"no model at {model!r}; give a results folder or its model.pkl")
+        raise AutoMLInputError(f"no model at {source or model!r}; give a results folder or its "
+                               "model.pkl")
     if not manifest_path.is_file():
         raise AutoMLInputError(f"no manifest.json beside {where}; it holds the model's sha256")
     manifest = read_published_json(manifest_path, source)

@@ -221,6 +221,9 @@ def test_a_model_at_an_fsspec_uri_is_scored_as_the_local_one(model_dir, tmp_path
                                       pd.read_csv(tmp_path / "local.csv"))
     with pytest.raises(AutoMLInputError, match="no model at 'memory://published/none'"):
         score(model="memory://published/none", data=str(data), output=str(tmp_path / "x.csv"))
+    missing = f"file://{tmp_path}/none"  # named as given, not as the local path it reads
+    with pytest.raises(AutoMLInputError, match=f"^no model at '{missing}'; give a results"):
+        score(model=missing, data=str(data), output=str(tmp_path / "x.csv"))
     with fs.open("/published/run1/model.pkl", "ab") as handle:
         handle.write(b"tampered")
     with pytest.raises(AutoMLInputError, match="refusing to unpickle it"):
