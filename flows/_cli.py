@@ -143,6 +143,11 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
           f"{result.metric}={result.score:.5g} validated on {result.validation}")
     trained = sum(c.family != "ensemble" for c in result.leaderboard)
     print(f"candidates: {trained}; wall time {result.wall_seconds:.1f}s")
+    if result.promotion:
+        decision = result.promotion
+        outcome = "the champion" if decision["promoted"] else "registered, not promoted"
+        print(f"registry: {decision['name']} v{decision['challenger_version']} {outcome}: "
+              f"{decision['reason']}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0

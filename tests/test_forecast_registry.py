@@ -107,7 +107,8 @@ def test_no_later_data_keeps_the_champion_and_no_comparison_promotes():
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path):
+def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path, capsys):
+    from flows._cli import main
     from flows.score import score
     from flows.train import train
 
@@ -125,8 +126,17 @@ def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path):
     # a window out of place by a period would score them apart.
     assert second["challenger_score"] == pytest.approx(second["champion_score"])
     assert second["challenger_version"] == 2 and second["promoted"], second["reason"]
-    again = train(data=full, output=str(tmp_path / "run3"), **common).promotion
-    assert not again["promoted"] and again["reason"].startswith("no series of this run goes on")
+    # The third through the command line, which ends with the decision.
+    full.to_csv(tmp_path / "full.csv", index=False)
+    assert main(train, ["--data", str(tmp_path / "full.csv"), "--target", "sales", "--task",
+                        "forecasting", "--time-column", "hour", "--series-id", "shop",
+                        "--horizon", "24", "--include", "seasonal_naive", "theta",
+                        "--max-trials", "2", "--registry", where, "--output",
+                        str(tmp_path / "run3")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "registry: sales v3 registered, not promoted: no series of this run goes on after the "
+        "champion's training data: the champion stays (make v3 the champion with rollback 3 if "
+        "it should be)")
     champion = json.loads((tmp_path / "registry" / "sales" / "champion.json").read_text())
     assert champion["version"] == 2
     future = pd.DataFrame({"shop": "shop 1", "hour": pd.date_range(
