@@ -145,9 +145,10 @@ class TrainSettings(BaseModel):
             raise ValueError(f"families {sorted(both)} are both included and excluded; pick one")
         if self.target in self.exclude_columns:
             raise ValueError(f"the target {self.target!r} cannot be an excluded column")
-        if not self.registry and self._away_from_default(REGISTRY_SETTINGS):
-            raise ValueError(f"{self._away_from_default(REGISTRY_SETTINGS)[0]} applies only "
-                             "when registering; give --registry too, or leave it out")
+        unregistered = [] if self.registry else self._away_from_default(REGISTRY_SETTINGS)
+        if unregistered:
+            raise ValueError(f"{unregistered[0]} applies only when registering; give --registry "
+                             "too, or leave it out")
         if self.task == "forecasting":
             self._check_forecasting()
             given = self._away_from_default(TABULAR_SETTINGS)
