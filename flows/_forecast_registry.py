@@ -18,17 +18,15 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows._registry import model_name, promote
+from flows._registry import model_name, settle
 from models._forecast_model import ForecastModel
 from tasks.backtest import Naive2Reference, n_windows, pointwise_loss
 from tasks.forecast_data import Panel
-from tasks.model_io import load_verified
+from tasks.model_io import fetch_registered, load_verified
 from tasks.registry import Decision, Registry, decided_now, kept_by_hand
 from tasks.settings import TrainSettings
-from tasks.types import json_safe
 
 __all__ = ["Backtest", "ForecastComparison", "compare_forecasts", "decide_forecast",
            "overlap", "register_forecast_task"]
@@ -240,7 +238,7 @@ def register_forecast_task(settings: TrainSettings, output: str, run: Backtest, 
         comparison = ForecastComparison(score, None, None)
     else:
         with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-            registry.fs.get(registry.version_path(champion_version) + "/", local, recursive=True)
+            fetch_registered(registry, champion_version, local)
             champion = load_verified(local).model
         comparison = compare_forecasts(champion, run, metric, settings.seed)
         if comparison.challenger is None:
@@ -248,11 +246,5 @@ def register_forecast_task(settings: TrainSettings, output: str, run: Backtest, 
     version = registry.add(output)
     decision = decide_forecast(registry.name, version, champion_version, metric, comparison,
                                settings.promotion_margin, settings.promotion_std_errors)
-    if decision.promoted:
-        decision = promote(registry, decision, champion_version)
-    registry.record(decision)
-    create_table_artifact(table=[json_safe(decision.to_dict())],
-                          key=f"{artifact_key}-promotion",
-                          description="Champion/challenger decision on the periods new to the "
-                          "champion")
-    return decision
+    return settle(registry, decision, champion_version, artifact_key,
+                  "Champion/challenger decision on the periods new to the champion")

@@ -21,7 +21,7 @@ from tasks.baseline import bootstrap_gain
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
-from tasks.model_io import load_verified, used_columns
+from tasks.model_io import fetch_registered, load_verified, used_columns
 from tasks.registry import (TRAINING_ROWS, Decision, Registry, RegistryBusy, decide,
                             kept_by_hand, row_hashes)
 from tasks.settings import TrainSettings
@@ -29,7 +29,7 @@ from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe
 from tasks.validate import PreparedData
 
-__all__ = ["Comparison", "compare_with_champion", "model_name", "promote", "register_task",
+__all__ = ["Comparison", "compare_with_champion", "model_name", "register_task", "settle",
            "training_rows_file"]
 
 
@@ -149,7 +149,7 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     if champion_version is None:
         return Comparison(challenger_score(everything), None, None, "no champion yet")
     with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-        registry.fs.get(registry.version_path(champion_version) + "/", local, recursive=True)
+        fetch_registered(registry, champion_version, local)
         champion = load_verified(local)
         seen_file = Path(local) / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
@@ -181,8 +181,8 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
                       std_error=std_error)
 
 
-def promote(registry: Registry, decision: Decision,
-            compared_with: Optional[int]) -> Decision:
+def _promote(registry: Registry, decision: Decision,
+             compared_with: Optional[int]) -> Decision:
     """Make the challenger the champion unless another run replaced the champion it was
     compared with meanwhile, or held the lock too long; the decision as it ended."""
     version = decision.challenger_version
@@ -221,10 +221,18 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
                       comparison.champion, settings.promotion_margin, comparison.problem,
                       rows=comparison.rows, std_error=comparison.std_error,
                       std_errors_needed=settings.promotion_std_errors)
+    return settle(registry, decision, champion_version, artifact_key,
+                  "Champion/challenger decision on the same validation rows")
+
+
+def settle(registry: Registry, decision: Decision, champion_version: Optional[int],
+           artifact_key: str, description: str) -> Decision:
+    """Promote the challenger when ``decision`` says so (unless another run replaced
+    ``champion_version`` meanwhile), record the decision as it ended, and show it in the UI
+    (the ``promotion`` artifact)."""
     if decision.promoted:
-        decision = promote(registry, decision, champion_version)
+        decision = _promote(registry, decision, champion_version)
     registry.record(decision)
     create_table_artifact(table=[json_safe(decision.to_dict())],
-                          key=f"{artifact_key}-promotion",
-                          description="Champion/challenger decision on the same validation rows")
+                          key=f"{artifact_key}-promotion", description=description)
     return decision

@@ -40,8 +40,7 @@ from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa
 from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
 from tasks.load import load_table  # noqa: E402
 from tasks.model_io import (  # noqa: E402
-    fetch_model,
-    fetch_registered,
+    fetch_published,
     load_verified,
     local_path,
     read_published_json,
@@ -157,15 +156,9 @@ def score(
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
     check_output(output, data)
-    if not registry and version != "champion":
-        raise AutoMLInputError(f"version {version!r} names a registry version; give --registry "
-                               "too, or leave it out")
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
-        number, scored_with = None, model
-        if registry:
-            number, scored_with = fetch_registered(registry, model, version, local)
-            model = local
-        loaded = load_verified(fetch_model(model, local), source=scored_with)
+        path, number, scored_with = fetch_published(model, registry, version, local)
+        loaded = load_verified(path, source=scored_with)
         contract = read_published_json(loaded.path.with_name("data_contract.json"),
                                        loaded.source)
     frame = load_table(data)

@@ -33,7 +33,7 @@ from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
-from tasks.model_io import LoadedModel, fetch_model, fetch_registered, load_verified
+from tasks.model_io import LoadedModel, fetch_published, load_verified
 
 __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
@@ -208,17 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted; exit 2 with one ``error:`` line when the model cannot be used."""
     args = build_parser().parse_args(argv)
-    number = None
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         try:
-            model, source = args.model, args.model
-            if not args.registry and args.version != "champion":
-                raise AutoMLInputError(f"version {args.version!r} names a registry version; "
-                                       "give --registry too, or leave it out")
-            if args.registry:
-                number, source = fetch_registered(args.registry, args.model, args.version, local)
-                model = local
-            loaded = load_verified(fetch_model(model, local), source=source)
+            path, number, source = fetch_published(args.model, args.registry, args.version,
+                                                   local)
+            loaded = load_verified(path, source=source)
         except AutoMLInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

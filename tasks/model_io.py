@@ -15,8 +15,8 @@ from tasks.errors import AutoMLInputError
 from tasks.publish import file_sha256
 from tasks.registry import Registry
 
-__all__ = ["LoadedModel", "fetch_model", "fetch_registered", "load_verified", "local_path",
-           "read_published_json", "used_columns"]
+__all__ = ["LoadedModel", "fetch_model", "fetch_published", "fetch_registered", "load_verified",
+           "local_path", "read_published_json", "used_columns"]
 
 
 class LoadedModel:
@@ -114,20 +114,41 @@ def local_path(uri: str) -> Optional[Path]:
     return Path(path) if isinstance(fs, LocalFileSystem) else None
 
 
-def fetch_registered(registry: str, name: str, version: str, into: str) -> tuple[int, str]:
-    """Copy version ``version`` (a number, ``v2``, or ``"champion"``) of model ``name`` in
-    ``registry`` into the folder ``into``; its number, and where it came from as a message
-    names it (``"churn v2 of registry s3://bucket/models"``).
+def fetch_registered(entry: Registry, version: str | int, into: str) -> tuple[int, str]:
+    """Copy version ``version`` (a number, ``v2``, or ``"champion"``) of ``entry``'s model into
+    the folder ``into``; its number, and where it came from as a message names it
+    (``"churn v2 of registry s3://bucket/models"``).
 
     Raises
     ------
     AutoMLInputError
-        When the registry, the model or the version does not exist, or there is no champion.
+        When the model or the version does not exist, or there is no champion.
     """
-    entry = Registry(registry, name)
     number = entry.number(version)
-    entry.fs.get(entry.version_path(number).rstrip("/") + "/", into, recursive=True)
-    return number, f"{name} v{number} of registry {registry}"
+    entry.fs.get(entry.resolve(number).rstrip("/") + "/", into, recursive=True)
+    return number, f"{entry.name} v{number} of registry {entry.location}"
+
+
+def fetch_published(model: str, registry: Optional[str], version: str,
+                    into: str) -> tuple[str, Optional[int], str]:
+    """Where :func:`load_verified` finds the model that scoring is given: ``model`` itself (a
+    path or URI, see :func:`fetch_model`) or, with ``registry``, version ``version`` of the
+    model named ``model`` there, copied into ``into``. Also its registry version (None without
+    a registry) and where it came from.
+
+    Raises
+    ------
+    AutoMLInputError
+        As :func:`fetch_model` and :func:`fetch_registered`; and for a ``version`` other than
+        ``"champion"`` without a registry.
+    """
+    if registry:
+        number, source = fetch_registered(Registry(registry, model), version, into)
+        return into, number, source
+    if version != "champion":
+        raise AutoMLInputError(f"version {version!r} names a registry version; give --registry "
+                               "too, or leave it out")
+    return fetch_model(model, into), None, model
 
 
 def fetch_model(model: str, into: str) -> str:
