@@ -1,10 +1,12 @@
 """HTTP scoring of a published model (FastAPI + uvicorn, both installed with Prefect).
 
     python -m flows.serve --model DIR_OR_PKL_OR_URI [--host 127.0.0.1] [--port 8000]
-    python -m flows.serve --registry DIR_OR_URI --model NAME [--version N|champion] ...
+    python -m flows.serve --registry DIR_OR_URI --model NAME [--version N|champion]
+                          [--poll-seconds 30] ...
 
-``GET /health`` answers 200 once the model is loaded (with the registry version served, which
-is fixed at start: restart the service to serve a newer champion); ``POST /predict`` takes
+``GET /health`` answers 200 once the model is loaded (with the registry version served: the
+champion is read again every ``--poll-seconds``, and a newly promoted one served from then on,
+its request schema included); ``POST /predict`` takes
 ``{"rows": [{column: value, ...}, ...]}`` and answers ``{"predictions": [...]}`` (classifiers
 also ``"classes"`` and ``"probabilities"``, one list per row in ``classes`` order). The request
 schema, and so the OpenAPI document at ``/openapi.json``, is generated from the training columns
@@ -32,8 +34,10 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, ValidationError,
 from typing_extensions import Annotated
 
 from tasks.drift import NOT_FINITE, not_finite
+from flows._follow import ChampionFollower
 from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.model_io import LoadedModel, fetch_published, load_verified
+from tasks.registry import Registry
 
 __all__ = ["build_parser", "create_app", "main", "predict_rows"]
 
@@ -41,6 +45,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
 MAX_ERRORS = 20  # validation errors listed in a 422
 BODY_SECONDS = 30.0
+POLL_SECONDS = 30.0
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -196,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--registry, the model's name")
     parser.add_argument("--registry", help="model registry folder or fsspec URI")
     parser.add_argument("--version", default="champion",
-                        help="registry version or 'champion' (default), read at start")
+                        help="registry version or 'champion' (default)")
+    parser.add_argument("--poll-seconds", type=float, default=None,
+                        help="with --registry and the champion: seconds between two readings "
+                        "of the champion, a newly promoted one being served from then on "
+                        f"(default {POLL_SECONDS:g}; 0 serves the one read at start)")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
@@ -210,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         try:
+            poll = _poll_seconds(args)
             path, number, source = fetch_published(args.model, args.registry, args.version,
                                                    local)
             loaded = load_verified(path, source=source)
@@ -218,11 +228,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     import uvicorn
 
+    def build(model: LoadedModel, version: Optional[int]) -> Any:
+        return create_app(model, args.max_body_bytes, args.body_timeout, version)
+
+    app = build(loaded, number)
+    if poll and number is not None:
+        app = ChampionFollower(Registry(args.registry, args.model), number, app, build, poll)
     # Info, without a line per request: uvicorn says when it is up and on which port (--port 0
     # takes a free one).
-    uvicorn.run(create_app(loaded, args.max_body_bytes, args.body_timeout, number),
-                host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
+
+
+def _poll_seconds(args: argparse.Namespace) -> float:
+    """Seconds between two readings of the champion; 0 when the model served is fixed.
+
+    Raises
+    ------
+    AutoMLInputError
+        For ``--poll-seconds`` below 0, or given when no champion is served.
+    """
+    if args.poll_seconds is None:
+        follows = args.registry and args.version == "champion"
+        return POLL_SECONDS if follows else 0.0
+    if not args.poll_seconds >= 0:  # NaN too
+        raise AutoMLInputError(f"--poll-seconds {args.poll_seconds:g}: give 0 or more seconds")
+    if not args.registry or args.version != "champion":
+        raise AutoMLInputError("--poll-seconds follows a registry's champion: give --registry "
+                               "without --version, or leave it out")
+    return args.poll_seconds
 
 
 if __name__ == "__main__":
