@@ -1,14 +1,19 @@
-"""Ignoring a warning for a while, from several threads at once.
+"""Ignoring a warning for a while in one thread, while other threads run.
 
-``warnings.catch_warnings`` is not thread-safe: it restores the filter list it found, so two
-threads inside it at once can leave one's filter in place for good (an "ignore everything" left
-behind by one forecast hid every later warning of the process). Here each filter is added once
-while any thread needs it and removed when the last one leaves. Python 3.11 has no per-thread
-filters, so another thread's ``catch_warnings`` (scikit-learn's input checks use one) can still
-put back a filter of ours after we removed it; each use removes such strays again, and the
-filters are kept narrow. The same swap can also take our filter away while a thread is still
-inside: a warning that gets past the filters that way is dropped before it is shown (the
-warnings module's display step is wrapped once; ``catch_warnings`` does not swap that step).
+Python 3.11 has one warning filter list for the whole process, and ``warnings.catch_warnings``
+is not thread-safe: it restores the list it found, so two threads inside it at once can leave
+one's filter in place for good (an "ignore everything" left behind by one forecast hid every
+later warning of the process), and a filter added for a block applies to every thread while it
+is in place. Here each kind of ignored warning has one "ignore" filter whose category is a
+class that only the threads inside :func:`ignoring` for it see as matching: the filter stays in
+the list once added and matches nothing in any other thread.
+
+The list itself is swapped all the time by other threads (pandas' dtype checks, statsmodels'
+optimizers and scikit-learn's joblib workers all enter ``catch_warnings``), and one of them that
+was entered before our filter was added puts back a list without it. A warning that gets past
+the filters that way is dropped before it is shown, if the thread showing it ignores it: the
+warnings module's display step, ``warnings._showwarnmsg``, is wrapped once (``catch_warnings``
+does not swap that step; where it is missing, the filters alone apply).
 """
 
 from __future__ import annotations
@@ -20,35 +25,36 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from functools import lru_cache
+from typing import Any
 
 __all__ = ["ignoring"]
 
-# A regular-expression comment: the filter matches the texts the message matches, and it is
-# told apart from the program's own filters (and ours from each other).
-_MARK = "(?#automl-quiet)"
 _LOCK = threading.Lock()
-_USERS: dict[tuple, int] = {}
+_INSIDE = threading.local()  # .counts: {key: how many blocks of this thread ignore it}
 
 
-def _key(entry: tuple) -> Optional[tuple]:
-    """The (category, message, module) of one of our filters; None for another filter."""
-    _, message, category, module, _ = entry
-    if message is None or not message.pattern.startswith(_MARK):
-        return None
-    return category, message.pattern[len(_MARK):], module.pattern if module else ""
+def _counts() -> dict[tuple, int]:
+    if not hasattr(_INSIDE, "counts"):
+        _INSIDE.counts = {}
+    return _INSIDE.counts
 
 
-def _tidy() -> None:
-    """Remove our filters that no thread needs now (called under ``_LOCK``)."""
-    stray = [e for e in list(warnings.filters) if (k := _key(e)) is not None and not _USERS.get(k)]
-    for entry in stray:
-        try:
-            warnings.filters.remove(entry)
-        except ValueError:  # another thread's catch_warnings swapped the list meanwhile
-            pass
-    if stray:  # as warnings' own functions do after a change: cached decisions are dropped
-        getattr(warnings, "_filters_mutated", lambda: None)()
+class _ThreadScoped(type):
+    """The type of a warning category that matches only in the threads ignoring it now."""
+
+    key: tuple
+    real: type[Warning]
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return bool(_counts().get(cls.key)) and issubclass(subclass, cls.real)
+
+
+@lru_cache(maxsize=None)
+def _category(key: tuple) -> type[Warning]:
+    """The filter category of ``key`` (one class per key, so that its filter is added once)."""
+    real = key[0]
+    return _ThreadScoped(f"Ignored{real.__name__}", (real,), {"key": key, "real": real})
 
 
 def _module_of(filename: str) -> str:
@@ -62,8 +68,8 @@ def _module_of(filename: str) -> str:
 
 
 def _ignored(message: Any) -> bool:
-    """Whether a warning about to be shown is one that a thread inside ``ignoring`` ignores."""
-    active = [key for key, users in list(_USERS.items()) if users]
+    """Whether this thread ignores a warning about to be shown."""
+    active = [key for key, inside in list(_counts().items()) if inside]
     return any(issubclass(message.category, category)
                and re.match(text, str(message.message), re.IGNORECASE)
                and (not module or re.match(module, _module_of(message.filename)))
@@ -85,17 +91,17 @@ def ignoring(category: type[Warning] = Warning, message: str = "",
              module: str = "") -> Iterator[None]:
     """Ignore warnings of ``category`` whose text starts with ``message`` and that are raised
     from a module whose name starts with ``module`` (regular expressions) inside the block, in
-    every thread while any is inside. The program's own filters are left as they are.
+    this thread only. The program's own filters are left as they are: those present when the
+    block's kind of warning is first ignored rank after its filter, those added later before.
     """
     key: Any = (category, message, module)
+    scoped = _category(key)
+    counts = _counts()
+    counts[key] = counts.get(key, 0) + 1
     with _LOCK:
-        _USERS[key] = _USERS.get(key, 0) + 1
-        if not any(_key(e) == key for e in warnings.filters):
-            warnings.filterwarnings("ignore", _MARK + message, category, module)
-        _tidy()
+        if not any(entry[2] is scoped for entry in warnings.filters):
+            warnings.filterwarnings("ignore", message, scoped, module)
     try:
         yield
     finally:
-        with _LOCK:
-            _USERS[key] -= 1
-            _tidy()
+        counts[key] -= 1

@@ -1,4 +1,5 @@
-"""Ignoring warnings from several threads at once leaves the process's filters as they were."""
+"""Ignoring warnings in one thread while others run: only that thread's warnings are ignored, and
+the filters left in the process's list match nothing outside the blocks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from featurizers._quiet import ignoring
+from featurizers._quiet import _category, ignoring
 from models.naive import NaiveForecaster
 
 
@@ -26,7 +27,11 @@ def _in_threads(work, n: int = 2) -> None:
     _in_threads_each([work] * n)
 
 
-def test_threads_ignoring_at_once_leave_no_filter_behind():
+def _added(before: list) -> list:
+    return [entry for entry in warnings.filters if entry not in before]
+
+
+def test_threads_ignoring_at_once_leave_one_filter_that_matches_nothing_outside():
     before = list(warnings.filters)
 
     def work():
@@ -35,9 +40,31 @@ def test_threads_ignoring_at_once_leave_no_filter_behind():
                 time.sleep(0.0005)  # another thread enters and leaves meanwhile
 
     _in_threads(work)
-    assert warnings.filters == before
+    assert len(_added(before)) == 1 and warnings.filters[1:] == before
     with pytest.warns(UserWarning, match="still shown"):
         warnings.warn("still shown", UserWarning)
+
+
+def test_another_threads_warnings_are_shown_while_one_thread_ignores_them():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        inside, warned = threading.Event(), threading.Event()
+
+        def ours():
+            with ignoring(UserWarning, "noisy"):
+                inside.set()
+                warnings.warn("noisy, in the ignoring thread", UserWarning)
+                warned.wait()
+            warnings.warn("noisy, after the block", UserWarning)
+
+        thread = threading.Thread(target=ours)
+        thread.start()
+        inside.wait()
+        warnings.warn("noisy, in another thread", UserWarning)
+        warned.set()
+        thread.join()
+    assert sorted(str(w.message) for w in seen) == ["noisy, after the block",
+                                                    "noisy, in another thread"]
 
 
 def test_only_the_named_warnings_are_ignored_and_a_filter_set_before_stays():
@@ -65,33 +92,44 @@ def test_only_the_named_warnings_are_ignored_and_a_filter_set_before_stays():
         assert len(seen) == 4
 
 
-def test_a_filter_another_thread_puts_back_is_removed_at_the_next_use():
+def test_a_filter_another_thread_took_away_still_ignores_in_this_thread_only():
     """Python 3.11 has one filter list: a catch_warnings in another thread (scikit-learn's input
-    checks use one) that spans our exit restores the list it saw, our filter in it."""
-    before = list(warnings.filters)
-    entered, copied, left = threading.Event(), threading.Event(), threading.Event()
+    checks use one) entered before our first use puts back the list it saw, without our filter,
+    while we are still inside. The warning is dropped before it is shown, in our thread only."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        theirs_in, ours_in, theirs_out = threading.Event(), threading.Event(), threading.Event()
+        main_warned = threading.Event()
+        where = re.escape(__name__)
+        scoped, present = _category((UserWarning, "step reached", where)), []
 
-    def ours():
-        with ignoring():
-            entered.set()
-            copied.wait()
-        left.set()
+        def theirs():
+            with warnings.catch_warnings():
+                theirs_in.set()
+                ours_in.wait()
+            theirs_out.set()
 
-    def theirs():
-        entered.wait()
-        with warnings.catch_warnings():
-            copied.set()
-            left.wait()
+        def ours():
+            theirs_in.wait()
+            with ignoring(UserWarning, "step reached", module=where):
+                ours_in.set()
+                theirs_out.wait()
+                present.append(any(entry[2] is scoped for entry in warnings.filters))
+                warnings.warn("step reached max_iter, in the window", UserWarning)
+                warnings.warn("something else", UserWarning)
+                main_warned.wait()
+            with ignoring(UserWarning, "step reached", module=where):
+                present.append(any(entry[2] is scoped for entry in warnings.filters))
+                warnings.warn("step reached max_iter, later", UserWarning)
 
-    threads = [threading.Thread(target=ours), threading.Thread(target=theirs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+        thread = threading.Thread(target=ours)
+        _in_threads_each([theirs, lambda: (thread.start(), theirs_out.wait())])
+        warnings.warn("step reached max_iter, in another thread", UserWarning)
+        main_warned.set()
         thread.join()
-    assert warnings.filters != before  # put back by the other thread
-    with ignoring(RuntimeWarning, "overflow"):
-        pass
-    assert warnings.filters == before
+    assert sorted(str(w.message) for w in seen) == ["something else",
+                                                    "step reached max_iter, in another thread"]
+    assert present == [False, True]  # taken away, then added again at the next use
 
 
 class _Warns(NaiveForecaster):
@@ -103,51 +141,21 @@ class _Warns(NaiveForecaster):
         return super().forecast(y, horizon, season)
 
 
-def test_forecasters_run_in_threads_leave_the_warning_filters_as_they_were():
-    before = list(warnings.filters)
-    model, forecasts = _Warns(), []
-
-    def work():
-        for _ in range(200):
-            forecasts.append(model(np.arange(10.0), 3, 1).tolist())
-
-    _in_threads(work)
-    assert warnings.filters == before
-    assert forecasts == [[9.0, 9.0, 9.0]] * 400
-
-
-def _after_another_thread_swapped_the_filters(warn) -> None:
-    """Call ``warn`` inside ``ignoring`` after another thread's catch_warnings, entered before
-    ours, has put back the filter list it saw: our filter is gone while we are still inside."""
-    theirs_in, ours_in, theirs_out = threading.Event(), threading.Event(), threading.Event()
-
-    def theirs():
-        with warnings.catch_warnings():
-            theirs_in.set()
-            ours_in.wait()
-        theirs_out.set()
-
-    def ours():
-        theirs_in.wait()
-        with ignoring(UserWarning, "step reached", module=re.escape(__name__)):
-            ours_in.set()
-            theirs_out.wait()
-            warn()
-
-    _in_threads_each([theirs, ours])
-
-
-def test_a_warning_is_still_ignored_when_another_thread_took_our_filter_away():
+def test_forecasters_run_in_threads_show_none_of_their_warnings():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        _after_another_thread_swapped_the_filters(
-            lambda: warnings.warn("step reached max_iter", UserWarning))
-        assert seen == []
-        _after_another_thread_swapped_the_filters(
-            lambda: warnings.warn("something else", UserWarning))
-        assert [str(w.message) for w in seen] == ["something else"]
-        warnings.warn("step reached max_iter", UserWarning)  # nobody ignores it now
-        assert len(seen) == 2
+        before = list(warnings.filters)
+        model, forecasts = _Warns(), []
+
+        def work():
+            for _ in range(200):
+                forecasts.append(model(np.arange(10.0), 3, 1).tolist())
+
+        _in_threads(work)
+        assert len(_added(before)) == 1
+        warnings.warn("did not converge", UserWarning)  # from this module, outside
+    assert forecasts == [[9.0, 9.0, 9.0]] * 400
+    assert [str(w.message) for w in seen] == ["did not converge"]
 
 
 def test_the_module_of_a_warning_is_found_from_its_file():
