@@ -117,10 +117,6 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
             settings, str(Path(model_path).parent), Backtest(
                 panel, horizon, windows, actual, chosen_forecast, scales, reference),
             metric, chosen.metrics[metric], key)
-        logger.info("registry %s: version %d, %s: %s", decision.name,
-                    decision.challenger_version,
-                    "promoted to champion" if decision.promoted else "not promoted",
-                    decision.reason)
     ids = {r.spec.id: r for r in results}
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task="forecasting",

@@ -15,6 +15,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 
 from models._calibration import clip_probabilities
 from tasks.baseline import bootstrap_gain
@@ -228,11 +229,14 @@ def register_task(settings: TrainSettings, output: str, data: PreparedData, plan
 def settle(registry: Registry, decision: Decision, champion_version: Optional[int],
            artifact_key: str, description: str) -> Decision:
     """Promote the challenger when ``decision`` says so (unless another run replaced
-    ``champion_version`` meanwhile), record the decision as it ended, and show it in the UI
-    (the ``promotion`` artifact)."""
+    ``champion_version`` meanwhile), record the decision as it ended, log it, and show it in
+    the UI (the ``promotion`` artifact)."""
     if decision.promoted:
         decision = _promote(registry, decision, champion_version)
     registry.record(decision)
+    get_run_logger().info("registry %s: version %d, %s: %s", decision.name,
+                          decision.challenger_version, "promoted to champion"
+                          if decision.promoted else "not promoted", decision.reason)
     create_table_artifact(table=[json_safe(decision.to_dict())],
                           key=f"{artifact_key}-promotion", description=description)
     return decision

@@ -295,10 +295,6 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
         decision = register_task(settings, str(Path(model_path).parent), prepared, plan, metric,
                                  chosen, key, BASELINE_CHECK_SECONDS
                                  if budget.seconds is not None else None)
-        logger.info("registry %s: version %d, %s: %s", decision.name,
-                    decision.challenger_version,
-                    "promoted to champion" if decision.promoted else "not promoted",
-                    decision.reason)
     return TrainResult(
         model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
         metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),

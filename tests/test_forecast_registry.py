@@ -5,6 +5,7 @@ the champion was clearly better."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ def test_no_later_data_keeps_the_champion_and_no_comparison_promotes():
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path, capsys):
+def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path, capsys, caplog):
     from flows._cli import main
     from flows.score import score
     from flows.train import train
@@ -128,11 +129,13 @@ def test_retraining_a_forecaster_registers_compares_and_scores(tmp_path, capsys)
     assert second["challenger_version"] == 2 and second["promoted"], second["reason"]
     # The third through the command line, which ends with the decision.
     full.to_csv(tmp_path / "full.csv", index=False)
+    caplog.set_level(logging.INFO, logger="prefect")
     assert main(train, ["--data", str(tmp_path / "full.csv"), "--target", "sales", "--task",
                         "forecasting", "--time-column", "hour", "--series-id", "shop",
                         "--horizon", "24", "--include", "seasonal_naive", "theta",
                         "--max-trials", "2", "--registry", where, "--output",
                         str(tmp_path / "run3")]) == 0
+    assert "registry sales: version 3, not promoted: no series" in caplog.text  # the run's log
     assert capsys.readouterr().out.splitlines()[-1] == (
         "registry: sales v3 registered, not promoted: no series of this run goes on after the "
         "champion's training data: the champion stays (make v3 the champion with rollback 3 if "
