@@ -84,9 +84,9 @@ class ChampionFollower:
             await asyncio.sleep(self.poll_seconds)
             try:
                 await asyncio.to_thread(self.check)
-            except Exception:  # a long-running service keeps serving what it has
-                log.exception("looking for a new champion failed; still serving v%d",
-                              self.version)
+            except Exception as exc:  # a long-running service keeps serving what it has
+                self._say_once(f"looking for a new champion failed ({type(exc).__name__}: "
+                               f"{exc}); still serving v{self.version}", exc_info=True)
 
     def check(self) -> bool:
         """Read the champion once and serve it if it is another version.
@@ -116,7 +116,7 @@ class ChampionFollower:
         log.info("now serving %s (the champion; was v%d)", source, previous)
         return True
 
-    def _say_once(self, message: str) -> None:
+    def _say_once(self, message: str, exc_info: bool = False) -> None:
         if message not in self._said:
             self._said.add(message)
-            log.warning(message)
+            log.warning(message, exc_info=exc_info)

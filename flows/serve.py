@@ -33,8 +33,8 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, ValidationError,
                       create_model)
 from typing_extensions import Annotated
 
-from tasks.drift import NOT_FINITE, not_finite
 from flows._follow import ChampionFollower
+from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.model_io import LoadedModel, fetch_published, load_verified
 from tasks.registry import Registry

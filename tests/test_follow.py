@@ -3,6 +3,7 @@ restart, over real HTTP; a champion that cannot be served leaves the previous on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -67,6 +68,27 @@ def test_a_promotion_is_served_and_a_broken_champion_is_not(registry, caplog):
     assert follower.check() is False and follower.version == 2
     assert "cannot serve the new champion v1" in caplog.records[-1].getMessage()
     assert "sha256" in caplog.records[-1].getMessage()
+
+
+def test_an_unexpected_failure_while_polling_is_logged_once_and_polling_goes_on(registry,
+                                                                                caplog):
+    def build(loaded, version):
+        raise RuntimeError(f"no application for v{version}")
+
+    follower = ChampionFollower(registry, 1, "app of v1", build, poll_seconds=0.01)
+    registry.set_champion(2)
+    caplog.set_level(logging.WARNING, logger="uvicorn.error")
+
+    async def poll_a_while():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(follower._poll(), timeout=1.0)
+
+    asyncio.run(poll_a_while())
+    assert follower.version == 1 and follower.app == "app of v1"
+    assert [r.getMessage() for r in caplog.records] == [
+        "looking for a new champion failed (RuntimeError: no application for v2); still "
+        "serving v1"]
+    assert caplog.records[0].exc_info is not None
 
 
 def _health(url: str) -> dict:
