@@ -91,15 +91,19 @@ def ignoring(category: type[Warning] = Warning, message: str = "",
              module: str = "") -> Iterator[None]:
     """Ignore warnings of ``category`` whose text starts with ``message`` and that are raised
     from a module whose name starts with ``module`` (regular expressions) inside the block, in
-    this thread only. The program's own filters are left as they are: those present when the
-    block's kind of warning is first ignored rank after its filter, those added later before.
+    this thread only. The program's own filters are left as they are, and rank after ours when
+    they turn warnings into errors.
     """
     key: Any = (category, message, module)
     scoped = _category(key)
     counts = _counts()
     counts[key] = counts.get(key, 0) + 1
     with _LOCK:
-        if not any(entry[2] is scoped for entry in warnings.filters):
+        filters = warnings.filters
+        place = next((i for i, entry in enumerate(filters) if entry[2] is scoped), None)
+        # Moved to the front (rarely: each change of the list makes "default" warnings show
+        # again) when an "error" filter added since would raise the warning before it is shown.
+        if place is None or any(entry[0] == "error" for entry in filters[:place]):
             warnings.filterwarnings("ignore", message, scoped, module)
     try:
         yield

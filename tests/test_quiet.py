@@ -166,3 +166,16 @@ def test_the_module_of_a_warning_is_found_from_its_file():
     assert _module_of(sag.__file__) == "sklearn.linear_model._sag"
     assert _module_of(__file__) == __name__
     assert _module_of(np.__file__) == "numpy"
+
+
+def test_an_error_filter_added_after_the_first_use_does_not_raise_an_ignored_warning():
+    with warnings.catch_warnings():
+        with ignoring(UserWarning, "step reached"):
+            pass
+        warnings.simplefilter("error")  # in front of ours
+        with ignoring(UserWarning, "step reached"):
+            warnings.warn("step reached max_iter", UserWarning)
+            with pytest.raises(UserWarning, match="something else"):
+                warnings.warn("something else", UserWarning)
+        with pytest.raises(UserWarning, match="step reached"):
+            warnings.warn("step reached max_iter", UserWarning)
