@@ -125,7 +125,7 @@ def fetch_registered(entry: Registry, version: str | int, into: str) -> tuple[in
         When the model or the version does not exist, or there is no champion.
     """
     number = entry.number(version)
-    entry.fs.get(entry.resolve(number).rstrip("/") + "/", into, recursive=True)
+    entry.fs.get(entry.version_path(number).rstrip("/") + "/", into, recursive=True)
     return number, f"{entry.name} v{number} of registry {entry.location}"
 
 
