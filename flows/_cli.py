@@ -106,7 +106,6 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     usage errors are one such line too), before anything is written to the output folder.
     """
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-    from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows import _env
     from flows._local_api import stop_local_api, wait_for_local_api
@@ -124,8 +123,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        runner = ThreadPoolTaskRunner(max_workers=settings.n_workers)
-        result = flow.with_options(task_runner=runner)(**args)
+        result = flow(**args)  # its threads follow n_workers (flows._runners.flow_threads)
     except AutoMLInputError as exc:
         stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         if debug:

@@ -1,14 +1,18 @@
-"""Which task runner trains the candidates: the flow's threads, or Dask through prefect-dask."""
+"""Which task runners do the work: the flow's threads, sized by ``n_workers``, and for the
+candidates optionally Dask through prefect-dask."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Iterator
+
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.errors import AutoMLInputError
 from tasks.settings import TrainSettings
 
-__all__ = ["candidate_runner"]
+__all__ = ["candidate_runner", "flow_threads"]
 
 
 def candidate_runner(settings: TrainSettings) -> AbstractContextManager[Any]:
@@ -29,3 +33,21 @@ def candidate_runner(settings: TrainSettings) -> AbstractContextManager[Any]:
     return DaskTaskRunner(cluster_kwargs={"n_workers": settings.n_workers,
                                           "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None})
+
+
+@contextmanager
+def flow_threads(n_workers: int) -> Iterator[None]:
+    """Inside a flow run on a thread pool, tasks submitted within run on ``n_workers`` threads.
+
+    A flow's task runner is fixed where the flow is declared. A deployment run and a call from
+    Python get that one, whatever their ``n_workers``: this swaps in a pool of the size asked
+    for, until the block ends. Outside a flow run, or on another kind of runner, it does nothing.
+    """
+    context = FlowRunContext.get()
+    wanted = ThreadPoolTaskRunner(max_workers=n_workers)
+    if (context is None or not isinstance(context.task_runner, ThreadPoolTaskRunner)
+            or context.task_runner == wanted):  # equal: the same number of workers
+        yield
+        return
+    with wanted as runner, context.model_copy(update={"task_runner": runner}):
+        yield

@@ -40,7 +40,7 @@ from flows._loop import (  # noqa: E402
     run_candidates,
 )
 from flows._registry import model_name, register_task, training_rows_file  # noqa: E402
-from flows._runners import candidate_runner  # noqa: E402
+from flows._runners import candidate_runner, flow_threads  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
     explanation_seconds,
@@ -206,7 +206,8 @@ def train(
     seconds = settings.effective_time_budget
     if seconds is not None and settings.registry:  # registering comes after the budget's end
         seconds = max(0.0, seconds - REGISTER_SECONDS)
-    return run_training(settings, frame, Budget(started, seconds))
+    with flow_threads(settings.n_workers):
+        return run_training(settings, frame, Budget(started, seconds))
 
 
 def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],

@@ -54,9 +54,11 @@ DEFAULT_TIME_BUDGET = 300.0
 FORECASTING_SETTINGS = ("time_column", "series_id", "horizon", "frequency", "seasonality",
                         "known_features", "short_series", "fill_gaps", "backtest_windows")
 # Settings that only classification and regression read (forecasting searches no space, keeps no
-# candidate timeout and no HistGradientBoosting baseline): given for forecasting, a mistake too.
+# candidate timeout and no HistGradientBoosting baseline, and backtests on the flow's threads):
+# given for forecasting, a mistake too.
 TABULAR_SETTINGS = ("exit_score", "include_columns", "exclude_columns", "candidate_timeout",
-                    "baseline_margin", "predict_time_limit", "portfolio", "search", "halving")
+                    "baseline_margin", "predict_time_limit", "portfolio", "search", "halving",
+                    "task_runner", "dask_address")
 # Settings that only registering reads.
 REGISTRY_SETTINGS = ("model_name", "promotion_margin", "promotion_std_errors")
 
@@ -149,6 +151,9 @@ class TrainSettings(BaseModel):
         if unregistered:
             raise ValueError(f"{unregistered[0]} applies only when registering; give --registry "
                              "too, or leave it out")
+        if self.dask_address and self.task_runner != "dask":
+            raise ValueError("dask_address applies only with task_runner 'dask'; give "
+                             "--task-runner dask too, or leave it out")
         if self.task == "forecasting":
             self._check_forecasting()
             given = self._away_from_default(TABULAR_SETTINGS)

@@ -53,7 +53,7 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, pattern: str) -> N
 
 
 class _FlowThatMustNotRun:
-    def with_options(self, **_: object) -> None:
+    def __call__(self, **_: object) -> None:
         raise AssertionError("a settings error must be found before the flow starts")
 
 
@@ -71,6 +71,11 @@ class _FlowThatMustNotRun:
         (["--task", "forecasting", "--time-column", "t", "--horizon", "7", "--no-halving"],
          "halving applies to classification and regression only; leave it out for "
          "forecasting"),
+        (["--task", "forecasting", "--time-column", "t", "--horizon", "7", "--task-runner",
+          "dask"], "task_runner applies to classification and regression only; leave it out "
+         "for forecasting"),
+        (["--dask-address", "tcp://127.0.0.1:8786"], "dask_address applies only with "
+         "task_runner 'dask'; give --task-runner dask too, or leave it out"),
     ],
 )
 def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):

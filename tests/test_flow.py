@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import hashlib
+import threading
 import time
 from pathlib import Path
 
@@ -185,6 +186,43 @@ def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_pa
     assert result.best.family == "linear"
     board = pd.read_csv(Path(result.output) / "leaderboard.csv")
     assert board.loc[0, "status"] == "ok" and set(board["status"]) == {"ok", "failed", "timeout"}
+
+
+class _CountingRegressor(DummyRegressor):
+    """Counts the fits under way at once (in ``busy``) and keeps the highest count."""
+
+    lock = threading.Lock()
+    busy = {"now": 0, "most": 0}
+
+    def fit(self, X, y, sample_weight=None):
+        with self.lock:
+            self.busy["now"] += 1
+            self.busy["most"] = max(self.busy["most"], self.busy["now"])
+        try:
+            time.sleep(0.3)
+        finally:
+            with self.lock:
+                self.busy["now"] -= 1
+        return super().fit(X, y, sample_weight)
+
+
+def test_n_workers_trains_that_many_candidates_at_once_when_called_from_python(tmp_path):
+    # The flow is declared with two threads; a deployment or a call from Python asking for three
+    # must get three (the command line once swapped in its own pool, they could not).
+    families = [fixed_family(f"test_busy_{k}", {"regression"}, _CountingRegressor, cost=0.01)
+                for k in "abc"]
+    reg = registry()
+    for family in families:
+        reg.add(family, origin="test")
+    _CountingRegressor.busy.update(now=0, most=0)
+    try:
+        result = train(data=small_regression(), target="y", task="regression", max_trials=3,
+                       include=[f.name for f in families], n_workers=3, portfolio="none",
+                       ensemble=False, output=str(tmp_path / "three"))
+    finally:
+        registry(refresh=True)
+    assert [c.status for c in result.leaderboard] == ["ok"] * 3
+    assert _CountingRegressor.busy["most"] == 3
 
 
 def _three_folds():

@@ -167,7 +167,8 @@ def test_settings_that_belong_to_another_task_are_refused():
     forecasting = dict(data="x", target="y", task="forecasting", time_column="t", horizon=7)
     for name, value in [("exit_score", 0.9), ("candidate_timeout", 10.0),
                         ("predict_time_limit", 0.1), ("exclude_columns", ["id"]),
-                        ("baseline_margin", 0.0), ("portfolio", "none"), ("search", "random")]:
+                        ("baseline_margin", 0.0), ("portfolio", "none"), ("search", "random"),
+                        ("task_runner", "dask")]:
         with pytest.raises(AutoMLInputError, match=f"{name} applies to classification and "
                            "regression only; leave it out for forecasting"):
             settings_from_kwargs(**forecasting, **{name: value})
