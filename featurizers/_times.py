@@ -115,7 +115,9 @@ def wall_clock(values: pd.Series) -> pd.Series:
     Parameters
     ----------
     values : Series
-        Text, datetimes or datetime64 (with or without a zone).
+        Text, datetimes or datetime64 (with or without a zone); or whole numbers, read as the
+        text of their digits: years (2024) and dates written 20240131 are times, other numbers
+        (period numbers, epoch seconds) are not.
 
     Returns
     -------
@@ -130,7 +132,7 @@ def wall_clock(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return _zoneless(values)
-    values = _without_clock_words(values)
+    values = _without_clock_words(_digits(values))
     for attempt in (values, values.map(_local)):
         try:
             times = _quietly_to_datetime(attempt)
@@ -141,6 +143,15 @@ def wall_clock(values: pd.Series) -> pd.Series:
     # Offsets the pattern cannot strip ("GMT+1", "+0100 (CET)"), or values that are not times:
     # value by value.
     return pd.to_datetime(values.map(_one))
+
+
+def _digits(values: pd.Series) -> pd.Series:
+    """Numbers as text (whole ones without ".0"): pandas reads a number as nanoseconds since
+    1970, so that 2024 and 20240131 would be times a few microseconds apart."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return values
+    return values.map(lambda v: v if pd.isna(v) else str(int(v)) if float(v).is_integer()
+                      else str(v))
 
 
 def _without_clock_words(values: pd.Series) -> pd.Series:

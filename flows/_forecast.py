@@ -171,7 +171,7 @@ def _model(prepared: PreparedPanel, settings: TrainSettings, paths: np.ndarray,
     panel, short = prepared.panel, prepared.short
     keys, ends = list(panel.keys), list(panel.ends)
     scales = [_history_scale(y, panel.season) for y in panel.values]
-    dropped = {}
+    dropped = {k: f"no {settings.target!r} values in training" for k in prepared.empty}
     if settings.short_series == "fallback" and len(short):
         fallback, fallback_bounds = _fallback(short, settings.horizon)
         paths, bounds = np.vstack([paths, fallback]), np.concatenate([bounds, fallback_bounds])
@@ -179,7 +179,7 @@ def _model(prepared: PreparedPanel, settings: TrainSettings, paths: np.ndarray,
         ends += short.ends
         scales += [_history_scale(y, short.season) for y in short.values]
     else:
-        dropped = {k: "too short to backtest; --short-series drop" for k in short.keys}
+        dropped.update({k: "too short to backtest; --short-series drop" for k in short.keys})
     keep_global = bool(settings.known_features) and bool(members)
     if keep_global and len(short):  # fallback series take no part in the global members
         members = {c: (f, np.r_[w, np.zeros(len(short))], np.vstack([p, np.zeros(

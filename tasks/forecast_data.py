@@ -8,6 +8,7 @@ aside by the ``short_series`` policy, with every decision in the guardrails.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -72,7 +73,11 @@ class Panel:
 
 @dataclass
 class PreparedPanel:
-    """The validated panel, the short series set aside, and what was found on the way."""
+    """The validated panel, the short series set aside, and what was found on the way.
+
+    ``dropped``: the series left out of the model, those with no target value (``empty``) and,
+    with ``short_series="drop"``, the short ones.
+    """
 
     panel: Panel
     short: Panel
@@ -86,6 +91,7 @@ class PreparedPanel:
     fingerprint: str
     n_rows: int
     n_filled: int
+    empty: list[tuple] = field(default_factory=list)
 
 
 def season_of(freq: str) -> int:
@@ -98,12 +104,19 @@ def season_of(freq: str) -> int:
 
 def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
     """The frequency of the series: pandas' inference on the longest gap-free series, else the
-    most common step between timestamps."""
-    for stamps in sorted(times.values(), key=len, reverse=True)[:20]:
+    one it infers most often on three timestamps in a row (gaps leave the others), else the most
+    common step between timestamps."""
+    longest = sorted(times.values(), key=len, reverse=True)[:20]
+    for stamps in longest:
         if len(stamps) >= 3:
             inferred = _infer_freq(stamps)
             if inferred:
                 return inferred
+    # Read as pandas reads them: a 7-day step is W-SUN (not 7D, season 1), a month MS (not 31D).
+    runs = Counter(found for stamps in longest[:5] for i in range(min(len(stamps) - 2, 200))
+                   if (found := _infer_freq(stamps[i:i + 3])))
+    if runs:
+        return runs.most_common(1)[0][0]
     # In nanoseconds whatever the parsed unit (pandas 3 reads text as microseconds).
     steps = pd.Series(np.concatenate([np.diff(s.as_unit("ns").asi8)
                                       for s in times.values() if len(s) > 1]))
@@ -211,8 +224,12 @@ def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
     parsed = wall_clock(values)
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
+        numbers = (" (numbers are read as years, 2024, or as dates written 20240131: write "
+                   "period numbers or epoch seconds as dates)"
+                   if pd.api.types.is_numeric_dtype(values) else "")
         raise AutoMLInputError(f"time column {column!r} has values that are not times, such as "
-                               f"{bad.iloc[0]!r}; fix them or choose another --time-column")
+                               f"{shown(bad.iloc[0])}{numbers}; fix them or choose another "
+                               "--time-column")
     return parsed
 
 
@@ -279,12 +296,13 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     except ValueError:
         raise AutoMLInputError(f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, "
                                "MS, QS, YS)") from None
-    keys, values, ends, feats, n_filled = [], [], [], [], 0
+    keys, values, ends, feats, empty, n_filled = [], [], [], [], [], 0
     for key, group in groups:
         group = group[group[settings.target].notna() | group["__time"].between(
             group.loc[group[settings.target].notna(), "__time"].min(),
             group.loc[group[settings.target].notna(), "__time"].max())]
         if group[settings.target].notna().sum() == 0:
+            empty.append(key)
             continue
         y, x, end, missing = _regular(group, settings, freq, key)
         keys.append(key), values.append(y), ends.append(end), feats.append(x)
@@ -306,9 +324,13 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
                                f"row and would be filled by {settings.fill_gaps}; give the "
                                "data's --frequency, or --fill-gaps zero if no row means zero")
     guardrails = _guardrails(panel, short_, n_filled, need, settings, freq, season)
+    if empty:
+        guardrails.append(Guardrail(
+            "empty_series", "Alerted", f"{len(empty)} series have no {settings.target!r} values:"
+            " left out of the model and listed in metrics.json (dropped_series)"))
     return PreparedPanel(
-        panel=panel.subset(long_), short=panel.subset(short_),
-        dropped=[keys[i] for i in short_] if settings.short_series == "drop" else [],
+        panel=panel.subset(long_), short=panel.subset(short_), empty=empty,
+        dropped=empty + ([keys[i] for i in short_] if settings.short_series == "drop" else []),
         time_column=settings.time_column, series_id=list(settings.series_id),
         target=settings.target, horizon=settings.horizon, guardrails=guardrails,
         suite=suite.to_json_dict(), fingerprint=data_fingerprint(frame), n_rows=len(frame),

@@ -4,6 +4,8 @@ than the data's, and a time budget too small to backtest anything."""
 
 from __future__ import annotations
 
+import json
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -201,3 +203,59 @@ def test_known_future_features_and_ids_at_predict_time(tmp_path, family):
     assert out["error"][:8].str.startswith("rows 2 and 7 are the same period").all()
     assert (out["error"][8:] == "").all()
     assert np.allclose(out["prediction"][8:].astype(float), model.predict(other))
+
+
+@pytest.mark.parametrize(("freq", "season"), [("W-SUN", 52), ("MS", 12), ("QS-JAN", 4)])
+def test_data_missing_some_periods_keeps_its_frequency_and_season(freq, season):
+    """Without a gap-free series pandas infers nothing, and the most common step was taken: 7
+    days gave weekly data a season of 1, and 31 days made monthly data an error."""
+    times = pd.date_range("2015-01-01", periods=80, freq=freq)
+    frame = pd.DataFrame({"shop": np.repeat(["a", "b"], 80), "week": np.tile(times, 2),
+                          "sales": np.arange(160.0)}).drop(index=[3, 30, 41, 50, 77, 120])
+    prepared = prepare_panel(frame, _settings(time_column="week", horizon=4))
+    assert (prepared.panel.freq, prepared.panel.season) == (freq, season)
+    assert prepared.n_filled == 6
+
+
+def _yearly(years: list) -> pd.DataFrame:
+    return pd.DataFrame({"shop": np.repeat(["a", "b", "closed"], len(years)),
+                         "year": np.tile(years, 3),
+                         "sales": np.r_[np.arange(30.0), 100 + np.arange(30.0), [np.nan] * 30]})
+
+
+def test_numeric_times_are_years_or_written_dates_and_other_numbers_are_refused():
+    settings = _settings(time_column="year", horizon=2)
+    prepared = prepare_panel(_yearly(list(range(1991, 2021))), settings)
+    assert prepared.panel.freq.startswith("YS") and len(prepared.panel.values[0]) == 30
+    days = pd.date_range("2024-01-01", periods=30, freq="D").strftime("%Y%m%d").astype(int)
+    assert prepare_panel(_yearly(list(days)), settings).panel.freq == "D"
+    for numbers, shown in [(range(1, 31), "1"), (range(1_700_000_000, 1_700_108_000, 3600),
+                                                  "1700000000")]:
+        with pytest.raises(AutoMLInputError, match=rf"time column 'year' has values that are not "
+                           rf"times, such as {shown} \(numbers are read as years, 2024, or as "
+                           r"dates written 20240131: write period numbers or epoch seconds as "
+                           r"dates\)"):
+            prepare_panel(_yearly(list(numbers)), settings)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_series_without_target_values_is_left_out_and_said_so(tmp_path):
+    """Integer years in training and at predict time; the series 'closed' has no sales."""
+    from flows.train import train
+
+    frame = _yearly(list(range(1991, 2021)))
+    prepared = prepare_panel(frame, _settings(time_column="year", horizon=2))
+    assert prepared.empty == [("closed",)] and prepared.dropped == [("closed",)]
+    alert = next(g for g in prepared.guardrails if g.name == "empty_series")
+    assert alert.status == "Alerted" and "1 series have no 'sales' values" in alert.detail
+    result = train(data=frame, target="sales", task="forecasting", time_column="year",
+                   series_id=["shop"], horizon=2, include=["naive"], max_trials=1,
+                   output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    predicted = model.predict(pd.DataFrame({"shop": ["a", "b"], "year": [2021, 2022]}))
+    np.testing.assert_allclose(predicted, [29.0, 129.0])  # naive: the last value
+    with pytest.raises(ValueError, match=r"series \{'shop': 'closed'\} was not in training "
+                       r"\(no 'sales' values in training\)"):
+        model.predict(pd.DataFrame({"shop": ["closed"], "year": [2021]}))
+    facts = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert facts["dropped_series"] == [["closed"]]
