@@ -62,7 +62,7 @@ def mase_scales(panel: Panel, horizon: int, windows: int) -> np.ndarray:
     m = panel.season
     for i, (y, count) in enumerate(zip(panel.values, n_windows(panel, horizon, windows))):
         for w in range(1, max(count, 1) + 1):
-            history = y[:len(y) - w * horizon] if count else y
+            history = panel.history(i, w * horizon) if count else y
             lag = m if len(history) > 2 * m else 1
             diffs = np.abs(history[lag:] - history[:-lag]) if len(history) > lag else np.array([])
             scale = float(diffs.mean()) if len(diffs) else 0.0
@@ -139,9 +139,9 @@ def forecast_metrics(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarra
 
 def _local(forecaster: LocalForecaster, panel: Panel, horizon: int, windows: int) -> np.ndarray:
     out = np.full((len(panel), windows, horizon), np.nan)
-    for i, (y, count) in enumerate(zip(panel.values, n_windows(panel, horizon, windows))):
+    for i, count in enumerate(n_windows(panel, horizon, windows)):
         for w in range(1, count + 1):
-            out[i, w - 1] = forecaster(y[:len(y) - w * horizon], horizon, panel.season)
+            out[i, w - 1] = forecaster(panel.history(i, w * horizon), horizon, panel.season)
     return out
 
 

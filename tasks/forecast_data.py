@@ -42,6 +42,8 @@ class Panel:
     """Regular series: ``values[i]`` is series ``keys[i]``, one value per period up to ``ends[i]``.
 
     ``features[i]`` holds the known-future feature values of the same periods (n_periods, k).
+    ``filled[i]`` marks the periods that interpolation filled (None: none were, or the gaps were
+    filled otherwise).
     """
 
     keys: list[tuple]
@@ -51,24 +53,44 @@ class Panel:
     season: int
     feature_names: list[str] = field(default_factory=list)
     features: Optional[list[np.ndarray]] = None
+    filled: Optional[list[np.ndarray]] = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def subset(self, index: list[int]) -> "Panel":
         """The series at positions ``index``."""
+        def pick(parts: Optional[list[np.ndarray]]) -> Optional[list[np.ndarray]]:
+            return None if parts is None else [parts[i] for i in index]
+
         return Panel([self.keys[i] for i in index], [self.values[i] for i in index],
                      [self.ends[i] for i in index], self.freq, self.season, self.feature_names,
-                     None if self.features is None else [self.features[i] for i in index])
+                     pick(self.features), pick(self.filled))
+
+    def history(self, i: int, drop_last: int) -> np.ndarray:
+        """Series ``i`` without its last ``drop_last`` periods, as it was known then: periods at
+        its end that interpolation filled from a later value hold the last value before them."""
+        y = self.values[i][:max(0, len(self.values[i]) - drop_last)]
+        if self.filled is None or not len(y) or not self.filled[i][len(y) - 1]:
+            return y
+        known = np.flatnonzero(~self.filled[i][:len(y)])
+        if not len(known):
+            return y
+        y = y.copy()
+        y[known[-1] + 1:] = y[known[-1]]
+        return y
 
     def cut(self, drop_last: int) -> "Panel":
-        """Every series without its last ``drop_last`` periods (a backtest origin)."""
+        """Every series without its last ``drop_last`` periods (a backtest origin), as
+        :meth:`history` gives them."""
         offset = pd.tseries.frequencies.to_offset(self.freq)
-        return Panel(self.keys, [v[:max(0, len(v) - drop_last)] for v in self.values],
+
+        def cut(parts: Optional[list[np.ndarray]]) -> Optional[list[np.ndarray]]:
+            return None if parts is None else [f[:max(0, len(f) - drop_last)] for f in parts]
+
+        return Panel(self.keys, [self.history(i, drop_last) for i in range(len(self))],
                      [e - drop_last * offset for e in self.ends], self.freq, self.season,
-                     self.feature_names,
-                     None if self.features is None else [f[:max(0, len(f) - drop_last)]
-                                                         for f in self.features])
+                     self.feature_names, cut(self.features), cut(self.filled))
 
 
 @dataclass
@@ -234,7 +256,7 @@ def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
-             key: tuple) -> tuple[np.ndarray, Optional[np.ndarray], pd.Timestamp, int]:
+             key: tuple) -> tuple[np.ndarray, Optional[np.ndarray], pd.Timestamp, np.ndarray]:
     stamps = pd.DatetimeIndex(group["__time"])
     grid = pd.date_range(stamps[0], stamps[-1], freq=freq)
     if not stamps.isin(grid).all():
@@ -245,7 +267,7 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
                                f"which is not on the {freq!r} grid ({on_grid}, ...); give the "
                                "right --frequency or align the times")
     target = group.set_index("__time")[settings.target].reindex(grid)
-    n_missing = int(target.isna().sum())
+    missing = target.isna().to_numpy()
     if settings.fill_gaps == "interpolate":
         target = target.interpolate(limit_direction="both")
     elif settings.fill_gaps == "forward":
@@ -256,7 +278,7 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
     if settings.known_features:
         features = (group.set_index("__time")[settings.known_features].reindex(grid).ffill()
                     .bfill().to_numpy(dtype=float))
-    return target.to_numpy(dtype=float), features, grid[-1], n_missing
+    return target.to_numpy(dtype=float), features, grid[-1], missing
 
 
 def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel:
@@ -296,7 +318,7 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     except ValueError:
         raise AutoMLInputError(f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, "
                                "MS, QS, YS)") from None
-    keys, values, ends, feats, empty, n_filled = [], [], [], [], [], 0
+    keys, values, ends, feats, empty, filled = [], [], [], [], [], []
     for key, group in groups:
         group = group[group[settings.target].notna() | group["__time"].between(
             group.loc[group[settings.target].notna(), "__time"].min(),
@@ -306,11 +328,13 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
             continue
         y, x, end, missing = _regular(group, settings, freq, key)
         keys.append(key), values.append(y), ends.append(end), feats.append(x)
-        n_filled += missing
+        filled.append(missing)
     if not keys:
         raise AutoMLInputError(f"target {settings.target!r} has no values")
+    n_filled = int(sum(m.sum() for m in filled))
     panel = Panel(keys, values, ends, freq, season, list(settings.known_features),
-                  feats if settings.known_features else None)
+                  feats if settings.known_features else None,
+                  filled if settings.fill_gaps == "interpolate" and n_filled else None)
     need = min_history(settings.horizon, season)
     long_ = [i for i, v in enumerate(values) if len(v) >= need]
     short_ = [i for i, v in enumerate(values) if len(v) < need]

@@ -259,3 +259,24 @@ def test_a_series_without_target_values_is_left_out_and_said_so(tmp_path):
         model.predict(pd.DataFrame({"shop": ["closed"], "year": [2021]}))
     facts = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert facts["dropped_series"] == [["closed"]]
+
+
+def test_a_backtest_history_ending_in_a_gap_does_not_see_the_value_after_it():
+    """Interpolation fills the two days before the window's first day from that day's value;
+    at the origin that value is still unknown, so the history ends on the last day seen."""
+    from models.naive import NaiveForecaster
+    from tasks.backtest import backtest
+
+    days = pd.date_range("2024-01-01", periods=50, freq="D")
+    frame = pd.DataFrame({"day": days, "sales": np.r_[np.zeros(40), np.full(10, 90.0)]})
+    prepared = prepare_panel(frame.drop(index=[38, 39]),
+                             _settings(time_column="day", series_id=[], horizon=10))
+    panel = prepared.panel
+    np.testing.assert_allclose(panel.values[0][38:40], [30.0, 60.0])  # the whole series: filled
+    np.testing.assert_allclose(panel.history(0, 10)[-3:], 0.0)
+    np.testing.assert_allclose(panel.cut(10).values[0][-3:], 0.0)  # what global models fit on
+    forecast = backtest(NaiveForecaster(), panel, horizon=10, windows=1)
+    np.testing.assert_allclose(forecast[0, 0], 0.0)  # 60 when it saw the filled days
+    zero = prepare_panel(frame.drop(index=[38, 39]), _settings(
+        time_column="day", series_id=[], horizon=10, fill_gaps="zero"))
+    assert zero.panel.filled is None  # zeros are the data's own values
