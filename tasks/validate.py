@@ -208,9 +208,20 @@ def _check_validation_classes(train: pd.Series, validation: pd.Series, target: s
             "same labels in both")
 
 
+def _as_read_whole(y: pd.Series) -> pd.Series:
+    """Labels as their column holds them without missing values: pandas makes a column of whole
+    numbers float, and one of True/False object, as soon as a value is missing."""
+    if pd.api.types.is_float_dtype(y) and np.isfinite(y).all() and (y % 1 == 0).all():
+        return y.astype("int64")
+    if y.dtype == object and len(y) and y.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return y.astype(bool)
+    return y
+
+
 def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
     if task == "regression":
         return y.to_numpy(dtype=float), None
+    y = _as_read_whole(y)
     if pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         labels = y.to_numpy()
     else:  # text labels, possibly of mixed types: compare them as text

@@ -179,3 +179,21 @@ def test_settings_that_belong_to_another_task_are_refused():
         settings_from_kwargs(data="x", target="y", task="regression", promotion_margin=0.1)
     settings_from_kwargs(data="x", target="y", task="regression", registry="models",
                          promotion_margin=0.1, model_name="m")
+
+
+def test_labels_keep_their_type_when_some_targets_are_missing(tmp_path):
+    """A missing value makes pandas read whole numbers as floats and True/False as objects: the
+    model's classes (and the score flow's proba_<class> columns) must not become 1.0 or 'True'."""
+    frame = _frame()
+    frame["label"] = (frame["label"] == "yes").astype(int)
+    frame["flag"] = frame["label"] == 1
+    for column, expected in [("label", [0, 1]), ("flag", [False, True])]:
+        path = tmp_path / f"{column}.csv"
+        frame.assign(**{column: frame[column].astype(object).where(frame.index % 7 != 3)}).drop(
+            columns="flag" if column == "label" else "label").to_csv(path, index=False)
+        table = load_table(str(path))
+        assert table[column].isna().sum() > 0 and table[column].dtype in ("float64", object)
+        classes = prepare_data(table, TrainSettings(data="x", target=column,
+                                                    task="classification")).classes
+        assert list(classes) == expected and [type(c) for c in classes.tolist()] == [
+            type(e) for e in expected]
