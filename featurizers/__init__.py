@@ -7,13 +7,14 @@ from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
 from featurizers._profile import ColumnProfile, profile_columns
 from featurizers._text import TextEncoder
-from featurizers._times import has_zone, parse_times, utc_naive, wall_clock
+from featurizers._times import day_first, has_zone, parse_times, utc_naive, wall_clock
 
 __all__ = [
     "AutoFeaturizer",
     "CategoryStrings",
     "ColumnProfile",
     "DatetimeFeatures",
+    "day_first",
     "FrequencyEncoder",
     "has_zone",
     "TextEncoder",

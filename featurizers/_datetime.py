@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurizers._base import TableTransformer
-from featurizers._times import parse_times, utc_naive
+from featurizers._times import day_first, parse_times, utc_naive
 
 __all__ = ["DatetimeFeatures"]
 
@@ -29,6 +29,9 @@ class DatetimeFeatures(TableTransformer):
     ----------
     parts_ : list of list of str
         Per input column, the parts kept.
+    day_first_ : list of bool
+        Per input column, whether its dates written as 05/03/2024 put the day first (as read
+        in training, so that new rows are read the same way).
 
     Examples
     --------
@@ -42,19 +45,22 @@ class DatetimeFeatures(TableTransformer):
         self.parts = parts
 
     @staticmethod
-    def _parse(values: pd.Series) -> pd.Series:
+    def _text(values: pd.Series) -> pd.Series:
+        return values.astype("object").where(values.notna(), None).map(
+            lambda v: v if v is None else str(v))
+
+    @classmethod
+    def _parse(cls, values: pd.Series, first: bool) -> pd.Series:
         if pd.api.types.is_datetime64_any_dtype(values):
             parsed = values
         elif pd.api.types.is_numeric_dtype(values):
             parsed = pd.to_datetime(values, errors="coerce", unit="s")
         else:
-            text = values.astype("object").where(values.notna(), None).map(
-                lambda v: v if v is None else str(v))
-            parsed = parse_times(text)
+            parsed = parse_times(cls._text(values), first)
         return utc_naive(parsed)
 
-    def _table(self, values: pd.Series, parts: list[str]) -> np.ndarray:
-        parsed = self._parse(values)
+    def _table(self, values: pd.Series, parts: list[str], first: bool) -> np.ndarray:
+        parsed = self._parse(values, first)
         columns = [getattr(parsed.dt, part).astype("float64").to_numpy() for part in parts]
         return np.column_stack(columns) if columns else np.empty((len(values), 0))
 
@@ -72,8 +78,10 @@ class DatetimeFeatures(TableTransformer):
         """
         frame = self._start_fit(X)
         self.parts_ = []
+        self.day_first_ = [bool(day_first(self._text(frame.iloc[:, i])))
+                           for i in range(frame.shape[1])]
         for i in range(frame.shape[1]):
-            table = self._table(frame.iloc[:, i], list(self.parts))
+            table = self._table(frame.iloc[:, i], list(self.parts), self.day_first_[i])
             varying = [
                 part
                 for j, part in enumerate(self.parts)
@@ -94,7 +102,10 @@ class DatetimeFeatures(TableTransformer):
         ndarray of shape (n_samples, n_parts_kept)
         """
         frame = self._checked_frame(X, "parts_")
-        tables = [self._table(frame.iloc[:, i], parts) for i, parts in enumerate(self.parts_)]
+        # Models published before day_first_ existed read each date on its own.
+        firsts = getattr(self, "day_first_", [False] * len(self.parts_))
+        tables = [self._table(frame.iloc[:, i], parts, first)
+                  for i, (parts, first) in enumerate(zip(self.parts_, firsts))]
         return np.hstack(tables) if tables else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features=None):

@@ -4,28 +4,66 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Optional
 
 import pandas as pd
 
 from featurizers._quiet import ignoring
 
-__all__ = ["has_zone", "parse_times", "utc_naive", "wall_clock"]
+__all__ = ["day_first", "has_zone", "parse_times", "utc_naive", "wall_clock"]
 
 # An offset after a time of day (never the day of a date such as 2024-03-31).
 _OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
                      r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
+
+# A date written with the day or the month first (05/03/2024, 5.3.2024, 05-03-2024 10:00).
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[\sT])")
+
+
+def day_first(values: pd.Series) -> bool:
+    """Whether dates written as 05/03/2024 put the day first: some first number is above 12
+    and no second one is (among the first 10,000 values so written).
+
+    pandas reads each such date on its own, month first unless that fails, so without this
+    13/03/2024 is 13 March but 05/03/2024 is 3 May.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    bool
+    """
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return False
+    found = [m for v in values.dropna().iloc[:10_000]
+             if isinstance(v, str) and (m := _DAY_MONTH.match(v))]
+    return (any(int(m.group(1)) > 12 for m in found)
+            and not any(int(m.group(3)) > 12 for m in found))
+
+
+def _days_first_as_iso(values: pd.Series, first: Optional[bool]) -> pd.Series:
+    """``values`` with day-first dates rewritten year first (``first``: whether they are;
+    None: as :func:`day_first` finds)."""
+    if not (day_first(values) if first is None else first):
+        return values
+    return values.map(lambda v: _DAY_MONTH.sub(r"\4-\3-\1", v) if isinstance(v, str) else v)
 
 
 def _missed(times: pd.Series, values: pd.Series) -> int:
     return int(times.isna().sum() - values.isna().sum())
 
 
-def parse_times(values: pd.Series) -> pd.Series:
+def parse_times(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
     """Values (text, datetimes or objects) as times, NaT where one is not a time.
 
     Parameters
     ----------
     values : Series
+    first : bool, optional
+        Whether dates written as 05/03/2024 put the day first (default: as :func:`day_first`
+        finds in ``values``; give what training found when reading new rows).
 
     Returns
     -------
@@ -40,7 +78,7 @@ def parse_times(values: pd.Series) -> pd.Series:
     >>> [str(t) for t in times]
     ['2026-03-28 09:00:00+00:00', '2026-03-30 08:00:00+00:00']
     """
-    values = _without_clock_words(values)
+    values = _days_first_as_iso(_without_clock_words(values), first)
     try:
         times = _quietly_to_datetime(values)  # objects under pandas 2 for mixed offsets
     except ValueError:  # mixed offsets in text (pandas 3): it asks for one zone
@@ -106,7 +144,7 @@ def _one(value: object) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
-def wall_clock(values: pd.Series) -> pd.Series:
+def wall_clock(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
     """Times on the clock each was written in: a zone or offset is dropped, not converted.
 
     Local midnights stay midnights across a daylight-saving change, so daily or monthly data
@@ -118,6 +156,8 @@ def wall_clock(values: pd.Series) -> pd.Series:
         Text, datetimes or datetime64 (with or without a zone); or whole numbers, read as the
         text of their digits: years (2024) and dates written 20240131 are times, other numbers
         (period numbers, epoch seconds) are not.
+    first : bool, optional
+        As for :func:`parse_times`.
 
     Returns
     -------
@@ -132,7 +172,7 @@ def wall_clock(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return _zoneless(values)
-    values = _without_clock_words(_digits(values))
+    values = _days_first_as_iso(_without_clock_words(_digits(values)), first)
     for attempt in (values, values.map(_local)):
         try:
             times = _quietly_to_datetime(attempt)

@@ -192,7 +192,8 @@ def _model(prepared: PreparedPanel, settings: TrainSettings, paths: np.ndarray,
     return ForecastModel(settings.time_column, settings.series_id, settings.target, panel.freq,
                          settings.horizon, keys, ends, paths, np.asarray(scales), quantiles,
                          dropped, settings.known_features, members if keep_global else None,
-                         history, {str(level): bounds[:, j] for j, level in enumerate(LEVELS)})
+                         history, {str(level): bounds[:, j] for j, level in enumerate(LEVELS)},
+                         prepared.day_first)
 
 
 def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,

@@ -52,6 +52,9 @@ class ForecastModel:
         Level -> (n_series, horizon, 2) lower and upper bounds from the forecasting model
         itself, for series forecast by one statistical model alone (NaN for the others, whose
         intervals come from ``quantiles``).
+    day_first : bool, default=False
+        Whether the time column's dates written as 05/03/2024 put the day first (as training
+        found; new rows are read the same way).
     """
 
     def __init__(self, time_column: str, series_id: list[str], target: str, freq: str,
@@ -61,7 +64,8 @@ class ForecastModel:
                  feature_names: Optional[list[str]] = None,
                  global_members: Optional[dict[int, Any]] = None,
                  history: Optional[Any] = None,
-                 model_intervals: Optional[dict[str, np.ndarray]] = None) -> None:
+                 model_intervals: Optional[dict[str, np.ndarray]] = None,
+                 day_first: bool = False) -> None:
         self.time_column = time_column
         self.series_id = list(series_id)
         self.target = target
@@ -78,10 +82,12 @@ class ForecastModel:
         self.history = history
         self.model_intervals = {k: np.asarray(v, dtype=float)
                                 for k, v in (model_intervals or {}).items()}
+        self.day_first = day_first
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_intervals", {})  # models published before it existed
+        state.setdefault("day_first", False)
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
@@ -95,7 +101,7 @@ class ForecastModel:
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
                              f"column {self.time_column!r}, the series ids {self.series_id}"
                              f"{known}")
-        times = wall_clock(df[self.time_column])
+        times = wall_clock(df[self.time_column], self.day_first)
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))
         series = np.empty(len(df), dtype=int)

@@ -17,7 +17,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from featurizers import has_zone, wall_clock
+from featurizers import day_first, has_zone, wall_clock
 from tasks.errors import AutoMLInputError, nearest_names, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -114,6 +114,7 @@ class PreparedPanel:
     n_rows: int
     n_filled: int
     empty: list[tuple] = field(default_factory=list)
+    day_first: bool = False  # the time column's dates written as 05/03/2024 put the day first
 
 
 def season_of(freq: str) -> int:
@@ -241,9 +242,9 @@ def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
         raise AutoMLInputError(f"data check {kind} failed on {kwargs}")
 
 
-def _parse_times(frame: pd.DataFrame, column: str) -> pd.Series:
+def _parse_times(frame: pd.DataFrame, column: str, first: bool) -> pd.Series:
     values = frame[column]
-    parsed = wall_clock(values)
+    parsed = wall_clock(values, first)
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
         numbers = (" (numbers are read as years, 2024, or as dates written 20240131: write "
@@ -303,8 +304,9 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise AutoMLInputError(f"known-future feature {column!r} is not numeric; encode it "
                                    "as numbers")
+    first = day_first(frame[settings.time_column])
     work = frame.assign(**{settings.target: target, "__time": _parse_times(
-        frame, settings.time_column)}).sort_values([*settings.series_id, "__time"])
+        frame, settings.time_column, first)}).sort_values([*settings.series_id, "__time"])
     # The same time written two ways ("2024-01-06" and "2024-01-06 00:00") passes the check on
     # the raw values.
     _check_unique_times(work, [*settings.series_id, "__time"], settings.time_column)
@@ -353,7 +355,7 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
             "empty_series", "Alerted", f"{len(empty)} series have no {settings.target!r} values:"
             " left out of the model and listed in metrics.json (dropped_series)"))
     return PreparedPanel(
-        panel=panel.subset(long_), short=panel.subset(short_), empty=empty,
+        panel=panel.subset(long_), short=panel.subset(short_), empty=empty, day_first=first,
         dropped=empty + ([keys[i] for i in short_] if settings.short_series == "drop" else []),
         time_column=settings.time_column, series_id=list(settings.series_id),
         target=settings.target, horizon=settings.horizon, guardrails=guardrails,

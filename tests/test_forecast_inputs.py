@@ -280,3 +280,21 @@ def test_a_backtest_history_ending_in_a_gap_does_not_see_the_value_after_it():
     zero = prepare_panel(frame.drop(index=[38, 39]), _settings(
         time_column="day", series_id=[], horizon=10, fill_gaps="zero"))
     assert zero.panel.filled is None  # zeros are the data's own values
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_day_first_dates_are_read_day_first_in_training_and_at_predict_time(tmp_path):
+    from flows.train import train
+
+    days = pd.date_range("2024-02-01", periods=60, freq="D")  # to 2024-03-31
+    frame = pd.DataFrame({"day": days.strftime("%d/%m/%Y"),
+                          "sales": 50 + 10 * np.sin(2 * np.pi * np.arange(60) / 7)})
+    prepared = prepare_panel(frame, _settings(time_column="day", series_id=[], horizon=7))
+    assert prepared.day_first and prepared.panel.freq == "D" and prepared.n_filled == 0
+    assert prepared.panel.ends[0] == days[-1]
+    result = train(data=frame, target="sales", task="forecasting", time_column="day",
+                   horizon=7, include=["naive"], max_trials=1, output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    after = pd.date_range("2024-04-01", periods=7, freq="D")  # 01/04/2024 alone reads 4 January
+    predicted = model.predict(pd.DataFrame({"day": after.strftime("%d/%m/%Y")}))
+    np.testing.assert_allclose(predicted, model.predict(pd.DataFrame({"day": after})))
