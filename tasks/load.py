@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 
 import fsspec
@@ -19,6 +20,8 @@ __all__ = ["data_fingerprint", "load_table", "load_table_task", "select_columns"
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
+_COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
 def _base_name(uri: str) -> str:
@@ -37,6 +40,23 @@ def _sniff_delimiter(sample: str, uri: str) -> str:
         return csv.Sniffer().sniff("\n".join(lines[:200]), delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+def _comma_decimals(frame: pd.DataFrame) -> bool:
+    """Whether the table writes numbers with a decimal comma (``1,5``): a text column holds
+    such numbers (and whole ones) only, and no number column has a decimal point's fractions."""
+    if any(pd.api.types.is_float_dtype(frame[c]) and (frame[c].dropna() % 1 != 0).any()
+           for c in frame.columns):
+        return False
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if pd.api.types.is_numeric_dtype(values) or not len(values) or not values.map(
+                lambda v: isinstance(v, str)).all():
+            continue
+        comma = values.str.match(_COMMA_DECIMAL)
+        if comma.any() and (comma | values.str.match(_WHOLE)).all():
+            return True
+    return False
 
 
 def _read_csv(uri: str) -> pd.DataFrame:
@@ -60,6 +80,9 @@ def _read_csv(uri: str) -> pd.DataFrame:
             f"data file {uri!r} is not a readable table ({str(exc).splitlines()[0]}); "
             "check its delimiter and quoting"
         ) from None
+    if delimiter != "," and _comma_decimals(frame):  # 1,5 on a ";" line is one and a half
+        frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, decimal=",",
+                            low_memory=False)
     # pandas renames a repeated header ("a", "a" -> "a", "a.1"): a column the user never had.
     header = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, header=None,
                          nrows=1, dtype=str).iloc[0]

@@ -22,6 +22,19 @@ def test_delimiters_are_sniffed(tmp_path, name, sep):
     pd.testing.assert_frame_equal(load_table(str(path)), FRAME)
 
 
+def test_decimal_commas_are_read_as_numbers_where_the_delimiter_is_not_a_comma(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("größe;gewicht;stadt;notiz\n1,5;70;Köln;a,b\n-2,25;;Bonn;c\n3;81,5;Köln;\n",
+                    encoding="utf-8")
+    frame = load_table(str(path))
+    assert frame["größe"].tolist() == [1.5, -2.25, 3.0]
+    assert frame["gewicht"].tolist()[::2] == [70.0, 81.5] and frame["gewicht"].isna()[1]
+    assert frame["notiz"].tolist()[:2] == ["a,b", "c"]  # text stays text
+    mixed = tmp_path / "mixed.csv"  # a decimal point elsewhere: "1,5" is not a number then
+    mixed.write_text("a;b\n1,5;0.5\n2,5;1.5\n", encoding="utf-8")
+    assert load_table(str(mixed))["a"].tolist() == ["1,5", "2,5"]
+
+
 def test_gzip_and_parquet(tmp_path):
     gz = tmp_path / "t.tsv.gz"
     with gzip.open(gz, "wt") as handle:
