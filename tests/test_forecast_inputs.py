@@ -1,6 +1,7 @@
 """Forecasting inputs a user gets wrong, or right in a less common way: one series without
 series ids, one time written two ways, a horizon longer than the history, a frequency finer
-than the data's, and a time budget too small to backtest anything."""
+than the data's, a time budget too small to backtest anything, periods missing here and there,
+numeric and day-first times, and a series without target values."""
 
 from __future__ import annotations
 
