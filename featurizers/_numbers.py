@@ -7,10 +7,14 @@ import pandas as pd
 
 __all__ = ["as_numbers", "not_numbers", "number_share"]
 
+_BOOLEAN_WORDS = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1",
+                  "FALSE": "0"}
+
 
 def as_numbers(values: pd.Series) -> pd.Series:
-    """``values`` as the model reads a numeric column: floats, booleans as 0/1, text parsed
-    after stripping spaces, anything else (``"n/a"``, ``"?"``) missing.
+    """``values`` as the model reads a numeric column: floats, booleans as 0/1 (also written
+    ``"True"``/``"false"``, as a column of booleans is when one stray value makes pandas read it
+    as text), text parsed after stripping spaces, anything else (``"n/a"``, ``"?"``) missing.
 
     Parameters
     ----------
@@ -23,15 +27,16 @@ def as_numbers(values: pd.Series) -> pd.Series:
     Examples
     --------
     >>> import pandas as pd
-    >>> as_numbers(pd.Series([" 5 ", "?", True, None], dtype=object)).tolist()
-    [5.0, nan, 1.0, nan]
+    >>> as_numbers(pd.Series([" 5 ", "?", True, None, "False"], dtype=object)).tolist()
+    [5.0, nan, 1.0, nan, 0.0]
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
     as_text = values.astype("object").map(
         lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v
     )
-    parsed = pd.to_numeric(as_text.astype(str).str.strip(), errors="coerce").astype("float64")
+    text = as_text.astype(str).str.strip()
+    parsed = pd.to_numeric(text.replace(_BOOLEAN_WORDS), errors="coerce").astype("float64")
     return parsed.mask(values.isna())
 
 
@@ -58,8 +63,8 @@ def not_numbers(values: pd.Series) -> pd.Series:
 
 def number_share(present: pd.Series) -> float:
     """The share of ``present`` (values, none missing) that are numbers or text holding one,
-    for deciding whether a column is numeric: booleans do not count (a column of True and
-    False is two categories).
+    for deciding whether a column is numeric: booleans, also written as text, do not count (a
+    column of True and False is two categories).
 
     Examples
     --------
@@ -69,5 +74,6 @@ def number_share(present: pd.Series) -> float:
     """
     if present.empty:
         return 0.0
-    booleans = present.map(lambda v: isinstance(v, (bool, np.bool_)))
+    booleans = present.map(lambda v: isinstance(v, (bool, np.bool_))
+                           or (isinstance(v, str) and v.strip() in _BOOLEAN_WORDS))
     return 1.0 - (len(not_numbers(present)) + int(booleans.sum())) / len(present)

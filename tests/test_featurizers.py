@@ -169,6 +169,21 @@ def test_a_column_of_booleans_with_missing_values_stays_two_categories():
     assert number_share(frame["flag"].dropna()) == 0.0  # the guardrail's reading too
 
 
+def test_booleans_written_as_text_are_read_as_booleans_in_a_numeric_column():
+    """A column of booleans in training, read as text at scoring when one stray value is in
+    the file: the model must read "True" as 1, not as missing."""
+    train = pd.DataFrame({"flag": [True, False] * 10, "x": np.arange(20.0)})
+    featurizer = AutoFeaturizer(roles={"flag": "numeric", "x": "numeric"}).fit(train)
+    as_text = pd.DataFrame({"flag": ["True", "false", " TRUE ", "oops"], "x": [0.0, 1, 2, 3]})
+    read = featurizer.transform(as_text)
+    expected = featurizer.transform(pd.DataFrame({"flag": [True, False, True, None],
+                                                  "x": [0.0, 1, 2, 3]}))
+    np.testing.assert_array_equal(read, expected)
+    assert not_numbers(as_text["flag"]).tolist() == ["oops"]  # the drift check's reading
+    text_only = pd.DataFrame({"flag": pd.Series(["True", "False", None] * 5, dtype=object)})
+    assert profile_columns(text_only)["flag"].kind == "categorical"  # two categories, as before
+
+
 def test_one_reading_of_numbers_for_the_model_and_every_check():
     values = pd.Series([" 5 ", "n/a", True, "1e3", "ground", None, 2.5], dtype=object)
     read = ToNumeric().fit_transform(values.to_frame("v"))[:, 0]
