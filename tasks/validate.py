@@ -234,6 +234,13 @@ def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Op
             raise AutoMLInputError(
                 f"target {target!r} has labels that read the same but differ in type: "
                 f"{', '.join(shown(v) for v in pair)}; make the column one type")
+        stripped = text.str.strip()
+        spaced = stripped[stripped.duplicated()]
+        if len(spaced):  # "yes" and "yes " would be two classes
+            pair = raw[stripped == spaced.iloc[0]].iloc[:2]
+            raise AutoMLInputError(
+                f"target {target!r} has labels that differ only in spaces: "
+                f"{', '.join(shown(v) for v in pair)}; strip the spaces from the column")
     classes, encoded = np.unique(labels, return_inverse=True)
     counts = np.bincount(encoded)
     if counts.min() < 2:

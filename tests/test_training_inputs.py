@@ -64,6 +64,14 @@ def test_labels_equal_as_text_but_not_in_type_are_refused():
         prepare_data(frame, _settings())
 
 
+def test_labels_that_differ_only_in_spaces_are_refused():
+    frame = _frame()
+    frame.loc[frame.index[:4], "label"] = frame["label"][:4] + " "
+    with pytest.raises(AutoMLInputError, match=r"target 'label' has labels that differ only in "
+                       r"spaces: '(yes|no) ?', '(yes|no) ?'; strip the spaces from the column"):
+        prepare_data(frame, _settings())
+
+
 def test_an_unused_category_of_the_target_raises_no_imbalance_alert():
     frame = _frame()
     frame["label"] = pd.Categorical(frame["label"], categories=["no", "yes", "maybe"])
