@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from featurizers._quiet import ignoring
@@ -22,7 +23,8 @@ _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[\sT])")
 
 def day_first(values: pd.Series) -> bool:
     """Whether dates written as 05/03/2024 put the day first: some first number is above 12
-    and no second one is (among the first 10,000 values so written).
+    and no second one is (among the distinct values, or 10,000 spread over them: a table
+    sorted by date may start with a month's first twelve days).
 
     pandas reads each such date on its own, month first unless that fails, so without this
     13/03/2024 is 13 March but 05/03/2024 is 3 May.
@@ -37,8 +39,10 @@ def day_first(values: pd.Series) -> bool:
     """
     if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return False
-    found = [m for v in values.dropna().iloc[:10_000]
-             if isinstance(v, str) and (m := _DAY_MONTH.match(v))]
+    distinct = values.dropna().drop_duplicates()
+    if len(distinct) > 10_000:
+        distinct = distinct.iloc[np.linspace(0, len(distinct) - 1, 10_000).astype(int)]
+    found = [m for v in distinct if isinstance(v, str) and (m := _DAY_MONTH.match(v))]
     return (any(int(m.group(1)) > 12 for m in found)
             and not any(int(m.group(3)) > 12 for m in found))
 
@@ -144,7 +148,8 @@ def _one(value: object) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
-def wall_clock(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
+def wall_clock(values: pd.Series, first: Optional[bool] = None,
+               digits: bool = True) -> pd.Series:
     """Times on the clock each was written in: a zone or offset is dropped, not converted.
 
     Local midnights stay midnights across a daylight-saving change, so daily or monthly data
@@ -158,6 +163,9 @@ def wall_clock(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
         (period numbers, epoch seconds) are not.
     first : bool, optional
         As for :func:`parse_times`.
+    digits : bool, default=True
+        Read whole numbers as their digits (False: as nanoseconds since 1970, as forecasters
+        published before did).
 
     Returns
     -------
@@ -172,7 +180,8 @@ def wall_clock(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return _zoneless(values)
-    values = _days_first_as_iso(_without_clock_words(_digits(values)), first)
+    values = _days_first_as_iso(_without_clock_words(_digits(values) if digits else values),
+                                first)
     for attempt in (values, values.map(_local)):
         try:
             times = _quietly_to_datetime(attempt)

@@ -41,7 +41,8 @@ def flow_threads(n_workers: int) -> Iterator[None]:
 
     A flow's task runner is fixed where the flow is declared. A deployment run and a call from
     Python get that one, whatever their ``n_workers``: this swaps in a pool of the size asked
-    for, until the block ends. Outside a flow run, or on another kind of runner, it does nothing.
+    for, until the block ends (also over a pool of another size given with ``with_options``:
+    ``n_workers`` decides). Outside a flow run, or on another kind of runner, it does nothing.
     """
     context = FlowRunContext.get()
     wanted = ThreadPoolTaskRunner(max_workers=n_workers)

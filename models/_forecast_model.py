@@ -83,11 +83,13 @@ class ForecastModel:
         self.model_intervals = {k: np.asarray(v, dtype=float)
                                 for k, v in (model_intervals or {}).items()}
         self.day_first = day_first
+        self.numbers_as_dates = True  # a time 2024 is the year 2024 (see wall_clock)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_intervals", {})  # models published before it existed
         state.setdefault("day_first", False)
+        state.setdefault("numbers_as_dates", False)  # trained on them as nanoseconds
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
@@ -101,7 +103,7 @@ class ForecastModel:
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
                              f"column {self.time_column!r}, the series ids {self.series_id}"
                              f"{known}")
-        times = wall_clock(df[self.time_column], self.day_first)
+        times = wall_clock(df[self.time_column], self.day_first, self.numbers_as_dates)
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))
         series = np.empty(len(df), dtype=int)

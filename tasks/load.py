@@ -21,6 +21,7 @@ _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_NOT_THOUSANDS = re.compile(r",(\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
 _WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
@@ -42,21 +43,27 @@ def _sniff_delimiter(sample: str, uri: str) -> str:
         return ","
 
 
-def _comma_decimals(frame: pd.DataFrame) -> bool:
-    """Whether the table writes numbers with a decimal comma (``1,5``): a text column holds
-    such numbers (and whole ones) only, and no number column has a decimal point's fractions."""
+def _comma_decimal_columns(frame: pd.DataFrame) -> list[str]:
+    """The text columns holding numbers written with a decimal comma (``1,5``) and whole ones
+    only, with at least one that cannot be a thousands separator (``1,234``); none when a number
+    column has fractions, which then use a point."""
     if any(pd.api.types.is_float_dtype(frame[c]) and (frame[c].dropna() % 1 != 0).any()
            for c in frame.columns):
-        return False
+        return []
+    found = []
     for column in frame.columns:
         values = frame[column].dropna()
-        if pd.api.types.is_numeric_dtype(values) or not len(values) or not values.map(
+        if pd.api.types.is_numeric_dtype(values) or not len(values):
+            continue
+        text = values.astype(str)
+        if not text.str.contains(",", regex=False).any() or not values.map(
                 lambda v: isinstance(v, str)).all():
             continue
-        comma = values.str.match(_COMMA_DECIMAL)
-        if comma.any() and (comma | values.str.match(_WHOLE)).all():
-            return True
-    return False
+        comma = text.str.match(_COMMA_DECIMAL)
+        if ((comma | text.str.match(_WHOLE)).all()
+                and text[comma].str.contains(_NOT_THOUSANDS).any()):
+            found.append(column)
+    return found
 
 
 def _read_csv(uri: str) -> pd.DataFrame:
@@ -80,9 +87,10 @@ def _read_csv(uri: str) -> pd.DataFrame:
             f"data file {uri!r} is not a readable table ({str(exc).splitlines()[0]}); "
             "check its delimiter and quoting"
         ) from None
-    if delimiter != "," and _comma_decimals(frame):  # 1,5 on a ";" line is one and a half
-        frame = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, decimal=",",
-                            low_memory=False)
+    if delimiter != ",":  # then 1,5 is one and a half
+        for column in _comma_decimal_columns(frame):
+            frame[column] = pd.to_numeric(frame[column].str.strip().str.replace(
+                ",", ".", regex=False))
     # pandas renames a repeated header ("a", "a" -> "a", "a.1"): a column the user never had.
     header = pd.read_csv(io.BytesIO(raw), sep=delimiter, encoding=encoding, header=None,
                          nrows=1, dtype=str).iloc[0]

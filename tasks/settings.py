@@ -151,9 +151,6 @@ class TrainSettings(BaseModel):
         if unregistered:
             raise ValueError(f"{unregistered[0]} applies only when registering; give --registry "
                              "too, or leave it out")
-        if self.dask_address and self.task_runner != "dask":
-            raise ValueError("dask_address applies only with task_runner 'dask'; give "
-                             "--task-runner dask too, or leave it out")
         if self.task == "forecasting":
             self._check_forecasting()
             given = self._away_from_default(TABULAR_SETTINGS)
@@ -165,6 +162,9 @@ class TrainSettings(BaseModel):
             if given:
                 raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
                                  f"{self.task}, or use --task forecasting")
+            if self.dask_address and self.task_runner != "dask":
+                raise ValueError("dask_address applies only with task_runner 'dask'; give "
+                                 "--task-runner dask too, or leave it out")
         return self
 
     def _away_from_default(self, names: tuple[str, ...]) -> list[str]:

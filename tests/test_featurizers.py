@@ -96,6 +96,12 @@ def test_dates_written_day_first_are_read_day_first_in_training_and_in_new_rows(
     assert parts[names.index("d_day")] == parts[names.index("e_day")] == 5
     del encoder.day_first_  # as published before it existed: each value read on its own
     assert encoder.transform(new)[0][names.index("d_month")] == 5
+    from featurizers import day_first
+
+    # A long table sorted by date whose first 10,000 rows are all the first twelve days.
+    sorted_panel = pd.Series(np.repeat(days.strftime("%d/%m/%Y"), 900))
+    assert day_first(sorted_panel) and not day_first(pd.Series(
+        np.repeat(days.strftime("%m/%d/%Y"), 900)))
 
 
 def test_times_of_mixed_zones_and_other_spellings_are_read():

@@ -199,7 +199,7 @@ class _CountingRegressor(DummyRegressor):
             self.busy["now"] += 1
             self.busy["most"] = max(self.busy["most"], self.busy["now"])
         try:
-            time.sleep(0.3)
+            time.sleep(0.5)
         finally:
             with self.lock:
                 self.busy["now"] -= 1

@@ -260,6 +260,15 @@ def test_a_series_without_target_values_is_left_out_and_said_so(tmp_path):
         model.predict(pd.DataFrame({"shop": ["closed"], "year": [2021]}))
     facts = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert facts["dropped_series"] == [["closed"]]
+    # A forecaster published before numbers were read as dates reads them as it was trained.
+    state = {k: v for k, v in model.__dict__.items() if k not in ("numbers_as_dates",
+                                                                   "day_first")}
+    old = type(model).__new__(type(model))
+    old.__setstate__(state)
+    assert old.numbers_as_dates is False and old.day_first is False
+    from featurizers import wall_clock
+
+    assert wall_clock(pd.Series([2021]), digits=False)[0] == pd.Timestamp(2021, unit="ns")
 
 
 def test_a_backtest_history_ending_in_a_gap_does_not_see_the_value_after_it():

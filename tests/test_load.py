@@ -33,6 +33,14 @@ def test_decimal_commas_are_read_as_numbers_where_the_delimiter_is_not_a_comma(t
     mixed = tmp_path / "mixed.csv"  # a decimal point elsewhere: "1,5" is not a number then
     mixed.write_text("a;b\n1,5;0.5\n2,5;1.5\n", encoding="utf-8")
     assert load_table(str(mixed))["a"].tolist() == ["1,5", "2,5"]
+    # Only three digits after every comma: thousands, maybe; left as text. Whole numbers
+    # written with a point stay numbers beside decimal commas.
+    other = tmp_path / "other.csv"
+    other.write_text("amount;rate;count\n1,234;0,5;1.0\n12,500;1,25;2.0\n950;2;3.0\n",
+                     encoding="utf-8")
+    frame = load_table(str(other))
+    assert frame["amount"].tolist() == ["1,234", "12,500", "950"]
+    assert frame["rate"].tolist() == [0.5, 1.25, 2.0] and frame["count"].tolist() == [1, 2, 3]
 
 
 def test_gzip_and_parquet(tmp_path):

@@ -176,7 +176,7 @@ def test_settings_that_belong_to_another_task_are_refused():
     for name, value in [("exit_score", 0.9), ("candidate_timeout", 10.0),
                         ("predict_time_limit", 0.1), ("exclude_columns", ["id"]),
                         ("baseline_margin", 0.0), ("portfolio", "none"), ("search", "random"),
-                        ("task_runner", "dask")]:
+                        ("task_runner", "dask"), ("dask_address", "tcp://127.0.0.1:8786")]:
         with pytest.raises(AutoMLInputError, match=f"{name} applies to classification and "
                            "regression only; leave it out for forecasting"):
             settings_from_kwargs(**forecasting, **{name: value})
