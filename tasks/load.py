@@ -21,7 +21,7 @@ _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
-_NOT_THOUSANDS = re.compile(r",(\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
+_NOT_THOUSANDS = re.compile(r",(?:\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
 _WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
