@@ -128,7 +128,19 @@ def season_of(freq: str) -> int:
 def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
     """The frequency of the series: pandas' inference on the longest gap-free series, else the
     one it infers most often on three timestamps in a row (gaps leave the others), else the most
-    common step between timestamps."""
+    common step between timestamps. Daily data that spans weekends without a timestamp on one
+    is business days (``B``): days missing from it are holidays, not weekends."""
+    found = _gapped_frequency(times)
+    return "B" if found == "D" and _weekdays_only(times) else found
+
+
+def _weekdays_only(times: dict[tuple, pd.DatetimeIndex]) -> bool:
+    present = [s for s in times.values() if len(s)]
+    return (any(s.max() - s.min() >= pd.Timedelta(days=14) for s in present)
+            and all(bool((s.day_of_week < 5).all()) for s in present))
+
+
+def _gapped_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
     longest = sorted(times.values(), key=len, reverse=True)[:20]
     for stamps in longest:
         if len(stamps) >= 3:

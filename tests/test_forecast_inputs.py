@@ -218,6 +218,20 @@ def test_data_missing_some_periods_keeps_its_frequency_and_season(freq, season):
     assert prepared.n_filled == 6
 
 
+def test_weekday_data_missing_holidays_is_business_days():
+    """Weekday data missing a holiday has no gap-free series; it was read as daily, with each
+    weekend two missing periods to interpolate (season 7, forecasts dated on Saturdays)."""
+    days = pd.bdate_range("2024-01-01", periods=120)
+    frame = pd.DataFrame({"shop": np.repeat(["a", "b"], 120), "day": np.tile(days, 2),
+                          "sales": np.arange(240.0)}).drop(index=[9, 44, 150])
+    prepared = prepare_panel(frame, _settings(time_column="day", horizon=5))
+    assert (prepared.panel.freq, prepared.panel.season, prepared.n_filled) == ("B", 5, 3)
+    with_weekends = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=120),
+                                  "sales": np.arange(120.0)}).drop(index=[9, 44])
+    prepared = prepare_panel(with_weekends, _settings(time_column="day", horizon=5, series_id=[]))
+    assert (prepared.panel.freq, prepared.panel.season) == ("D", 7)
+
+
 def _yearly(years: list) -> pd.DataFrame:
     return pd.DataFrame({"shop": np.repeat(["a", "b", "closed"], len(years)),
                          "year": np.tile(years, 3),
