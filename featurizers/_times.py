@@ -17,8 +17,9 @@ __all__ = ["day_first", "has_zone", "parse_times", "utc_naive", "wall_clock"]
 _OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
                      r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
 
-# A date written with the day or the month first (05/03/2024, 5.3.2024, 05-03-2024 10:00).
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[\sT])")
+# A date written with the day or the month first (05/03/2024, 5.3.2024, 05-03-2024 10:00,
+# 05/03/24).
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])")
 
 
 def day_first(values: pd.Series) -> bool:
@@ -52,7 +53,13 @@ def _days_first_as_iso(values: pd.Series, first: Optional[bool]) -> pd.Series:
     None: as :func:`day_first` finds)."""
     if not (day_first(values) if first is None else first):
         return values
-    return values.map(lambda v: _DAY_MONTH.sub(r"\4-\3-\1", v) if isinstance(v, str) else v)
+    return values.map(lambda v: _DAY_MONTH.sub(_month_first, v) if isinstance(v, str) else v)
+
+
+def _month_first(match: re.Match) -> str:
+    day, _, month, year = match.groups()
+    # A two-digit year keeps pandas' century rule: month first is how pandas reads it.
+    return f"{year}-{month}-{day}" if len(year) == 4 else f"{month}/{day}/{year}"
 
 
 def _missed(times: pd.Series, values: pd.Series) -> int:

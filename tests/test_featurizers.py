@@ -77,11 +77,14 @@ def test_times_with_offsets_across_a_daylight_saving_change_are_one_utc_clock():
     np.testing.assert_array_equal(encoder.transform(later), encoder.transform(local)[-5:])
 
 
-def test_dates_written_day_first_are_read_day_first_in_training_and_in_new_rows():
-    """pandas reads 13/03/2024 as 13 March but 05/03/2024 as 3 May, each value on its own."""
+@pytest.mark.parametrize("year", ["%Y", "%y"])
+def test_dates_written_day_first_are_read_day_first_in_training_and_in_new_rows(year):
+    """pandas reads 13/03/2024 as 13 March but 05/03/2024 as 3 May, each value on its own (and
+    05/03/24 too)."""
     days = pd.date_range("2024-01-01", periods=60, freq="D")
-    frame = pd.DataFrame({"d": days.strftime("%d/%m/%Y"), "e": days.strftime("%m/%d/%Y")})
-    frame.loc[5, "d"] = days[5].strftime("%d.%m.%Y 10:30")  # another separator, with a time
+    frame = pd.DataFrame({"d": days.strftime(f"%d/%m/{year}"),
+                          "e": days.strftime(f"%m/%d/{year}")})
+    frame.loc[5, "d"] = days[5].strftime(f"%d.%m.{year} 10:30")  # another separator, a time
     assert profile_columns(frame)["d"].kind == "datetime"
     encoder = DatetimeFeatures().fit(frame)
     assert encoder.day_first_ == [True, False]
@@ -90,7 +93,9 @@ def test_dates_written_day_first_are_read_day_first_in_training_and_in_new_rows(
     for column in "de":
         np.testing.assert_array_equal(out[:, names.index(f"{column}_month")], days.month)
         np.testing.assert_array_equal(out[:, names.index(f"{column}_day")], days.day)
-    new = pd.DataFrame({"d": ["05/03/2024"], "e": ["03/05/2024"]})  # both 5 March
+    fifth_of_march = pd.Timestamp("2024-03-05")
+    new = pd.DataFrame({"d": [fifth_of_march.strftime(f"%d/%m/{year}")],
+                        "e": [fifth_of_march.strftime(f"%m/%d/{year}")]})
     parts = encoder.transform(new)[0]
     assert parts[names.index("d_month")] == parts[names.index("e_month")] == 3
     assert parts[names.index("d_day")] == parts[names.index("e_day")] == 5
