@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from featurizers._numbers import number_share
+from featurizers._numbers import as_numbers, number_share
 from featurizers._times import parse_times
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
@@ -82,11 +82,23 @@ def _short_text(present: pd.Series) -> Optional[str]:
             "average): TF-IDF")
 
 
+def _kind_of_number_text(name: str, values: pd.Series) -> tuple[ColumnKind, str]:
+    """Numbers written as text (IDs from a database's text column, say) are judged as the
+    same numbers stored as integers would be."""
+    numbers = as_numbers(values)
+    present = numbers.dropna()
+    if len(present) == int(values.notna().sum()) and bool((present % 1 == 0).all()):
+        kind, _ = _kind_of_numeric_column(name, numbers.astype("Int64"), present.nunique())
+        if kind == "id":
+            return "id", "distinct whole numbers written as text, counting rows: ID-like, dropped"
+    return "numeric", "text holding numbers: parsed as numbers"
+
+
 def _kind_of_text_column(
-    values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
+    name: str, values: pd.Series, present: pd.Series, n_unique: int, max_onehot: int
 ) -> tuple[ColumnKind, str]:
     if number_share(present) >= 0.95:
-        return "numeric", "text holding numbers: parsed as numbers"
+        return _kind_of_number_text(name, values)
     if _parses_as_datetime(present):
         return "datetime", "date/time strings: calendar parts"
     n_present = int(values.notna().sum())
@@ -128,7 +140,8 @@ def _profile_one(name: str, values: pd.Series, max_onehot: int) -> ColumnProfile
     elif pd.api.types.is_datetime64_any_dtype(values):
         kind, reason = "datetime", "timestamps: calendar parts"
     else:
-        kind, reason = _kind_of_text_column(values, _non_null_sample(values), n_unique, max_onehot)
+        kind, reason = _kind_of_text_column(name, values, _non_null_sample(values), n_unique,
+                                            max_onehot)
     return ColumnProfile(name, kind, dtype, missing, n_unique, reason)
 
 

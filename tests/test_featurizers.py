@@ -151,6 +151,20 @@ def test_profile_kinds(column, kind):
     assert profiles[column].kind == kind
 
 
+def test_integer_ids_written_as_text_are_ids_as_integers_are():
+    """A database's text column of customer numbers was a numeric feature; the same numbers
+    stored as integers were dropped as IDs."""
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(np.arange(10_000, 10_200))
+    frame = pd.DataFrame({"customer_id": ids.astype(str), "customer_no": ids,
+                          "row": np.arange(200).astype(str), "visits": ids.astype(str),
+                          "amount": rng.integers(0, 1000, 200).astype(str),
+                          "price": [f"{i}.5" for i in range(200)]})
+    kinds = {name: p.kind for name, p in profile_columns(frame).items()}
+    assert kinds == {"customer_id": "id", "customer_no": "numeric", "row": "id",
+                     "visits": "numeric", "amount": "numeric", "price": "numeric"}
+
+
 def test_auto_featurizer_on_awkward_data_and_unseen_values():
     frame = awkward_classification().dropna(subset=["label"])
     X, y = frame.drop(columns=["label"]), frame["label"].to_numpy()
