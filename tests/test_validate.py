@@ -134,3 +134,21 @@ def test_forecasting_tables_take_the_forecasting_path(classification_frame):
                          horizon=3)
     with pytest.raises(ValueError, match="prepare_panel"):
         prepare_data(classification_frame, settings)
+
+
+def test_dates_and_numbers_written_as_text_get_no_set_of_categories():
+    """A month column of 12 dates had its values recorded as categories, so scoring next
+    year's rows reported every one of them as an unseen category."""
+    from tasks.drift import check_against_contract
+
+    months = pd.date_range("2024-01-01", periods=12, freq="MS").strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"month": np.tile(months, 10), "size": np.tile(["1", "2", "3"], 40),
+                          "plan": np.tile(["basic", "pro", "team"], 40),
+                          "label": np.tile(["no", "yes"], 60)})
+    suite = prepare_data(frame, _settings()).suite
+    sets = {e["kwargs"]["column"] for e in suite["expectations"]
+            if e["type"] == "expect_column_values_to_be_in_set"}
+    assert sets == {"plan"}
+    next_year = frame.drop(columns="label").assign(month="2025-03-01", plan="enterprise")
+    found = check_against_contract(next_year, suite).findings
+    assert list(zip(found["column"], found["check"])) == [("plan", "unseen_category")]
