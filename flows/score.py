@@ -36,6 +36,7 @@ from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS  #
 from pydantic import BaseModel, Field  # noqa: E402
 
 from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
+from tasks.artifacts import scoring_key  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
 from tasks.load import load_table  # noqa: E402
@@ -166,8 +167,7 @@ def score(
     predictions = predict_task(loaded.model, frame)
     path = write_predictions(predictions, output)
     failed = int((predictions["error"] != "").sum())
-    key = "automl-score-" + "".join(c if c.isalnum() else "-" for c in
-                                    Path(output).stem.lower())[:40]
+    key = scoring_key(output)
     create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
                           description="Drift signs against the training data contract")
     create_markdown_artifact(

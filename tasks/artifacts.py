@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any, Optional
 from uuid import UUID
 
@@ -18,13 +19,20 @@ from prefect.artifacts import (
 from tasks.guardrails import Guardrail
 from tasks.types import json_safe
 
-__all__ = ["experiment_key", "Progress", "publish_artifacts"]
+__all__ = ["experiment_key", "Progress", "publish_artifacts", "scoring_key"]
 
 
 def experiment_key(target: str, output: str) -> str:
     """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes)."""
     raw = f"automl-{output.rstrip('/').split('/')[-1]}-{target}".lower()
     return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:60]
+
+
+def scoring_key(output: str) -> str:
+    """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI):
+    Prefect takes lowercase ASCII letters, digits and dashes only."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", PurePosixPath(output.rstrip("/")).stem.lower())
+    return f"automl-score-{stem.strip('-')[:40] or 'predictions'}"
 
 
 class Progress:

@@ -59,6 +59,16 @@ def test_every_row_is_scored_and_drift_is_reported(model_dir, tmp_path):
     assert Artifact.get("automl-score-p-drift") is not None
 
 
+def test_an_output_named_in_any_letters_gets_its_artifacts(model_dir, tmp_path):
+    """'é' passed str.isalnum into the artifact key, which Prefect refused after the
+    predictions were written: the run failed with its output on disk."""
+    data = tmp_path / "new.csv"
+    _new_rows().to_csv(data, index=False)
+    result = score(model=str(model_dir), data=str(data), output=str(tmp_path / "prévisions.csv"))
+    assert result.scored == 30 and (tmp_path / "prévisions.csv").is_file()
+    assert Artifact.get("automl-score-pr-visions-summary") is not None
+
+
 def test_columns_the_featurizer_dropped_may_be_left_out(model_dir, tmp_path):
     """'always empty' and the ID 'row id' were dropped in training: rows need not carry them."""
     rows = _new_rows()
