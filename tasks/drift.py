@@ -68,7 +68,8 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
     if required is not None:
         needed = [c for c in needed if c in set(required)]
     # A column the model does not use cannot move its predictions: it is not checked.
-    expectations = [e for e in expectations if e["kwargs"].get("column") in set(needed)]
+    expectations = [_set_as_categories(e) for e in expectations
+                    if e["kwargs"].get("column") in set(needed)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise AutoMLInputError(
@@ -84,6 +85,16 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
     return DriftReport(len(frame), pd.DataFrame(
         _with_text_in_numbers(frame, numeric, _validate(checked, doubtful)),
         columns=DRIFT_COLUMNS))
+
+
+def _set_as_categories(expectation: dict[str, Any]) -> dict[str, Any]:
+    """``expectation`` with its set of values as the rows' values are compared: as text
+    (forecasters published before this wrote numeric series ids as numbers)."""
+    kwargs = expectation["kwargs"]
+    if expectation["type"] != "expect_column_values_to_be_in_set" or "value_set" not in kwargs:
+        return expectation
+    value_set = sorted({category_text(v) for v in kwargs["value_set"]})
+    return {**expectation, "kwargs": {**kwargs, "value_set": value_set}}
 
 
 def _as_categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

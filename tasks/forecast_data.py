@@ -18,6 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from featurizers import day_first, has_zone, wall_clock
+from featurizers._cleaning import category_text
 from tasks.errors import AutoMLInputError, nearest_names, shown
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -194,7 +195,9 @@ def build_forecast_suite(frame: pd.DataFrame, settings: TrainSettings) -> gx.Exp
     for column in settings.series_id:
         seen = frame[column].dropna().unique() if column in frame.columns else []
         if 0 < len(seen) <= CONTRACT_MAX_SERIES:  # a series never trained on is drift
-            values = sorted((v.item() if isinstance(v, np.generic) else v for v in seen), key=str)
+            # As scoring compares them: 101 and 101.0 read from another file are one series.
+            values = sorted({category_text(v.item() if isinstance(v, np.generic) else v)
+                             for v in seen})
             suite.add_expectation(ex.ExpectColumnValuesToBeInSet(
                 column=column, value_set=values, meta={"contract": True}))
     for column in settings.known_features:

@@ -322,3 +322,24 @@ def test_day_first_dates_are_read_day_first_in_training_and_at_predict_time(tmp_
     after = pd.date_range("2024-04-01", periods=7, freq="D")  # 01/04/2024 alone reads 4 January
     predicted = model.predict(pd.DataFrame({"day": after.strftime("%d/%m/%Y")}))
     np.testing.assert_allclose(predicted, model.predict(pd.DataFrame({"day": after})))
+
+
+def test_numeric_series_ids_trained_on_are_not_drift():
+    """The contract held the ids as numbers and scoring compared them as text: every row of
+    a forecaster with numeric series ids was reported as an unseen series."""
+    from tasks.drift import check_against_contract
+    from tasks.forecast_data import build_forecast_suite
+
+    days = pd.date_range("2024-01-01", periods=30).strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"store": np.repeat([101, 102], 30), "day": np.tile(days, 2),
+                          "sales": np.arange(60.0)})
+    settings = _settings(time_column="day", series_id=["store"], horizon=3)
+    contract = build_forecast_suite(frame, settings).to_json_dict()
+    rows = pd.DataFrame({"store": [101, 102.0, 999], "day": ["2024-01-31"] * 3})
+    expected = [["store", "unseen_category", 1, "999"]]
+    columns = ["column", "check", "unexpected_count", "examples"]
+    assert check_against_contract(rows, contract).findings[columns].values.tolist() == expected
+    for expectation in contract["expectations"]:  # as forecasters published before wrote it
+        if expectation["type"] == "expect_column_values_to_be_in_set":
+            expectation["kwargs"]["value_set"] = [101, 102]
+    assert check_against_contract(rows, contract).findings[columns].values.tolist() == expected
