@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import posixpath
 from pathlib import Path
 from typing import Any, Optional
@@ -79,7 +80,8 @@ def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
     Raises
     ------
     AutoMLInputError
-        When the file or its manifest is missing, or the hash differs (nothing is unpickled).
+        When the file or its manifest is missing, or the hash differs (nothing is unpickled),
+        or the model needs a module or class that is not installed.
     """
     path = Path(model)
     pkl = path / "model.pkl" if path.is_dir() else path
@@ -98,7 +100,15 @@ def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
             f"{str(manifest.get('model_sha256'))[:12]}...); refusing to unpickle it")
     import joblib
 
-    return LoadedModel(joblib.load(pkl), manifest, pkl, source)
+    try:
+        model = joblib.load(pkl)
+    except (ImportError, AttributeError, EOFError, TypeError, ValueError,
+            pickle.UnpicklingError) as exc:  # a module or class missing here, or a bad file
+        raise AutoMLInputError(
+            f"{where} cannot be loaded here ({type(exc).__name__}: {exc}); install the packages "
+            "and plug-ins it was trained with (versions in its manifest.json, 'packages')"
+        ) from None
+    return LoadedModel(model, manifest, pkl, source)
 
 
 def local_path(uri: str) -> Optional[Path]:

@@ -162,6 +162,32 @@ def test_a_tampered_model_is_refused_before_unpickling(trained, tmp_path):
     assert "sha256" in done.stderr and "refusing to unpickle" in done.stderr
 
 
+def test_a_model_needing_a_module_not_installed_is_one_line(trained, tmp_path, monkeypatch):
+    """A plug-in family missing where the model is served: a traceback before."""
+    import importlib
+
+    import joblib
+
+    from tasks.publish import file_sha256
+
+    (tmp_path / "plugx.py").write_text("class Family:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    copy = tmp_path / "copy"
+    shutil.copytree(trained[0], copy)
+    joblib.dump(importlib.import_module("plugx").Family(), copy / "model.pkl")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["model_sha256"] = file_sha256(copy / "model.pkl")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, "-m", "flows.serve", "--model", str(copy),
+                           "--port", str(_free_port())], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {copy} cannot be loaded here (ModuleNotFoundError: No module "
+        "named 'plugx'); install the packages and plug-ins it was trained with (versions in "
+        "its manifest.json, 'packages')"]
+
+
 def test_a_model_at_an_fsspec_uri_is_served(trained, server):
     # simplecache:: wraps the local files in a filesystem that is not the local one, as s3://
     # would be: the model is copied, checked and loaded as from object storage.
