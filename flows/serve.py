@@ -29,8 +29,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, ValidationError, WrapValidator,
-                      create_model)
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError,
+                      WrapValidator, create_model)
 from typing_extensions import Annotated
 
 from flows._follow import ChampionFollower
@@ -69,14 +69,19 @@ _TYPES: dict[str, Any] = {
     "text": Optional[str],
 }
 _ANY_SCALAR = Optional[Union[Number, bool, str]]
+# A forecaster's time column of years (2024) or dates written 20240131 takes them as numbers.
+_NUMBER_TIMES = Optional[Union[StrictInt, str]]
 
 
 def _row_model(loaded: LoadedModel) -> type[BaseModel]:
     fields = {}
     required = set(loaded.required)
+    number_times = getattr(loaded.model, "numbers_as_dates", False)
     for i, column in enumerate(loaded.columns):
         kind = loaded.roles.get(column)
         annotation = _TYPES.get(kind, _ANY_SCALAR)
+        if number_times and column == getattr(loaded.model, "time_column", None):
+            annotation = _NUMBER_TIMES
         fields[f"c{i}"] = (annotation, Field(... if column in required else None, alias=column))
     config = ConfigDict(extra="forbid", populate_by_name=False)
     return create_model("Row", __config__=config, **fields)

@@ -276,6 +276,9 @@ def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
         assert status == 200, answer
         expected = joblib.load(out / "model.pkl").predict(pd.DataFrame(rows))
         assert answer["predictions"] == pytest.approx(list(expected))
+        # A time written as digits is read as model.predict reads it (it was a 422).
+        status, answer = _post(url, json.dumps({"rows": [{"store": 2, "month": 20190201}]}))
+        assert status == 200 and answer["predictions"] == pytest.approx([expected[0]])
         status, answer = _post(url, json.dumps({"rows": [{"store": 9, "month": "2019-01-01"}]}))
         assert status == 422 and "'store': 9" in answer["detail"]
         assert "was not in training" in answer["detail"]
