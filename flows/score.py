@@ -25,7 +25,7 @@ import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path, PurePosixPath  # noqa: E402
-from typing import Any, Optional  # noqa: E402
+from typing import Any, Optional, Union  # noqa: E402
 
 import fsspec  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -153,7 +153,8 @@ def score(
     data: str = Field(..., description="Rows to score: CSV/TSV/Parquet path or fsspec URI."),
     output: str = Field(..., description="Predictions file to write (.csv or .parquet)."),
     registry: Optional[str] = Field(None, description="Model registry (folder or fsspec URI)."),
-    version: str = Field("champion", description="Registry version number, or 'champion'."),
+    version: Union[int, str] = Field(
+        "champion", description="Registry version (2 or 'v2'), or 'champion'."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
     check_output(output, data)

@@ -139,7 +139,7 @@ def fetch_registered(entry: Registry, version: str | int, into: str) -> tuple[in
     return number, f"{entry.name} v{number} of registry {entry.location}"
 
 
-def fetch_published(model: str, registry: Optional[str], version: str,
+def fetch_published(model: str, registry: Optional[str], version: str | int,
                     into: str) -> tuple[str, Optional[int], str]:
     """Where :func:`load_verified` finds the model that scoring is given: ``model`` itself (a
     path or URI, see :func:`fetch_model`) or, with ``registry``, version ``version`` of the

@@ -170,6 +170,11 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     predictions = pd.read_csv(tmp_path / "p.csv")
     assert scored.scored == 20 and predictions["proba_yes"].nunique() == 1  # v1: the prior
     assert scored.version == 1
+    # A version as a deployment run's `--param version=3` gives it: a number (it was refused).
+    params = score.validate_parameters({"model": "customers", "registry": where, "version": 3,
+                                        "data": str(tmp_path / "new.csv"),
+                                        "output": str(tmp_path / "p3.csv")})
+    assert score(**params).version == 3
     assert registry_main(["--registry", where, "--name", "customers", "rollback", "7"]) == 2
 
 
