@@ -22,6 +22,7 @@ checked against the manifest before it is unpickled.
 # create_app builds at run time as a real annotation, not as a string it cannot resolve.
 import argparse
 import asyncio
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -198,6 +199,30 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
     return app
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0 to 65535 (0 takes a "
+                                         "free one)")
+    return port
+
+
+def _positive(kind: type) -> Any:
+    def read(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number above 0")
+        return value
+
+    return read
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m flows.serve``."""
     parser = OneLineParser(prog="python -m flows.serve", description=__doc__.splitlines()[0])
@@ -212,9 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "of the champion, a newly promoted one being served from then on "
                         f"(default {POLL_SECONDS:g}; 0 serves the one read at start)")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES)
-    parser.add_argument("--body-timeout", type=float, default=BODY_SECONDS,
+    parser.add_argument("--port", type=_port, default=8000,
+                        help="0 to 65535; 0 takes a free one (default 8000)")
+    parser.add_argument("--max-body-bytes", type=_positive(int), default=MAX_BODY_BYTES)
+    parser.add_argument("--body-timeout", type=_positive(float), default=BODY_SECONDS,
                         help="seconds for a request body to arrive whole (else 408)")
     return parser
 

@@ -257,6 +257,22 @@ def test_schema_driven_fuzzing_finds_no_5xx(server):
     assert counts and int(counts.group(1)) >= 100 and counts.group(1) == counts.group(2)
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--port", "99999", "'99999' is not a port: give 0 to 65535 (0 takes a free one)"),
+    ("--port", "-5", "'-5' is not a port"), ("--max-body-bytes", "-1", "give a finite number"),
+    ("--body-timeout", "inf", "'inf': give a finite number above 0")])
+def test_settings_out_of_bounds_are_one_line(option, value, says, capsys):
+    """A port out of range was a 71-line traceback at bind; a negative body limit or timeout
+    was taken, and then refused every request."""
+    from flows.serve import build_parser
+
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["--model", "m", option, value])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: argument {option}: ") and says in lines[0]
+
+
 def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
     import joblib
     import numpy as np
