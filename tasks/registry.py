@@ -123,6 +123,8 @@ class Registry:
 
     def versions(self) -> list[int]:
         """The complete versions, oldest first."""
+        # Object stores' filesystems (s3fs, gcsfs) keep listings: read what other runs wrote.
+        self.fs.invalidate_cache(self.root)
         if not self.fs.exists(self.root):
             return []
         found = []
@@ -175,6 +177,7 @@ class Registry:
             When ``champion.json`` cannot be read or names a version that is not there.
         """
         path = self._path("champion.json")
+        self.fs.invalidate_cache(path)
         if not self.fs.exists(path):
             return None
         fix = f"point it at a version with `python -m flows.registry --registry " \

@@ -11,8 +11,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any, Optional
 
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 from flows._follow import ChampionFollower
 from flows.train import train
@@ -68,6 +70,41 @@ def test_a_promotion_is_served_and_a_broken_champion_is_not(registry, caplog):
     assert follower.check() is False and follower.version == 2
     assert "cannot serve the new champion v1" in caplog.records[-1].getMessage()
     assert "sha256" in caplog.records[-1].getMessage()
+
+
+class _ListingsKept(LocalFileSystem):
+    """Keeps directory listings until told otherwise, as s3fs and gcsfs do (there is no object
+    store here: the one fault faked in these tests)."""
+
+    cachable = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[tuple, Any] = {}
+
+    def ls(self, path: str, detail: bool = False, **kwargs: Any) -> Any:
+        key = (self._strip_protocol(path).rstrip("/"), detail)
+        if key not in self.kept:
+            self.kept[key] = super().ls(path, detail=detail, **kwargs)
+        return self.kept[key]
+
+    def invalidate_cache(self, path: Optional[str] = None) -> None:
+        """As s3fs: forget ``path``'s listing and its parents' (all without ``path``)."""
+        path = None if path is None else self._strip_protocol(path).rstrip("/")
+        self.kept = {key: value for key, value in self.kept.items() if path is not None
+                     and not (path == key[0] or path.startswith(key[0] + "/"))}
+
+
+def test_a_promotion_by_another_process_is_seen_through_a_store_that_keeps_listings(
+        registry, models):
+    """On S3 the follower's listing of the versions was kept: a version another process added
+    and promoted was 'not there', and the old champion was served for ever."""
+    registry.fs = _ListingsKept()
+    follower = _follower(registry)
+    assert follower.check() is False
+    elsewhere = Registry(registry.location, registry.name)
+    elsewhere.set_champion(elsewhere.add(str(models[0] / "all")))
+    assert follower.check() is True and follower.version == 3
 
 
 def test_an_unexpected_failure_while_polling_is_logged_once_and_polling_goes_on(registry,
