@@ -99,7 +99,7 @@ def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):
     ("flows.train", [], "the following arguments are required: --data, --target, --task"),
     ("flows.score", ["--model", "m"], "the following arguments are required: --data"),
     ("flows.registry", ["list"], "the following arguments are required: --registry"),
-    ("flows.serve", ["--port", "eighty"], "argument --port: invalid int value"),
+    ("flows.serve", ["--port", "eighty"], "argument --port: 'eighty' is not a port: give 0"),
 ])
 def test_a_usage_error_is_one_line_not_the_whole_usage(module, argv, pattern, tmp_path):
     done = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
