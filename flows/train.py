@@ -66,8 +66,8 @@ from tasks.portfolio import load_portfolio  # noqa: E402
 from tasks.registry import Registry  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
 from tasks.settings import (  # noqa: E402
-    AtLeastOne, ColumnName, Folds, Fraction, NonNegative, Seconds, Seed, StdErrors, TrainSettings,
-    Windows, Workers, settings_from_kwargs)
+    AtLeastOne, ColumnName, Finite, Folds, Fraction, NonNegative, Seconds, Seed, StdErrors,
+    TrainSettings, Windows, Workers, settings_from_kwargs)
 from tasks.split import SplitPlan, split_task  # noqa: E402
 from tasks.train import refit_task  # noqa: E402
 from tasks.types import CandidateResult, CandidateSummary, TrainResult  # noqa: E402
@@ -114,7 +114,7 @@ def train(
     include: Optional[list[Family]] = Field(
         None, description="Only these model families (empty: all)."),
     exclude: Optional[list[Family]] = Field(None, description="Leave out these families."),
-    exit_score: Optional[float] = Field(
+    exit_score: Optional[Finite] = Field(
         None, description="Stop as soon as a candidate reaches this primary-metric value."),
     cv_folds: Optional[Folds] = Field(None, description="Force k-fold cross-validation."),
     validation_fraction: Optional[Fraction] = Field(

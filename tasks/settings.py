@@ -18,6 +18,7 @@ __all__ = [
     "TABULAR_SETTINGS",
     "Folds",
     "Fraction",
+    "Finite",
     "NonNegative",
     "REGRESSION_METRICS",
     "Seed",
@@ -66,15 +67,16 @@ REGISTRY_SETTINGS = ("model_name", "promotion_margin", "promotion_std_errors")
 # reach the deployment's parameter schema, so the Prefect UI's form and `prefect deployment run`
 # refuse a value out of bounds before any worker starts the run.
 ColumnName = Annotated[str, Field(min_length=1)]
-Seconds = Annotated[float, Field(gt=0)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 AtLeastOne = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
 Folds = Annotated[int, Field(ge=2, le=20)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Workers = Annotated[int, Field(ge=1, le=64)]
-NonNegative = Annotated[float, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 StdErrors = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Windows = Annotated[int, Field(ge=1, le=20)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class TrainSettings(BaseModel):
@@ -95,7 +97,7 @@ class TrainSettings(BaseModel):
     output: str = "results"
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
-    exit_score: Optional[float] = None
+    exit_score: Optional[Finite] = None
     cv_folds: Optional[Folds] = None
     validation_fraction: Optional[Fraction] = None
     validation_data: Optional[str] = None

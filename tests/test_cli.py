@@ -64,6 +64,9 @@ class _FlowThatMustNotRun:
         (["--include", "xgbost"], "unknown model family 'xgbost'. Did you mean 'xgboost'"),
         (["--time-budget", "-5"], "setting 'time_budget'"),
         (["--baseline-margin", "-1"], "setting 'baseline_margin'.*greater than or equal to 0"),
+        # inf ran without end (the budget bounds the run); nan was ignored.
+        (["--time-budget", "inf"], "setting 'time_budget': Input should be a finite number"),
+        (["--exit-score", "nan"], "setting 'exit_score': Input should be a finite number"),
         (["--cv-folds", "3", "--validation-fraction", "0.2"], "cv_folds cannot be combined"),
         (["--horizon", "14"], "horizon applies to forecasting only; leave it out for "
          "classification, or use --task forecasting"),
