@@ -15,6 +15,7 @@ from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
 from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, local_forecasts,
                                    select_within)
 from flows._forecast_registry import Backtest, register_forecast_task
+from flows._registry import registered
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
 from flows._select import check_time_for_candidates, choose_families
@@ -113,13 +114,14 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     publish_report_artifacts(key, report)
     decision = None
     if settings.registry:
-        decision = register_forecast_task(
-            settings, str(Path(model_path).parent), Backtest(
+        output = str(Path(model_path).parent)
+        decision = registered(lambda: register_forecast_task(
+            settings, output, Backtest(
                 panel, horizon, windows, actual, chosen_forecast, scales, reference),
-            metric, chosen.metrics[metric], key)
+            metric, chosen.metrics[metric], key), output)
     ids = {r.spec.id: r for r in results}
     return TrainResult(
-        model_path=model_path, output=str(Path(settings.output).resolve()), task="forecasting",
+        model_path=model_path, output=str(Path(model_path).parent), task="forecasting",
         metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
         leaderboard=[CandidateSummary.of(ids[i]) for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails],

@@ -238,8 +238,8 @@ def register_forecast_task(settings: TrainSettings, output: str, run: Backtest, 
         comparison = ForecastComparison(score, None, None)
     else:
         with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-            fetch_registered(registry, champion_version, local)
-            champion = load_verified(local).model
+            _, source = fetch_registered(registry, champion_version, local)
+            champion = load_verified(local, source=source).model
         comparison = compare_forecasts(champion, run, metric, settings.seed)
         if comparison.challenger is None:
             comparison = dataclasses.replace(comparison, challenger=score)

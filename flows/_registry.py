@@ -8,7 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,8 @@ from tasks.baseline import bootstrap_gain
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
-from tasks.model_io import fetch_registered, load_verified, used_columns
+from tasks.errors import AutoMLInputError
+from tasks.model_io import fetch_registered, load_verified, local_path, used_columns
 from tasks.registry import (TRAINING_ROWS, Decision, Registry, RegistryBusy, decide,
                             kept_by_hand, row_hashes)
 from tasks.settings import TrainSettings
@@ -30,8 +31,8 @@ from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe
 from tasks.validate import PreparedData
 
-__all__ = ["Comparison", "compare_with_champion", "model_name", "register_task", "settle",
-           "training_rows_file"]
+__all__ = ["Comparison", "check_registry", "compare_with_champion", "model_name",
+           "register_task", "registered", "settle", "training_rows_file"]
 
 
 def model_name(settings: TrainSettings) -> str:
@@ -39,6 +40,38 @@ def model_name(settings: TrainSettings) -> str:
     if settings.model_name:
         return settings.model_name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", settings.target).strip("-._") or "model"
+
+
+def check_registry(settings: TrainSettings) -> None:
+    """Before the data is read: a bad model name, a registry that cannot be written, an output
+    inside it, and a champion that cannot be read or loaded are one-line errors.
+
+    Raises
+    ------
+    AutoMLInputError
+    """
+    registry = Registry(settings.registry, model_name(settings))
+    registry.check_writable()
+    where = local_path(settings.registry)
+    output = Path(settings.output).expanduser().resolve()
+    if where is not None and (output == where.resolve() or where.resolve() in output.parents):
+        raise AutoMLInputError(f"output {settings.output!r} is inside registry "
+                               f"{settings.registry!r}; give a results folder outside it")
+    champion = registry.champion()
+    if champion is not None:
+        with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
+            _, source = fetch_registered(registry, champion, local)
+            load_verified(local, source=source)
+
+
+def registered(register: Callable[[], Decision], output: str) -> Decision:
+    """``register()``'s decision; a failure says that the model was published all the same
+    (the registry is checked before training, so this is a store failing midway)."""
+    try:
+        return register()
+    except Exception as exc:
+        raise RuntimeError(f"the model was published to {output}, but registering it failed "
+                           f"({type(exc).__name__}: {exc})") from exc
 
 
 def training_rows_file(data: PreparedData, model: Any) -> dict[str, bytes]:
@@ -150,8 +183,8 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     if champion_version is None:
         return Comparison(challenger_score(everything), None, None, "no champion yet")
     with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-        fetch_registered(registry, champion_version, local)
-        champion = load_verified(local)
+        _, source = fetch_registered(registry, champion_version, local)
+        champion = load_verified(local, source=source)
         seen_file = Path(local) / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
     X = data.X.rename(columns=str).iloc[rows]

@@ -39,7 +39,8 @@ from flows._loop import (  # noqa: E402
     refit_seconds,
     run_candidates,
 )
-from flows._registry import model_name, register_task, training_rows_file  # noqa: E402
+from flows._registry import (  # noqa: E402
+    check_registry, register_task, registered, training_rows_file)
 from flows._runners import candidate_runner, flow_threads  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
@@ -63,7 +64,6 @@ from tasks.load import load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
 from tasks.costs import CostModel  # noqa: E402
 from tasks.portfolio import load_portfolio  # noqa: E402
-from tasks.registry import Registry  # noqa: E402
 from tasks.search import Searcher  # noqa: E402
 from tasks.settings import (  # noqa: E402
     AtLeastOne, ColumnName, Finite, Folds, Fraction, NonNegative, Seconds, Seed, StdErrors,
@@ -218,8 +218,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     choose_families(settings, DataShape(0, 0))  # unknown family names fail before loading
     runner = candidate_runner(settings)  # a missing prefect-dask fails before loading too
     if settings.registry:
-        # So do a bad model name, a registry that is a file and an unreadable champion.
-        Registry(settings.registry, model_name(settings)).champion()
+        check_registry(settings)  # so do a registry that cannot be written and its champion
     if frame is None:
         frame = load_table_task(settings.data)
     if settings.task == "forecasting":
@@ -293,11 +292,12 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     publish_report_artifacts(key, report)
     decision = None
     if settings.registry:
-        decision = register_task(settings, str(Path(model_path).parent), prepared, plan, metric,
-                                 chosen, key, BASELINE_CHECK_SECONDS
-                                 if budget.seconds is not None else None)
+        output = str(Path(model_path).parent)
+        decision = registered(lambda: register_task(
+            settings, output, prepared, plan, metric, chosen, key,
+            BASELINE_CHECK_SECONDS if budget.seconds is not None else None), output)
     return TrainResult(
-        model_path=model_path, output=str(Path(settings.output).resolve()), task=settings.task,
+        model_path=model_path, output=str(Path(model_path).parent), task=settings.task,
         metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
         leaderboard=[CandidateSummary.of(by_id[i]) for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import joblib
 import pandas as pd
 from prefect import task
@@ -30,8 +31,27 @@ _PACKAGES = ("prefect", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu", "xgb
 
 
 def check_output_folder(output: str) -> Path:
-    """Fail early, before training, when the results cannot be written to ``output``."""
-    path = Path(output).expanduser()
+    """Fail early, before training, when the results cannot be written to ``output``: a file,
+    under a file, not writable, not on this machine's disk, or inside a model registry.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, absolute.
+    """
+    protocol, local = fsspec.core.split_protocol(output)
+    if protocol not in (None, "file", "local"):
+        raise AutoMLInputError(
+            f"output {output!r} is not a folder on this machine: the results are written to "
+            "local disk; give a local --output, and --registry with the URI to keep the model "
+            "in object storage")
+    path = Path(local).expanduser().resolve()
+    inside = next((p for p in [path, *path.parents]
+                   if (p / "champion.json").is_file() or (p / "decisions.jsonl").is_file()), None)
+    if inside is not None:
+        raise AutoMLInputError(
+            f"output {output!r} is inside the model registry folder {str(inside)!r}, whose "
+            "versions only registering writes; give a results folder outside it")
     if path.exists() and not path.is_dir():
         raise AutoMLInputError(f"output {output!r} is a file; give a folder for the results")
     parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))

@@ -121,6 +121,26 @@ class Registry:
         raise AutoMLInputError(f"registry {self.location!r} has no model {self.name!r} ({held}); "
                                "check --registry and the model name")
 
+    def check_writable(self) -> None:
+        """On a local disk, that the model's folder can be made (other stores say so when
+        written to).
+
+        Raises
+        ------
+        AutoMLInputError
+            When the folder or one above it is a file, or it cannot be written.
+        """
+        if not isinstance(self.fs, LocalFileSystem):
+            return
+        root = Path(self.root)
+        existing = next(p for p in [root, *root.parents] if p.exists())
+        if not existing.is_dir():
+            raise AutoMLInputError(f"registry {self.location!r} is under {str(existing)!r}, "
+                                   "which is a file; give a folder")
+        if not os.access(existing, os.W_OK):
+            raise AutoMLInputError(f"registry {self.location!r} cannot be written here "
+                                   f"({str(existing)!r}); give one you can write to")
+
     def versions(self) -> list[int]:
         """The complete versions, oldest first."""
         # Object stores' filesystems (s3fs, gcsfs) keep listings: read what other runs wrote.

@@ -113,3 +113,16 @@ def test_an_output_folder_under_a_file_is_refused_before_training(tmp_path):
     with pytest.raises(AutoMLInputError, match=r"under '.*data.csv', which is a file"):
         check_output_folder(str(tmp_path / "data.csv" / "results" / "run1"))
     assert check_output_folder(str(tmp_path / "new" / "run1")) == tmp_path / "new" / "run1"
+
+
+def test_an_output_uri_is_refused_and_a_local_one_is_made_absolute(tmp_path, monkeypatch):
+    """s3://bucket/x was written to a local folder named 's3:' with the run reported done;
+    '~/res' was published under the home folder but reported under the working folder."""
+    with pytest.raises(AutoMLInputError, match=r"output 's3://bucket/churn' is not a folder on "
+                       r"this machine: .* --registry with the URI"):
+        check_output_folder("s3://bucket/churn")
+    assert check_output_folder(f"file://{tmp_path}/run") == tmp_path / "run"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert check_output_folder("~/res") == tmp_path / "home" / "res"
+    assert check_output_folder("results") == tmp_path / "results"

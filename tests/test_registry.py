@@ -352,3 +352,37 @@ def test_the_default_model_name_is_the_target_made_name_safe():
     settings = TrainSettings(data="x", target="_churn flag", task="classification")
     assert model_name(settings) == "churn-flag"
     Registry("memory://names", model_name(settings))  # accepted
+
+
+def test_a_registry_that_cannot_take_the_model_is_refused_before_the_data_is_read(tmp_path):
+    """A registry under a file, an output inside a registry and a champion that cannot be
+    loaded were found after the model was published: the run failed, --output replaced."""
+    common = dict(data=str(tmp_path / "never-read.csv"), target="label",
+                  task="classification", output=str(tmp_path / "out"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(AutoMLInputError, match=r"registry '.*afile/reg' is under '.*afile', "
+                       r"which is a file; give a folder"):
+        train(**common, registry=str(tmp_path / "afile" / "reg"))
+    reg = Registry(str(tmp_path / "reg"), "label")
+    reg.set_champion(reg.add(str(_published(tmp_path / "a", "first"))))
+    with pytest.raises(AutoMLInputError, match=r"output '.*v1' is inside the model registry "
+                       r"folder '.*reg/label', whose versions only registering writes"):
+        train(**{**common, "output": str(tmp_path / "reg" / "label" / "v1")})
+    with pytest.raises(AutoMLInputError, match=r"output '.*runs' is inside registry"):
+        train(**{**common, "output": str(tmp_path / "reg" / "runs")},
+              registry=str(tmp_path / "reg"))
+    with pytest.raises(AutoMLInputError, match=r"^manifest.json of label v1 of registry .*reg "
+                       r"is not valid JSON"):
+        train(**common, registry=str(tmp_path / "reg"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_store_failing_while_registering_says_the_model_was_published():
+    from flows._registry import registered
+
+    def failing() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(RuntimeError, match=r"^the model was published to /r/run1, but "
+                       r"registering it failed \(OSError: \[Errno 28\] No space left"):
+        registered(failing, "/r/run1")
