@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -58,6 +59,19 @@ def _check_class_counts(y: np.ndarray, needed: int) -> int:
             "validated: add rows of that class or drop them"
         )
     return min(needed, smallest)
+
+
+def _check_holdout(n: int, fraction: float, needed: int) -> None:
+    """Each side of a holdout needs ``needed`` rows: one per class, else 2 (a score needs
+    more than one row)."""
+    valid = math.ceil(fraction * n)  # as train_test_split rounds it
+    if min(valid, n - valid) < needed:
+        low, high = needed / n, 1 - needed / n
+        raise AutoMLInputError(
+            f"validation_fraction {fraction:g} of {n} rows leaves {valid} for validation and "
+            f"{n - valid} for training, and each side needs {needed}"
+            f"{' (one per class)' if needed > 2 else ''}: give a fraction from {low:.3g} to "
+            f"{high:.3g}, or leave it out")
 
 
 def _fit_work(y: np.ndarray, task: str, n_features: int) -> float:
@@ -117,6 +131,7 @@ def plan_split(
     if validation_fraction is not None:
         if stratify:
             _check_class_counts(y, 2)
+        _check_holdout(n, validation_fraction, len(np.unique(y)) if stratify else 2)
         train, valid = train_test_split(
             index, test_size=validation_fraction, random_state=seed,
             stratify=y if stratify else None,

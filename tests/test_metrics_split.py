@@ -66,6 +66,21 @@ def test_folds_shrink_to_the_smallest_class_and_singletons_fail():
         plan_split(np.array([0] * 50 + [1]), "classification", 0)
 
 
+def test_a_holdout_too_small_on_either_side_is_one_line():
+    """0.005 of 200 rows was scikit-learn's ValueError during the run (classification), or a
+    holdout of one row whose r2 is nan and a run with 'no candidate finished' (regression)."""
+    three = np.repeat([0, 1, 2], 100)
+    with pytest.raises(AutoMLInputError, match=r"^validation_fraction 0.005 of 300 rows leaves "
+                       r"2 for validation and 298 for training, and each side needs 3 \(one "
+                       r"per class\): give a fraction from 0.01 to 0.99, or leave it out$"):
+        plan_split(three, "classification", 0, validation_fraction=0.005)
+    with pytest.raises(AutoMLInputError, match=r"leaves 1 for validation .* needs 2:"):
+        plan_split(np.linspace(0, 1, 200), "regression", 0, validation_fraction=0.005)
+    with pytest.raises(AutoMLInputError, match=r"leaves 200 for validation and 0 for training"):
+        plan_split(np.linspace(0, 1, 200), "regression", 0, validation_fraction=0.999)
+    assert len(plan_split(three, "classification", 0, validation_fraction=0.01).folds[0][1]) == 3
+
+
 def test_costly_data_gets_a_holdout_when_the_budget_is_short():
     y = np.repeat(np.arange(26), 16_000 // 26 + 1)[:16_000]
     short = plan_split(y, "classification", seed=0, time_budget=60, n_features=16)
