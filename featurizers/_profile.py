@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from featurizers._numbers import as_numbers, number_share
+from featurizers._numbers import number_share
 from featurizers._times import parse_times
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
@@ -23,6 +23,7 @@ DROPPED_KINDS = frozenset({"empty", "constant", "id"})
 _DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _SAMPLE = 500
+_WHOLE = re.compile(r"\s*[+-]?\d+\s*")
 _WORD = re.compile(r"\b(?!\d+\b)\w\w+\b")  # words of two characters or more, not numbers
 
 
@@ -83,14 +84,18 @@ def _short_text(present: pd.Series) -> Optional[str]:
 
 
 def _kind_of_number_text(name: str, values: pd.Series) -> tuple[ColumnKind, str]:
-    """Numbers written as text (IDs from a database's text column, say) are judged as the
-    same numbers stored as integers would be."""
-    numbers = as_numbers(values)
-    present = numbers.dropna()
-    if len(present) == int(values.notna().sum()) and bool((present % 1 == 0).all()):
-        kind, _ = _kind_of_numeric_column(name, numbers.astype("Int64"), present.nunique())
-        if kind == "id":
-            return "id", "distinct whole numbers written as text, counting rows: ID-like, dropped"
+    """Whole numbers written as text (IDs from a database's text column, say) are judged as
+    the same numbers stored as integers would be: distinct on every row (of 50 or more) and
+    sorted, or named like an ID. Decimals (``52000.00``) are not, as floats never are."""
+    if len(values) >= 50 and values.notna().all():
+        text = values.astype(str)
+        if text.str.fullmatch(_WHOLE).all():
+            numbers = text.map(int)  # Python integers: a 20-digit ICCID is exact
+            if numbers.nunique() == len(numbers) and (
+                    numbers.is_monotonic_increasing or numbers.is_monotonic_decreasing
+                    or _ID_NAME.search(name)):
+                return "id", ("distinct whole numbers written as text, counting rows: ID-like, "
+                              "dropped")
     return "numeric", "text holding numbers: parsed as numbers"
 
 

@@ -159,10 +159,16 @@ def test_integer_ids_written_as_text_are_ids_as_integers_are():
     frame = pd.DataFrame({"customer_id": ids.astype(str), "customer_no": ids,
                           "row": np.arange(200).astype(str), "visits": ids.astype(str),
                           "amount": rng.integers(0, 1000, 200).astype(str),
-                          "price": [f"{i}.5" for i in range(200)]})
+                          "price": [f"{i}.5" for i in range(200)],
+                          # Sorted, but decimals: a float column, which is never an ID.
+                          "income": [f"{52_000 + 100 * i:.2f}" for i in range(200)],
+                          # Past 2**63: int64 could not hold them (a crash at first).
+                          "iccid": [str(89_012_600_000_000_000_000 + i) for i in range(200)],
+                          "iccid_kept": [str(89_012_600_000_000_000_000 + int(i)) for i in ids]})
     kinds = {name: p.kind for name, p in profile_columns(frame).items()}
     assert kinds == {"customer_id": "id", "customer_no": "numeric", "row": "id",
-                     "visits": "numeric", "amount": "numeric", "price": "numeric"}
+                     "visits": "numeric", "amount": "numeric", "price": "numeric",
+                     "income": "numeric", "iccid": "id", "iccid_kept": "numeric"}
 
 
 def test_auto_featurizer_on_awkward_data_and_unseen_values():
