@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from featurizers._cleaning import category_text
-from featurizers._numbers import not_numbers
+from featurizers._numbers import as_numbers, not_numbers
 from tasks.errors import AutoMLInputError
 
 __all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "not_finite",
@@ -77,8 +77,9 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
             "was trained with")
     numeric = [e["kwargs"]["column"] for e in expectations
                if e["type"] == "expect_column_values_to_be_between"]
-    checked = _as_categories(frame, [e["kwargs"]["column"] for e in expectations
-                                     if e["type"] == "expect_column_values_to_be_in_set"])
+    checked = _as_numbers(_as_categories(frame, [
+        e["kwargs"]["column"] for e in expectations
+        if e["type"] == "expect_column_values_to_be_in_set"]), numeric)
     # Great Expectations takes ~10 ms per expectation (30 s for 3,000 columns): it is given
     # only those that a plain look at the values cannot clear.
     doubtful = [e for e in expectations if e["type"] in _KINDS and _may_fail(checked, e)]
@@ -106,6 +107,20 @@ def _as_categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         values = frame[column]
         frame[column] = values.astype(object).map(category_text).where(values.notna())
+    return frame
+
+
+def _as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with ``columns`` as the model reads numbers: a column that came as text
+    (numbers written as text, or one stray word) is compared with its range by its numbers;
+    what is not a number is counted apart (``not_numeric``)."""
+    text = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])
+            or pd.api.types.is_bool_dtype(frame[c])]
+    if not text:
+        return frame
+    frame = frame.copy(deep=False)
+    for column in text:
+        frame[column] = as_numbers(frame[column])
     return frame
 
 

@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from featurizers._cleaning import category_text
+from featurizers._numbers import as_numbers
 from featurizers._profile import ColumnProfile, kinds, profile_columns
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail, run_guardrails
@@ -110,16 +111,25 @@ def great_expectations() -> Any:
     return gx
 
 
-def _sets_for_categories(suite: dict[str, Any], profiles: dict[str, ColumnProfile]
-                         ) -> dict[str, Any]:
-    """``suite`` without the sets of values of text columns the features read as dates or
-    numbers: a date or a number is not drift for being one that training did not have."""
-    def kept(expectation: dict[str, Any]) -> bool:
-        profile = profiles.get(expectation["kwargs"].get("column"))
-        return not (expectation["type"] == "expect_column_values_to_be_in_set"
-                    and profile is not None and profile.kind in ("datetime", "numeric"))
-
-    return {**suite, "expectations": [e for e in suite["expectations"] if kept(e)]}
+def _contract_as_read(suite: dict[str, Any], profiles: dict[str, ColumnProfile],
+                      X: pd.DataFrame) -> dict[str, Any]:
+    """``suite`` with text columns checked as the features read them. A date or a number
+    written as text is not drift for being one that training did not have: such a column
+    gets no set of values, and numbers get their range, as a numeric column does."""
+    read_as = {c: p.kind for c, p in profiles.items()
+               if c in X.columns and _is_text(X[c]) and p.kind in ("datetime", "numeric")}
+    expectations = [e for e in suite["expectations"]
+                    if not (e["type"] == "expect_column_values_to_be_in_set"
+                            and e["kwargs"].get("column") in read_as)]
+    for column, kind in read_as.items():
+        numbers = as_numbers(X[column]).dropna()
+        if kind == "numeric" and len(numbers):
+            expectations.append({
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": column, "min_value": float(numbers.min()),
+                           "max_value": float(numbers.max())},
+                "meta": {"contract": True, "dtype": str(X[column].dtype)}})
+    return {**suite, "expectations": expectations}
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -322,7 +332,7 @@ def prepare_data(
     )
     return PreparedData(
         X=X, y=y, classes=classes, target=target, task=settings.task, profiles=profiles,
-        guardrails=guardrails, suite=_sets_for_categories(suite.to_json_dict(), profiles),
+        guardrails=guardrails, suite=_contract_as_read(suite.to_json_dict(), profiles, X),
         fingerprint=data_fingerprint(frame),
         n_validation_rows=n_validation, n_rows_dropped=int((~has_target).sum()), roles=roles,
     )

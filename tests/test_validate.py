@@ -149,6 +149,14 @@ def test_dates_and_numbers_written_as_text_get_no_set_of_categories():
     sets = {e["kwargs"]["column"] for e in suite["expectations"]
             if e["type"] == "expect_column_values_to_be_in_set"}
     assert sets == {"plan"}
+    ranges = {e["kwargs"]["column"]: (e["kwargs"]["min_value"], e["kwargs"]["max_value"])
+              for e in suite["expectations"]
+              if e["type"] == "expect_column_values_to_be_between"}
+    assert ranges == {"size": (1.0, 3.0)}  # numbers written as text: their range, as numbers
     next_year = frame.drop(columns="label").assign(month="2025-03-01", plan="enterprise")
     found = check_against_contract(next_year, suite).findings
     assert list(zip(found["column"], found["check"])) == [("plan", "unseen_category")]
+    odd = next_year.head(4).assign(plan="pro", size=["2", "999", "abc", "-5"])
+    found = check_against_contract(odd, suite).findings.set_index("check")
+    assert found.loc["out_of_range", "examples"] == "999, -5"
+    assert found.loc["not_numeric", "examples"] == "abc"
