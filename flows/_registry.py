@@ -52,11 +52,14 @@ def check_registry(settings: TrainSettings) -> None:
     """
     registry = Registry(settings.registry, model_name(settings))
     registry.check_writable()
-    where = local_path(settings.registry)
-    output = Path(settings.output).expanduser().resolve()
-    if where is not None and (output == where.resolve() or where.resolve() in output.parents):
-        raise AutoMLInputError(f"output {settings.output!r} is inside registry "
-                               f"{settings.registry!r}; give a results folder outside it")
+    if local_path(settings.registry) is not None:  # the model's folder holds its versions
+        folder = Path(registry.root).resolve()
+        output = Path(settings.output).expanduser().resolve()
+        if output == folder or folder in output.parents:
+            raise AutoMLInputError(
+                f"output {settings.output!r} is inside {str(folder)!r}, where registry "
+                f"{settings.registry!r} keeps the versions of {registry.name!r}; give a "
+                "results folder outside it")
     champion = registry.champion()
     if champion is not None:
         with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:

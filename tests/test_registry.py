@@ -368,9 +368,14 @@ def test_a_registry_that_cannot_take_the_model_is_refused_before_the_data_is_rea
     with pytest.raises(AutoMLInputError, match=r"output '.*v1' is inside the model registry "
                        r"folder '.*reg/label', whose versions only registering writes"):
         train(**{**common, "output": str(tmp_path / "reg" / "label" / "v1")})
-    with pytest.raises(AutoMLInputError, match=r"output '.*runs' is inside registry"):
+    with pytest.raises(AutoMLInputError, match=r"output '.*runs' is inside '.*reg/label2', "
+                       r"where registry '.*reg' keeps the versions of 'label2'"):
+        train(**{**common, "output": str(tmp_path / "reg" / "label2" / "runs")},
+              registry=str(tmp_path / "reg"), model_name="label2")
+    with pytest.raises(AutoMLInputError, match=r"data file .*never-read.csv' does not "
+                       r"exist"):  # beside the models, a results folder is fine
         train(**{**common, "output": str(tmp_path / "reg" / "runs")},
-              registry=str(tmp_path / "reg"))
+              registry=str(tmp_path / "reg"), model_name="label2")
     with pytest.raises(AutoMLInputError, match=r"^manifest.json of label v1 of registry .*reg "
                        r"is not valid JSON"):
         train(**common, registry=str(tmp_path / "reg"))
