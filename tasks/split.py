@@ -61,14 +61,14 @@ def _check_class_counts(y: np.ndarray, needed: int) -> int:
     return min(needed, smallest)
 
 
-def _check_holdout(n: int, fraction: float, needed: int) -> None:
-    """Each side of a holdout needs ``needed`` rows: one per class, else 2 (a score needs
-    more than one row)."""
+def _holdout_problem(n: int, fraction: float, needed: int) -> Optional[str]:
+    """Why a holdout of ``fraction`` of ``n`` rows cannot work, or None: each side needs
+    ``needed`` rows (one per class, else 2: a score needs more than one row)."""
     valid = math.ceil(fraction * n)  # as train_test_split rounds it
-    if min(valid, n - valid) < needed:
-        low, high = needed / n, 1 - needed / n
-        raise AutoMLInputError(
-            f"validation_fraction {fraction:g} of {n} rows leaves {valid} for validation and "
+    if min(valid, n - valid) >= needed:
+        return None
+    low, high = needed / n, 1 - needed / n
+    return (f"validation_fraction {fraction:g} of {n} rows leaves {valid} for validation and "
             f"{n - valid} for training, and each side needs {needed}"
             f"{' (one per class)' if needed > 2 else ''}: give a fraction from {low:.3g} to "
             f"{high:.3g}, or leave it out")
@@ -122,16 +122,21 @@ def plan_split(
     if n_validation_rows:
         cut = n - n_validation_rows
         return SplitPlan("validation_data", ((index[:cut], index[cut:]),), seed)
+    needed = len(np.unique(y)) if stratify else 2
     if cv_folds is None and validation_fraction is None:
         if n > CV_ROW_LIMIT:
             validation_fraction = 0.1
         elif time_budget is not None and _fit_work(y, task, n_features) > (
                 WORK_PER_BUDGET_SECOND * time_budget):
             validation_fraction = min(0.2, max(0.1, 2_000 / n))
+        if validation_fraction is not None and _holdout_problem(n, validation_fraction, needed):
+            validation_fraction = None  # too many classes for a holdout of it: CV as usual
     if validation_fraction is not None:
         if stratify:
             _check_class_counts(y, 2)
-        _check_holdout(n, validation_fraction, len(np.unique(y)) if stratify else 2)
+        problem = _holdout_problem(n, validation_fraction, needed)
+        if problem:
+            raise AutoMLInputError(problem)
         train, valid = train_test_split(
             index, test_size=validation_fraction, random_state=seed,
             stratify=y if stratify else None,

@@ -79,6 +79,10 @@ def test_a_holdout_too_small_on_either_side_is_one_line():
     with pytest.raises(AutoMLInputError, match=r"leaves 200 for validation and 0 for training"):
         plan_split(np.linspace(0, 1, 200), "regression", 0, validation_fraction=0.999)
     assert len(plan_split(three, "classification", 0, validation_fraction=0.01).folds[0][1]) == 3
+    # A holdout the cost rule would choose but cannot hold every class: CV, as without it.
+    many = np.repeat(np.arange(60), 3)
+    assert plan_split(many, "classification", 0, time_budget=10,
+                      n_features=50).describe() == "3-fold cross-validation"
 
 
 def test_costly_data_gets_a_holdout_when_the_budget_is_short():
