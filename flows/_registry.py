@@ -24,8 +24,8 @@ from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
 from tasks.errors import AutoMLInputError
 from tasks.model_io import fetch_registered, load_verified, local_path, used_columns
-from tasks.registry import (TRAINING_ROWS, Decision, Registry, RegistryBusy, decide,
-                            kept_by_hand, row_hashes)
+from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, kept_by_hand
+from tasks.row_hashes import row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, json_safe

@@ -9,7 +9,7 @@ Layout under ``REGISTRY/NAME/``::
 
 A version published for the registry also holds ``training_rows.npy``: a hash of each row it
 trained on (the columns the model uses, and the label), so that the next run can score it only
-on rows it has not seen (see :func:`row_hashes`).
+on rows it has not seen (see :func:`tasks.row_hashes.row_hashes`).
 
 A version folder is copied in under a temporary name and renamed when complete; the champion
 pointer is written to a temporary file and renamed over the old one, so a reader always sees a
@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import fsspec
-import numpy as np
-import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
 from tasks.errors import AutoMLInputError
@@ -44,11 +42,10 @@ except ImportError:  # Windows: no advisory locks, as on object stores
     fcntl = None
 
 __all__ = ["TRAINING_ROWS", "Decision", "Registry", "RegistryBusy", "decide", "decided_now",
-           "kept_by_hand", "row_hashes"]
+           "kept_by_hand"]
 
 TRAINING_ROWS = "training_rows.npy"
 LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a stuck process
-_MISSING = "\0missing"
 
 _VERSION = re.compile(r"^v(\d+)$")
 
@@ -375,43 +372,3 @@ def decide(name: str, challenger_version: int, champion_version: Optional[int], 
                   f"challenger {'beats' if promoted else 'does not beat'} it by {needed}")
     return Decision(name, challenger_version, champion_version, metric, challenger, champion,
                     margin, promoted, reason, decided_now(), rows, std_error, std_errors_needed)
-
-
-def _canonical(values: pd.Series) -> pd.Series:
-    """Numbers as floats (an int column read as float another day still matches); times and
-    durations as microseconds (UTC for times with a zone), not as text whose format depends on
-    the other rows; anything else as text, missing values as one marker whatever pandas
-    version wrote them."""
-    values = values.reset_index(drop=True)
-    if pd.api.types.is_datetime64_any_dtype(values):
-        if values.dt.tz is not None:
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        # Microseconds reach year 294,000 (nanoseconds stop at 2262: 9999-12-31 is common).
-        return values.dt.as_unit("us").astype("int64")
-    if pd.api.types.is_timedelta64_dtype(values):
-        return values.dt.as_unit("us").astype("int64")
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    return values.astype("string").fillna(_MISSING)
-
-
-def row_hashes(X: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
-    """One 64-bit hash per row of ``X`` with its label.
-
-    Parameters
-    ----------
-    X : DataFrame
-        Feature columns, taken in name order.
-    labels : ndarray
-        The target value of each row (class labels, not their codes).
-
-    Returns
-    -------
-    ndarray of uint64
-        Equal for two rows with the same values and label, also when a numeric column (or the
-        label) was read as int in one table and as float in the other.
-    """
-    frame = pd.DataFrame({str(c): _canonical(X[c]) for c in sorted(X.columns, key=str)},
-                         index=range(len(X)))
-    frame["\0label"] = _canonical(pd.Series(np.asarray(labels)))
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()

@@ -16,7 +16,8 @@ from flows.score import score
 from flows.train import train
 from models import registry as family_registry
 from tasks.errors import AutoMLInputError
-from tasks.registry import Registry, decide, row_hashes
+from tasks.registry import Registry, decide
+from tasks.row_hashes import row_hashes
 from tests.conftest import awkward_classification, fixed_family
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
