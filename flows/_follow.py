@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, MutableMapping
 
 from tasks.errors import AutoMLInputError
-from tasks.model_io import LoadedModel, fetch_registered, load_verified
+from tasks.model_io import LoadedModel, registered_model
 from tasks.registry import Registry
 
 __all__ = ["ChampionFollower"]
@@ -103,17 +102,16 @@ class ChampionFollower:
             return False
         if number == self.version:
             return False
-        with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
-            try:
-                number, source = fetch_registered(self.registry, number, local)
-                loaded = load_verified(local, source=source)
-            except (AutoMLInputError, OSError) as exc:
-                self._say_once(f"cannot serve the new champion v{number}: {exc}; still "
-                               f"serving v{self.version}")
-                return False
+        try:
+            with registered_model(self.registry, number) as (loaded, number):
+                pass
+        except (AutoMLInputError, OSError) as exc:
+            self._say_once(f"cannot serve the new champion v{number}: {exc}; still serving "
+                           f"v{self.version}")
+            return False
         self.app, previous, self.version = self.build(loaded, number), self.version, number
         self._said.clear()
-        log.info("now serving %s (the champion; was v%d)", source, previous)
+        log.info("now serving %s (the champion; was v%d)", loaded.source, previous)
         return True
 
     def _say_once(self, message: str, exc_info: bool = False) -> None:

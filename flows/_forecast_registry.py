@@ -11,7 +11,6 @@ than the champion's.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,7 +23,7 @@ from flows._registry import model_name, settle
 from models._forecast_model import ForecastModel
 from tasks.backtest import Naive2Reference, n_windows, pointwise_loss
 from tasks.forecast_data import Panel
-from tasks.model_io import fetch_registered, load_verified
+from tasks.model_io import registered_model
 from tasks.registry import Decision, Registry, decided_now, kept_by_hand
 from tasks.settings import TrainSettings
 
@@ -237,9 +236,8 @@ def register_forecast_task(settings: TrainSettings, output: str, run: Backtest, 
     if champion_version is None:
         comparison = ForecastComparison(score, None, None)
     else:
-        with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-            _, source = fetch_registered(registry, champion_version, local)
-            champion = load_verified(local, source=source).model
+        with registered_model(registry, champion_version) as (loaded, _):
+            champion = loaded.model
         comparison = compare_forecasts(champion, run, metric, settings.seed)
         if comparison.challenger is None:
             comparison = dataclasses.replace(comparison, challenger=score)

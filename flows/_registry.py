@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -23,7 +22,7 @@ from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
 from tasks.errors import AutoMLInputError
-from tasks.model_io import fetch_registered, load_verified, local_path, used_columns
+from tasks.model_io import local_path, registered_model, used_columns
 from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, kept_by_hand
 from tasks.row_hashes import row_hashes
 from tasks.settings import TrainSettings
@@ -62,9 +61,8 @@ def check_registry(settings: TrainSettings) -> None:
                 "results folder outside it")
     champion = registry.champion()
     if champion is not None:
-        with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-            _, source = fetch_registered(registry, champion, local)
-            load_verified(local, source=source)
+        with registered_model(registry, champion):
+            pass
 
 
 def registered(register: Callable[[], Decision], output: str) -> Decision:
@@ -185,10 +183,8 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     everything = np.ones(len(rows), dtype=bool)
     if champion_version is None:
         return Comparison(challenger_score(everything), None, None, "no champion yet")
-    with tempfile.TemporaryDirectory(prefix="automl-champion-") as local:
-        _, source = fetch_registered(registry, champion_version, local)
-        champion = load_verified(local, source=source)
-        seen_file = Path(local) / TRAINING_ROWS
+    with registered_model(registry, champion_version) as (champion, _):
+        seen_file = champion.path.parent / TRAINING_ROWS
         seen = np.load(seen_file, allow_pickle=False) if seen_file.is_file() else None
     X = data.X.rename(columns=str).iloc[rows]
     missing = [c for c in used_columns(champion.model) if c not in X.columns]

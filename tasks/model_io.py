@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import posixpath
+import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -17,7 +19,7 @@ from tasks.publish import file_sha256
 from tasks.registry import Registry
 
 __all__ = ["LoadedModel", "fetch_model", "fetch_published", "fetch_registered", "load_verified",
-           "local_path", "read_published_json", "used_columns"]
+           "local_path", "read_published_json", "registered_model", "used_columns"]
 
 
 class LoadedModel:
@@ -137,6 +139,23 @@ def fetch_registered(entry: Registry, version: str | int, into: str) -> tuple[in
     number = entry.number(version)
     entry.fs.get(entry.version_path(number).rstrip("/") + "/", into, recursive=True)
     return number, f"{entry.name} v{number} of registry {entry.location}"
+
+
+@contextlib.contextmanager
+def registered_model(entry: Registry, version: str | int = "champion"
+                     ) -> Iterator[tuple[LoadedModel, int]]:
+    """Version ``version`` of ``entry``'s model, verified and loaded from a temporary copy, and
+    its number; the copy (``loaded.path.parent``, with the version's other files) lasts until
+    the block ends.
+
+    Raises
+    ------
+    AutoMLInputError
+        As :func:`fetch_registered` and :func:`load_verified`.
+    """
+    with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
+        number, source = fetch_registered(entry, version, local)
+        yield load_verified(local, source=source), number
 
 
 def fetch_published(model: str, registry: Optional[str], version: str | int,
