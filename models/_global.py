@@ -27,7 +27,7 @@ def _longer_cycle(season: int, freq: Optional[str]) -> int:
     """The longer of the season and the frequency's natural cycle (52 weekly, 12 monthly)."""
     if freq is None:
         return season
-    from tasks.forecast_data import season_of
+    from tasks.frequency import season_of
 
     return max(season, season_of(freq))
 

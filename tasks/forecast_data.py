@@ -8,7 +8,6 @@ aside by the ``short_series`` policy, with every decision in the guardrails.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -20,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from featurizers import day_first, has_zone, wall_clock
 from featurizers._cleaning import category_text
 from tasks.errors import AutoMLInputError, nearest_names, shown
+from tasks.frequency import infer_frequency, season_of
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
@@ -28,15 +28,10 @@ from tasks.validate import _context, check_has_rows, great_expectations
 if TYPE_CHECKING:
     import great_expectations as gx
 
-__all__ = ["Panel", "PreparedPanel", "build_forecast_suite", "infer_frequency", "min_history",
-           "prepare_panel", "prepare_panel_task", "season_of"]
+__all__ = ["Panel", "PreparedPanel", "build_forecast_suite", "min_history", "prepare_panel",
+           "prepare_panel_task"]
 
 CONTRACT_MAX_SERIES = 20_000  # series ids listed in the scoring contract
-
-_SEASONS = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24,
-            "Q": 4, "QS": 4, "QE": 4, "A": 1, "Y": 1, "YS": 1, "YE": 1, "AS": 1,
-            "min": 60, "T": 60, "s": 60, "S": 60}
-
 
 @dataclass
 class Panel:
@@ -116,59 +111,6 @@ class PreparedPanel:
     n_filled: int
     empty: list[tuple] = field(default_factory=list)
     day_first: bool = False  # the time column's dates written as 05/03/2024 put the day first
-
-
-def season_of(freq: str) -> int:
-    """Season length for a pandas frequency: 24 hourly, 7 daily, 52 weekly, 12 monthly ..."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    code = offset.rule_code.split("-")[0]
-    base = _SEASONS.get(code) or _SEASONS.get(code.rstrip("ES")) or 1
-    return max(1, base // offset.n) if offset.n > 1 and base % offset.n == 0 else base
-
-
-def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
-    """The frequency of the series: pandas' inference on the longest gap-free series, else the
-    one it infers most often on three timestamps in a row (gaps leave the others), else the most
-    common step between timestamps. Daily data that spans weekends without a timestamp on one
-    is business days (``B``): days missing from it are holidays, not weekends."""
-    found = _gapped_frequency(times)
-    return "B" if found == "D" and _weekdays_only(times) else found
-
-
-def _weekdays_only(times: dict[tuple, pd.DatetimeIndex]) -> bool:
-    present = [s for s in times.values() if len(s)]
-    return (any(s.max() - s.min() >= pd.Timedelta(days=14) for s in present)
-            and all(bool((s.day_of_week < 5).all()) for s in present))
-
-
-def _gapped_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:
-    longest = sorted(times.values(), key=len, reverse=True)[:20]
-    for stamps in longest:
-        if len(stamps) >= 3:
-            inferred = _infer_freq(stamps)
-            if inferred:
-                return inferred
-    # Read as pandas reads them: a 7-day step is W-SUN (not 7D, season 1), a month MS (not 31D).
-    runs = Counter(found for stamps in longest[:5] for i in range(min(len(stamps) - 2, 200))
-                   if (found := _infer_freq(stamps[i:i + 3])))
-    if runs:
-        return runs.most_common(1)[0][0]
-    # In nanoseconds whatever the parsed unit (pandas 3 reads text as microseconds).
-    steps = pd.Series(np.concatenate([np.diff(s.as_unit("ns").asi8)
-                                      for s in times.values() if len(s) > 1]))
-    if steps.empty:
-        raise AutoMLInputError("cannot infer the frequency: no series has two timestamps; give "
-                               "--frequency")
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(steps.mode().iloc[0]))).freqstr
-
-
-def _infer_freq(stamps: pd.DatetimeIndex) -> Optional[str]:
-    try:  # pandas 3 returns an offset under this option, and warns without it
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            offset = pd.infer_freq(stamps)
-    except (KeyError, pd.errors.OptionError):  # pandas 2: a string already
-        return pd.infer_freq(stamps)
-    return None if offset is None else offset.freqstr
 
 
 def min_history(horizon: int, season: int) -> int:

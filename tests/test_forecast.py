@@ -22,8 +22,9 @@ from models.naive import NaiveForecaster
 from tasks.backtest import (actuals, backtest, forecast_metrics, mase_scales, n_windows,
                             naive2_reference, pointwise_loss)
 from tasks.errors import AutoMLInputError
-from tasks.forecast_data import prepare_panel, season_of
+from tasks.forecast_data import prepare_panel
 from tasks.forecast_select import select_forecaster
+from tasks.frequency import season_of
 from tasks.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
