@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_numbers", "not_numbers", "number_share"]
+__all__ = ["WHOLE_NUMBER", "as_numbers", "not_numbers", "number_share"]
 
+WHOLE_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")  # text of a whole number (str.match)
 _BOOLEAN_WORDS = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": "1",
                   "FALSE": "0"}
 

@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from featurizers._numbers import number_share
+from featurizers._numbers import WHOLE_NUMBER, number_share
 from featurizers._times import parse_times
 
 __all__ = ["ColumnKind", "ColumnProfile", "profile_columns"]
@@ -23,7 +23,6 @@ DROPPED_KINDS = frozenset({"empty", "constant", "id"})
 _DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _SAMPLE = 500
-_WHOLE = re.compile(r"\s*[+-]?\d+\s*")
 _WORD = re.compile(r"\b(?!\d+\b)\w\w+\b")  # words of two characters or more, not numbers
 
 
@@ -87,15 +86,11 @@ def _kind_of_number_text(name: str, values: pd.Series) -> tuple[ColumnKind, str]
     """Whole numbers written as text (IDs from a database's text column, say) are judged as
     the same numbers stored as integers would be: distinct on every row (of 50 or more) and
     sorted, or named like an ID. Decimals (``52000.00``) are not, as floats never are."""
-    if len(values) >= 50 and values.notna().all():
-        text = values.astype(str)
-        if text.str.fullmatch(_WHOLE).all():
-            numbers = text.map(int)  # Python integers: a 20-digit ICCID is exact
-            if numbers.nunique() == len(numbers) and (
-                    numbers.is_monotonic_increasing or numbers.is_monotonic_decreasing
-                    or _ID_NAME.search(name)):
-                return "id", ("distinct whole numbers written as text, counting rows: ID-like, "
-                              "dropped")
+    text = values.astype(str)
+    # As Python integers: a 20-digit ICCID is exact.
+    if (values.notna().all() and text.str.match(WHOLE_NUMBER).all()
+            and _counts_rows(name, text.map(int))):
+        return "id", "distinct whole numbers written as text, counting rows: ID-like, dropped"
     return "numeric", "text holding numbers: parsed as numbers"
 
 
@@ -120,13 +115,19 @@ def _kind_of_text_column(
     return "high_cardinality", f"{n_unique} categories: target and frequency encoding"
 
 
-def _kind_of_numeric_column(name: str, values: pd.Series, n_unique: int) -> tuple[ColumnKind, str]:
-    n_present = int(values.notna().sum())
+def _counts_rows(name: str, integers: pd.Series) -> bool:
+    """Whether whole numbers are row IDs: distinct on every row that has one, of 50 or more,
+    and sorted or named like an ID."""
+    present = int(integers.notna().sum())
+    return (present >= 50 and integers.nunique() == present
+            and (integers.is_monotonic_increasing or integers.is_monotonic_decreasing
+                 or _ID_NAME.search(name) is not None))
+
+
+def _kind_of_numeric_column(name: str, values: pd.Series) -> tuple[ColumnKind, str]:
     is_integer = pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if is_integer and n_present >= 50 and n_unique == n_present:
-        monotonic = values.is_monotonic_increasing or values.is_monotonic_decreasing
-        if monotonic or _ID_NAME.search(name):
-            return "id", "distinct integers counting rows: ID-like, dropped"
+    if is_integer and _counts_rows(name, values):
+        return "id", "distinct integers counting rows: ID-like, dropped"
     return "numeric", "numbers: median imputation with a missing indicator"
 
 
@@ -141,7 +142,7 @@ def _profile_one(name: str, values: pd.Series, max_onehot: int) -> ColumnProfile
     if pd.api.types.is_bool_dtype(values):
         kind, reason = "numeric", "booleans: 0/1"
     elif pd.api.types.is_numeric_dtype(values):
-        kind, reason = _kind_of_numeric_column(name, values, n_unique)
+        kind, reason = _kind_of_numeric_column(name, values)
     elif pd.api.types.is_datetime64_any_dtype(values):
         kind, reason = "datetime", "timestamps: calendar parts"
     else:

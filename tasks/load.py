@@ -13,6 +13,7 @@ import fsspec
 import pandas as pd
 from prefect import task
 
+from featurizers._numbers import WHOLE_NUMBER
 from tasks.errors import AutoMLInputError, nearest_names
 
 __all__ = ["data_fingerprint", "load_table", "load_table_task", "select_columns"]
@@ -22,7 +23,6 @@ _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
 _NOT_THOUSANDS = re.compile(r",(?:\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
-_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
 def _base_name(uri: str) -> str:
@@ -60,7 +60,7 @@ def _comma_decimal_columns(frame: pd.DataFrame) -> list[str]:
                 lambda v: isinstance(v, str)).all():
             continue
         comma = text.str.match(_COMMA_DECIMAL)
-        if ((comma | text.str.match(_WHOLE)).all()
+        if ((comma | text.str.match(WHOLE_NUMBER)).all()
                 and text[comma].str.contains(_NOT_THOUSANDS).any()):
             found.append(column)
     return found
