@@ -15,7 +15,7 @@ from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
 from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, local_forecasts,
                                    select_within)
 from flows._forecast_registry import Backtest, register_forecast_task
-from flows._registry import registered
+from flows._registry import registering
 from flows._loop import PUBLISH_SECONDS, Budget
 from flows._report import ReportFiles, publish_report_artifacts
 from flows._select import check_time_for_candidates, choose_families
@@ -115,10 +115,11 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     decision = None
     if settings.registry:
         output = str(Path(model_path).parent)
-        decision = registered(lambda: register_forecast_task(
-            settings, output, Backtest(
-                panel, horizon, windows, actual, chosen_forecast, scales, reference),
-            metric, chosen.metrics[metric], key), output)
+        with registering(output):
+            decision = register_forecast_task(
+                settings, output, Backtest(
+                    panel, horizon, windows, actual, chosen_forecast, scales, reference),
+                metric, chosen.metrics[metric], key)
     ids = {r.spec.id: r for r in results}
     return TrainResult(
         model_path=model_path, output=str(Path(model_path).parent), task="forecasting",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from tasks.types import CandidateResult, json_safe
 from tasks.validate import PreparedData
 
 __all__ = ["Comparison", "check_registry", "compare_with_champion", "model_name",
-           "register_task", "registered", "settle", "training_rows_file"]
+           "register_task", "registering", "settle", "training_rows_file"]
 
 
 def model_name(settings: TrainSettings) -> str:
@@ -65,11 +66,13 @@ def check_registry(settings: TrainSettings) -> None:
             pass
 
 
-def registered(register: Callable[[], Decision], output: str) -> Decision:
-    """``register()``'s decision; a failure says that the model was published all the same
-    (the registry is checked before training, so this is a store failing midway)."""
+@contextlib.contextmanager
+def registering(output: str) -> Iterator[None]:
+    """Around registering the model published to ``output``: a failure says that it was
+    published all the same (the registry is checked before training, so this is a store
+    failing midway)."""
     try:
-        return register()
+        yield
     except Exception as exc:
         raise RuntimeError(f"the model was published to {output}, but registering it failed "
                            f"({type(exc).__name__}: {exc})") from exc

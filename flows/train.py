@@ -40,7 +40,7 @@ from flows._loop import (  # noqa: E402
     run_candidates,
 )
 from flows._registry import (  # noqa: E402
-    check_registry, register_task, registered, training_rows_file)
+    check_registry, register_task, registering, training_rows_file)
 from flows._runners import candidate_runner, flow_threads  # noqa: E402
 from flows._report import (  # noqa: E402
     chosen_members,
@@ -293,9 +293,10 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     decision = None
     if settings.registry:
         output = str(Path(model_path).parent)
-        decision = registered(lambda: register_task(
-            settings, output, prepared, plan, metric, chosen, key,
-            BASELINE_CHECK_SECONDS if budget.seconds is not None else None), output)
+        with registering(output):
+            decision = register_task(settings, output, prepared, plan, metric, chosen, key,
+                                     BASELINE_CHECK_SECONDS
+                                     if budget.seconds is not None else None)
     return TrainResult(
         model_path=model_path, output=str(Path(model_path).parent), task=settings.task,
         metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),

@@ -121,9 +121,9 @@ def _contract_as_read(suite: dict[str, Any], profiles: dict[str, ColumnProfile],
     expectations = [e for e in suite["expectations"]
                     if not (e["type"] == "expect_column_values_to_be_in_set"
                             and e["kwargs"].get("column") in read_as)]
-    for column, kind in read_as.items():
+    for column in [c for c, kind in read_as.items() if kind == "numeric"]:
         numbers = as_numbers(X[column]).dropna()
-        if kind == "numeric" and len(numbers):
+        if len(numbers):
             expectations.append({
                 "type": "expect_column_values_to_be_between",
                 "kwargs": {"column": column, "min_value": float(numbers.min()),

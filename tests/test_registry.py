@@ -384,11 +384,9 @@ def test_a_registry_that_cannot_take_the_model_is_refused_before_the_data_is_rea
 
 
 def test_a_store_failing_while_registering_says_the_model_was_published():
-    from flows._registry import registered
-
-    def failing() -> None:
-        raise OSError(28, "No space left on device")
+    from flows._registry import registering
 
     with pytest.raises(RuntimeError, match=r"^the model was published to /r/run1, but "
                        r"registering it failed \(OSError: \[Errno 28\] No space left"):
-        registered(failing, "/r/run1")
+        with registering("/r/run1"):
+            raise OSError(28, "No space left on device")
