@@ -22,17 +22,21 @@ from tasks.types import json_safe
 __all__ = ["experiment_key", "Progress", "publish_artifacts", "scoring_key"]
 
 
+def _key_text(text: str) -> str:
+    """``text`` as Prefect takes it in an artifact key: lowercase ASCII letters, digits and
+    dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
 def experiment_key(target: str, output: str) -> str:
     """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes)."""
-    raw = f"automl-{output.rstrip('/').split('/')[-1]}-{target}".lower()
-    return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:60]
+    return _key_text(f"automl-{output.rstrip('/').split('/')[-1]}-{target}")[:60]
 
 
 def scoring_key(output: str) -> str:
-    """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI):
-    Prefect takes lowercase ASCII letters, digits and dashes only."""
-    stem = re.sub(r"[^a-z0-9-]+", "-", PurePosixPath(output.rstrip("/")).stem.lower())
-    return f"automl-score-{stem.strip('-')[:40] or 'predictions'}"
+    """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI)."""
+    stem = _key_text(PurePosixPath(output.rstrip("/")).stem)
+    return f"automl-score-{stem[:40] or 'predictions'}"
 
 
 class Progress:
