@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurizers._base import TableTransformer
@@ -11,6 +14,11 @@ from featurizers._numbers import as_numbers
 __all__ = ["CategoryStrings", "ToNumeric"]
 
 MISSING = "__missing__"
+# What pandas' CSV reader reads as missing (its default ``na_values``): the same value sent as
+# JSON or put in a DataFrame by hand must mean to the model what it meant in the training CSV.
+NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                     "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                     "nan", "null"})
 
 
 class _SameColumns(TableTransformer):
@@ -71,14 +79,42 @@ class ToNumeric(_SameColumns):
 class CategoryStrings(_SameColumns):
     """Turn every value into a string category, with missing values as their own category.
 
+    A text that pandas' CSV reader takes as missing (``"NA"``, ``"None"``, ``"null"``, ``""``
+    ...) is missing here too, unless it was a category in training (a Parquet file can hold
+    ``"NA"`` as a value).
+
+    Attributes
+    ----------
+    na_categories_ : list of list of str
+        Per column, the missing-value texts that were categories in training.
+
     Examples
     --------
     >>> import pandas as pd
-    >>> CategoryStrings().fit_transform(pd.DataFrame({"c": ["a", None, 3]}))
+    >>> strings = CategoryStrings().fit(pd.DataFrame({"c": ["a", None, 3]}))
+    >>> strings.transform(pd.DataFrame({"c": ["a", "NA", 3.0]}))
     array([['a'],
            ['__missing__'],
            ['3']], dtype=object)
     """
+
+    def fit(self, X, y=None):
+        """Record the input columns and the missing-value texts that are categories.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        frame = self._start_fit(X)
+        self.na_categories_ = [
+            sorted(NA_TEXT & set(frame.iloc[:, i].dropna().astype("object").map(category_text)))
+            for i in range(frame.shape[1])]
+        return self
 
     def transform(self, X):
         """Return an object array of strings of the same shape.
@@ -92,17 +128,41 @@ class CategoryStrings(_SameColumns):
         ndarray of shape (n_samples, n_features), dtype object
         """
         frame = self._checked_frame(X, "n_features_in_")
+        # Fitted before missing-value texts were read as missing: every text stays a category.
+        kept = getattr(self, "na_categories_", None)
         out = np.empty(frame.shape, dtype=object)
         for i in range(frame.shape[1]):
             values = frame.iloc[:, i]
             text = values.astype("object").map(category_text)
-            out[:, i] = np.where(values.isna().to_numpy(), MISSING, text.to_numpy())
+            missing = values.isna() if kept is None else read_as_missing(values, text, kept[i])
+            out[:, i] = np.where(missing.to_numpy(), MISSING, text.to_numpy())
         return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
         return tags
+
+
+def read_as_missing(values: pd.Series, text: pd.Series, categories: Collection[str]) -> pd.Series:
+    """Where ``values`` are missing, or are a text the CSV reader reads as missing that is not
+    one of ``categories``.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The raw values.
+    text : pandas.Series
+        The same values as category text (:func:`category_text`).
+    categories : collection of str
+        The categories seen in training.
+
+    Returns
+    -------
+    pandas.Series of bool
+    """
+    unseen = NA_TEXT.difference(categories)
+    return values.isna() | text.isin(unseen)
 
 
 def category_text(value: object) -> str:

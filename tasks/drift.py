@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from featurizers._cleaning import category_text
+from featurizers._cleaning import category_text, read_as_missing
 from featurizers._numbers import as_numbers, not_numbers
 from tasks.errors import AutoMLInputError
 
@@ -77,9 +77,9 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
             "was trained with")
     numeric = [e["kwargs"]["column"] for e in expectations
                if e["type"] == "expect_column_values_to_be_between"]
-    checked = _as_numbers(_as_categories(frame, [
-        e["kwargs"]["column"] for e in expectations
-        if e["type"] == "expect_column_values_to_be_in_set"]), numeric)
+    checked = _as_numbers(_as_categories(frame, {
+        e["kwargs"]["column"]: e["kwargs"].get("value_set", [])
+        for e in expectations if e["type"] == "expect_column_values_to_be_in_set"}), numeric)
     # Great Expectations takes ~10 ms per expectation (30 s for 3,000 columns): it is given
     # only those that a plain look at the values cannot clear.
     doubtful = [e for e in expectations if e["type"] in _KINDS and _may_fail(checked, e)]
@@ -98,15 +98,17 @@ def _set_as_categories(expectation: dict[str, Any]) -> dict[str, Any]:
     return {**expectation, "kwargs": {**kwargs, "value_set": value_set}}
 
 
-def _as_categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``frame`` with ``columns`` as the model reads categories (41 and 41.0 read from another
-    file are the category '41' seen in training); missing values stay missing."""
-    if not columns:
+def _as_categories(frame: pd.DataFrame, value_sets: dict[str, list[str]]) -> pd.DataFrame:
+    """``frame`` with the columns of ``value_sets`` as the model reads categories (41 and 41.0
+    read from another file are the category '41' seen in training); missing values, and texts
+    the CSV reader reads as missing (``"NA"``) that are not in the set, are missing."""
+    if not value_sets:
         return frame
     frame = frame.copy(deep=False)
-    for column in columns:
+    for column, value_set in value_sets.items():
         values = frame[column]
-        frame[column] = values.astype(object).map(category_text).where(values.notna())
+        text = values.astype(object).map(category_text)
+        frame[column] = text.where(~read_as_missing(values, text, value_set))
     return frame
 
 

@@ -17,6 +17,7 @@ from featurizers import (
     ToNumeric,
     profile_columns,
 )
+from featurizers._cleaning import MISSING
 from featurizers._numbers import as_numbers, not_numbers, number_share
 from tests.conftest import awkward_classification
 
@@ -36,6 +37,17 @@ def test_string_transformers_are_outside_the_generic_checks():
     assert tags.input_tags.string and not tags.input_tags.two_d_array
     out = CategoryStrings().fit_transform(pd.DataFrame({"c": ["a", None, 3.0, True]}))
     assert out.ravel().tolist() == ["a", "__missing__", "3", "True"]
+
+
+def test_texts_a_csv_reads_as_missing_are_missing_unless_they_were_categories():
+    fitted = CategoryStrings().fit(pd.DataFrame({"c": ["a", None, "b"],
+                                                 "region": ["EU", "NA", "EU"]}))
+    later = pd.DataFrame({"c": ["NA", "None", "", "null"], "region": ["NA", "None", "EU", ""]})
+    out = fitted.transform(later)
+    assert out[:, 0].tolist() == [MISSING] * 4
+    assert out[:, 1].tolist() == ["NA", MISSING, "EU", MISSING]  # "NA" was North America
+    del fitted.na_categories_  # as a model published before this rule reads them
+    assert fitted.transform(later)[:, 0].tolist() == ["NA", "None", "", "null"]
 
 
 def test_frequency_encoder_matches_reference():

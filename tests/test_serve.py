@@ -34,6 +34,7 @@ def _free_port() -> int:
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("serve") / "model"
     frame = awkward_classification()
+    frame.loc[(frame["label"] == "yes") & (frame.index % 3 == 0), "city"] = None  # informative
     train(data=frame, target="label", task="classification", max_trials=3, output=str(out),
           include=["linear", "hist_gradient_boosting"])
     return out, frame
@@ -92,6 +93,17 @@ def test_health_and_predictions(server, trained):
     assert answer["classes"] == ["no", "yes"]
     assert all(abs(sum(p) - 1) < 1e-4 for p in answer["probabilities"])
     assert set(answer["predictions"]) <= {"no", "yes"}
+
+
+def test_texts_a_csv_reads_as_missing_score_as_missing(server, trained):
+    """"NA" in a JSON row means what it meant in the training CSV: a missing value."""
+    rows = _rows(trained[1], 3)
+    answers = [_post(server, json.dumps({"rows": [{**row, "city": city} for row in rows]}))
+               for city in (None, "NA", "None", "", "Oslo")]
+    assert all(status == 200 for status, _ in answers)
+    missing = answers[0][1]["probabilities"]
+    assert [a["probabilities"] for _, a in answers[1:4]] == [missing] * 3
+    assert answers[4][1]["probabilities"] != missing  # city is read by the model
 
 
 def test_openapi_schema_lists_the_training_columns(server):
