@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
@@ -9,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from featurizers._base import TableTransformer
 from featurizers._times import day_first, parse_times, utc_naive
 
-__all__ = ["DatetimeFeatures"]
+__all__ = ["DatetimeFeatures", "read_dates"]
 
 _PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
@@ -44,23 +46,8 @@ class DatetimeFeatures(TableTransformer):
     def __init__(self, parts: tuple[str, ...] = _PARTS):
         self.parts = parts
 
-    @staticmethod
-    def _text(values: pd.Series) -> pd.Series:
-        return values.astype("object").where(values.notna(), None).map(
-            lambda v: v if v is None else str(v))
-
-    @classmethod
-    def _parse(cls, values: pd.Series, first: bool) -> pd.Series:
-        if pd.api.types.is_datetime64_any_dtype(values):
-            parsed = values
-        elif pd.api.types.is_numeric_dtype(values):
-            parsed = pd.to_datetime(values, errors="coerce", unit="s")
-        else:
-            parsed = parse_times(cls._text(values), first)
-        return utc_naive(parsed)
-
     def _table(self, values: pd.Series, parts: list[str], first: bool) -> np.ndarray:
-        parsed = self._parse(values, first)
+        parsed = read_dates(values, first)
         columns = [getattr(parsed.dt, part).astype("float64").to_numpy() for part in parts]
         return np.column_stack(columns) if columns else np.empty((len(values), 0))
 
@@ -78,7 +65,7 @@ class DatetimeFeatures(TableTransformer):
         """
         frame = self._start_fit(X)
         self.parts_ = []
-        self.day_first_ = [bool(day_first(self._text(frame.iloc[:, i])))
+        self.day_first_ = [bool(day_first(as_text(frame.iloc[:, i])))
                            for i in range(frame.shape[1])]
         for i in range(frame.shape[1]):
             table = self._table(frame.iloc[:, i], list(self.parts), self.day_first_[i])
@@ -116,3 +103,33 @@ class DatetimeFeatures(TableTransformer):
             [f"{name}_{part}" for name, parts in zip(names, self.parts_) for part in parts],
             dtype=object,
         )
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Values as text, missing ones as None."""
+    return values.astype("object").where(values.notna(), None).map(
+        lambda v: v if v is None else str(v))
+
+
+def read_dates(values: pd.Series, first: Optional[bool] = None) -> pd.Series:
+    """Values as :class:`DatetimeFeatures` reads them, NaT where one is not a date.
+
+    Parameters
+    ----------
+    values : Series
+        Datetimes (those with a zone are taken in UTC), numbers (seconds since 1970) or text.
+    first : bool, optional
+        Whether text dates written as 05/03/2024 put the day first (default: as the values
+        show, see :func:`~featurizers._times.day_first`).
+
+    Returns
+    -------
+    Series of datetime64 without a zone
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    elif pd.api.types.is_numeric_dtype(values):
+        parsed = pd.to_datetime(values, errors="coerce", unit="s")
+    else:
+        parsed = parse_times(as_text(values), first)
+    return utc_naive(parsed)

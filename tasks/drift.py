@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from featurizers._cleaning import category_text, read_as_missing
+from featurizers._datetime import read_dates
 from featurizers._numbers import as_numbers, not_numbers
 from tasks.errors import AutoMLInputError
 
@@ -68,24 +70,40 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
     if required is not None:
         needed = [c for c in needed if c in set(required)]
     # A column the model does not use cannot move its predictions: it is not checked.
-    expectations = [_set_as_categories(e) for e in expectations
-                    if e["kwargs"].get("column") in set(needed)]
+    expectations = [_as_read(e) for e in expectations if e["kwargs"].get("column") in set(needed)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise AutoMLInputError(
             f"the data lacks training column(s) {missing[:5]}; the model needs every column it "
             "was trained with")
+    dates = {e["kwargs"]["column"]: bool(e["meta"].get("day_first")) for e in expectations
+             if (e.get("meta") or {}).get("read_as") == "datetime"}
     numeric = [e["kwargs"]["column"] for e in expectations
-               if e["type"] == "expect_column_values_to_be_between"]
-    checked = _as_numbers(_as_categories(frame, {
+               if e["type"] == "expect_column_values_to_be_between"
+               and e["kwargs"]["column"] not in dates]
+    checked = _as_dates(_as_numbers(_as_categories(frame, {
         e["kwargs"]["column"]: e["kwargs"].get("value_set", [])
-        for e in expectations if e["type"] == "expect_column_values_to_be_in_set"}), numeric)
+        for e in expectations if e["type"] == "expect_column_values_to_be_in_set"}), numeric),
+        dates)
     # Great Expectations takes ~10 ms per expectation (30 s for 3,000 columns): it is given
     # only those that a plain look at the values cannot clear.
     doubtful = [e for e in expectations if e["type"] in _KINDS and _may_fail(checked, e)]
+    findings = _with_text_in_numbers(frame, numeric, _validate(checked, doubtful))
     return DriftReport(len(frame), pd.DataFrame(
-        _with_text_in_numbers(frame, numeric, _validate(checked, doubtful)),
+        _with_unread(findings, "not_a_date", {
+            c: frame[c][frame[c].notna() & checked[c].isna()] for c in dates}, len(frame)),
         columns=DRIFT_COLUMNS))
+
+
+def _as_read(expectation: dict[str, Any]) -> dict[str, Any]:
+    """``expectation`` with its values as the rows' values are compared: a set as text
+    (forecasters published before this wrote numeric series ids as numbers), a date range as
+    timestamps."""
+    kwargs = expectation["kwargs"]
+    if (expectation.get("meta") or {}).get("read_as") == "datetime":
+        return {**expectation, "kwargs": {**kwargs, **{
+            k: pd.Timestamp(kwargs[k]) for k in ("min_value", "max_value") if k in kwargs}}}
+    return _set_as_categories(expectation)
 
 
 def _set_as_categories(expectation: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +144,17 @@ def _as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _as_dates(frame: pd.DataFrame, dates: dict[str, bool]) -> pd.DataFrame:
+    """``frame`` with the columns of ``dates`` read as the model reads dates (day first as
+    in training, per column); what is not a date is missing."""
+    if not dates:
+        return frame
+    frame = frame.copy(deep=False)
+    for column, first in dates.items():
+        frame[column] = read_dates(frame[column], first)
+    return frame
+
+
 def _may_fail(frame: pd.DataFrame, expectation: dict[str, Any]) -> bool:
     """False only when ``expectation`` (one the contract writes) surely holds on ``frame``:
     the column's non-null values are numbers in its range, or categories in its set."""
@@ -133,7 +162,8 @@ def _may_fail(frame: pd.DataFrame, expectation: dict[str, Any]) -> bool:
     values = frame[kwargs["column"]].dropna()
     if expectation["type"] == "expect_column_values_to_be_between":
         if set(kwargs) - {"column", "min_value", "max_value"} or not (
-                pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+                pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+                or pd.api.types.is_datetime64_any_dtype(values)):
             return True
         low, high = kwargs.get("min_value"), kwargs.get("max_value")
         return bool((low is not None and (values < low).any())
@@ -182,24 +212,32 @@ def _validate(frame: pd.DataFrame, expectations: list[dict[str, Any]]) -> list[d
 def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
                           findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``findings`` plus, per numeric column holding values that are not numbers (the model
-    reads them as missing), a ``not_numeric`` one; the range check's finding on such a column
-    counts nothing, so it gives way."""
-    for column in numeric:
-        values = frame[column]
-        bad = not_numbers(values)
+    reads them as missing), a ``not_numeric`` one."""
+    return _with_unread(findings, "not_numeric", {c: not_numbers(frame[c]) for c in numeric},
+                        len(frame))
+
+
+def _with_unread(findings: list[dict[str, Any]], check: str, unread: dict[str, pd.Series],
+                 rows: int) -> list[dict[str, Any]]:
+    """``findings`` plus a ``check`` finding per column of ``unread`` with values the model
+    cannot read (and reads as missing); the range check's finding on such a column counts
+    nothing, so it gives way."""
+    for column, bad in unread.items():
         if not len(bad):
             continue
         findings = [f for f in findings if not (f["column"] == column
                                                 and f["unexpected_count"] == 0)]
-        findings.append({"column": column, "check": "not_numeric", "unexpected_count": len(bad),
-                         "unexpected_percent": 100.0 * len(bad) / max(len(values), 1),
+        findings.append({"column": column, "check": check, "unexpected_count": len(bad),
+                         "unexpected_percent": 100.0 * len(bad) / max(rows, 1),
                          "examples": ", ".join(_shown(v) for v in bad.unique()[:5])})
     return findings
 
 
 def _shown(value: Any) -> str:
     """A value as a finding lists it: floats to 10 significant digits (262.2, not
-    262.20000000000005; 1234567, not 1234567.0)."""
+    262.20000000000005; 1234567, not 1234567.0), dates without a midnight time."""
+    if isinstance(value, (datetime.datetime, np.datetime64)):  # a date without its midnight
+        return str(pd.Timestamp(value)).removesuffix(" 00:00:00")
     return format(value, ".10g") if isinstance(value, float) else str(value)
 
 

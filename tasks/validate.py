@@ -13,7 +13,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from featurizers._cleaning import category_text
+from featurizers._datetime import as_text, read_dates
 from featurizers._numbers import as_numbers
+from featurizers._times import day_first
 from featurizers._profile import ColumnProfile, kinds, profile_columns
 from tasks.errors import AutoMLInputError, shown
 from tasks.guardrails import Guardrail, run_guardrails
@@ -115,7 +117,8 @@ def _contract_as_read(suite: dict[str, Any], profiles: dict[str, ColumnProfile],
                       X: pd.DataFrame) -> dict[str, Any]:
     """``suite`` with text columns checked as the features read them. A date or a number
     written as text is not drift for being one that training did not have: such a column
-    gets no set of values, and numbers get their range, as a numeric column does."""
+    gets no set of values, and numbers get their range, as a numeric column does. Date
+    columns get the range of their dates."""
     read_as = {c: p.kind for c, p in profiles.items()
                if c in X.columns and _is_text(X[c]) and p.kind in ("datetime", "numeric")}
     expectations = [e for e in suite["expectations"]
@@ -129,7 +132,24 @@ def _contract_as_read(suite: dict[str, Any], profiles: dict[str, ColumnProfile],
                 "kwargs": {"column": column, "min_value": float(numbers.min()),
                            "max_value": float(numbers.max())},
                 "meta": {"contract": True, "dtype": str(X[column].dtype)}})
-    return {**suite, "expectations": expectations}
+    dates = [c for c, p in profiles.items() if c in X.columns and p.kind == "datetime"
+             and not pd.api.types.is_numeric_dtype(X[c])]  # numbers have their range already
+    return {**suite, "expectations": expectations + [
+        e for e in map(_date_range, [X[c] for c in dates]) if e]}
+
+
+def _date_range(values: pd.Series) -> Optional[dict[str, Any]]:
+    """The contract's range of a date column, as the features read its dates (``meta``
+    ``read_as``: scoring reads the rows' dates the same way before comparing)."""
+    first = bool(day_first(as_text(values))) if _is_text(values) else False
+    dates = read_dates(values, first).dropna()
+    if not len(dates):
+        return None
+    return {"type": "expect_column_values_to_be_between",
+            "kwargs": {"column": values.name, "min_value": dates.min().isoformat(),
+                       "max_value": dates.max().isoformat()},
+            "meta": {"contract": True, "dtype": str(values.dtype), "read_as": "datetime",
+                     "day_first": first}}
 
 
 def _is_text(values: pd.Series) -> bool:

@@ -16,9 +16,10 @@ from prefect.artifacts import Artifact
 from flows.score import score
 from flows.train import train
 from models._pipeline import MissingColumnsError
-from tasks.drift import (_KINDS, _contract_expectations, _may_fail, _validate,
-                         _with_text_in_numbers, check_against_contract, score_frame)
+from tasks.drift import (_KINDS, _as_dates, _as_read, _contract_expectations, _may_fail,
+                         _validate, _with_text_in_numbers, check_against_contract, score_frame)
 from tasks.errors import AutoMLInputError
+from tasks.validate import _date_range
 from tests.conftest import awkward_classification
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -172,18 +173,23 @@ def test_the_drift_signs_are_those_great_expectations_finds_on_every_check(model
     rows["is member"] = rows["is member"].astype(object)
     rows.loc[3, "is member"] = "maybe"  # a boolean column the contract gives no set
     rows["city"] = rows["city"].where(rows.index != 5)  # a missing category is no drift sign
-    every = [e for e in _contract_expectations(contract) if e["type"] in _KINDS]
+    rows.loc[4, "signup date"] = "2031-06-01"  # after training's dates
+    every = [_as_read(e) for e in _contract_expectations(contract) if e["type"] in _KINDS]
+    dates = {e["kwargs"]["column"]: e["meta"]["day_first"] for e in every
+             if e["meta"].get("read_as") == "datetime"}
     numeric = [e["kwargs"]["column"] for e in every
-               if e["type"] == "expect_column_values_to_be_between"]
-    assert len(every) >= 3 and numeric
+               if e["type"] == "expect_column_values_to_be_between"
+               and e["kwargs"]["column"] not in dates]
+    assert len(every) >= 3 and numeric and list(dates) == ["signup date"]
     found = check_against_contract(rows, contract).findings
-    expected = _with_text_in_numbers(rows, numeric, _validate(rows, every))
+    expected = _with_text_in_numbers(rows, numeric, _validate(_as_dates(rows, dates), every))
     assert found.to_dict("records") == expected
     assert {("city", "unseen_category"), ("température °C", "out_of_range"),
-            ("noise", "out_of_range")} <= set(zip(found["column"], found["check"]))
+            ("noise", "out_of_range"), ("signup date", "out_of_range")} <= set(
+        zip(found["column"], found["check"]))
     # No drift: nothing needs Great Expectations.
     calm = awkward_classification().head(40).drop(columns="label")
-    assert not [e for e in every if _may_fail(calm, e)]
+    assert not [e for e in every if _may_fail(_as_dates(calm, dates), e)]
     assert check_against_contract(calm, contract).findings.empty
 
 
@@ -207,6 +213,24 @@ def test_categories_are_compared_as_the_model_reads_them_and_only_where_it_uses_
         "column").index.tolist() == ["code"]
     floats = rows.assign(mixed=[0.0, 1.0, 10.0, np.nan, 1.0, 0.0, 10.0])
     assert check_against_contract(floats, contract, required=["mixed"]).findings.empty
+
+
+def test_dates_are_compared_with_the_training_dates_as_the_model_reads_them():
+    days = pd.Series(["13/01/2021", "05/03/2021", "01/12/2021"], name="day")  # the day first
+    stamps = pd.Series(pd.to_datetime(["2021-01-01 10:00", "2021-06-01 00:00"], utc=True),
+                       name="at")
+    contract = {"expectations": [
+        {"type": "expect_column_to_exist", "kwargs": {"column": c}, "meta": {"contract": True}}
+        for c in ("day", "at")] + [_date_range(days), _date_range(stamps)]}
+    rows = pd.DataFrame({"day": ["02/03/2021", "05/01/2022", "soon", None],
+                         "at": pd.to_datetime(["2021-03-01 00:00", "2021-01-01 09:00", None,
+                                               "2021-02-01 00:00"])})
+    found = check_against_contract(rows, contract).findings.set_index(["column", "check"])
+    assert found["examples"].to_dict() == {("day", "out_of_range"): "2022-01-05",
+                                           ("day", "not_a_date"): "soon",
+                                           ("at", "out_of_range"): "2021-01-01 09:00:00"}
+    assert found.loc[("day", "not_a_date"), "unexpected_percent"] == 25.0
+    assert check_against_contract(rows.iloc[[0]], contract).findings.empty
 
 
 def test_an_empty_table_gives_an_empty_predictions_file(model_dir, tmp_path):

@@ -138,7 +138,7 @@ def test_forecasting_tables_take_the_forecasting_path(classification_frame):
 
 def test_dates_and_numbers_written_as_text_get_no_set_of_categories():
     """A month column of 12 dates had its values recorded as categories, so scoring next
-    year's rows reported every one of them as an unseen category."""
+    year's rows reported every one of them as an unseen category: they are one date range."""
     from tasks.drift import check_against_contract
 
     months = pd.date_range("2024-01-01", periods=12, freq="MS").strftime("%Y-%m-%d")
@@ -152,11 +152,15 @@ def test_dates_and_numbers_written_as_text_get_no_set_of_categories():
     ranges = {e["kwargs"]["column"]: (e["kwargs"]["min_value"], e["kwargs"]["max_value"])
               for e in suite["expectations"]
               if e["type"] == "expect_column_values_to_be_between"}
-    assert ranges == {"size": (1.0, 3.0)}  # numbers written as text: their range, as numbers
+    # Numbers written as text: their range, as numbers; dates: the range of their dates.
+    assert ranges == {"size": (1.0, 3.0),
+                      "month": ("2024-01-01T00:00:00", "2024-12-01T00:00:00")}
     next_year = frame.drop(columns="label").assign(month="2025-03-01", plan="enterprise")
     found = check_against_contract(next_year, suite).findings
-    assert list(zip(found["column"], found["check"])) == [("plan", "unseen_category")]
-    odd = next_year.head(4).assign(plan="pro", size=["2", "999", "abc", "-5"])
+    assert set(zip(found["column"], found["check"], found["examples"])) == {
+        ("month", "out_of_range", "2025-03-01"), ("plan", "unseen_category", "enterprise")}
+    odd = next_year.head(4).assign(month="2024-03-01", plan="pro",
+                                   size=["2", "999", "abc", "-5"])
     found = check_against_contract(odd, suite).findings.set_index("check")
     assert found.loc["out_of_range", "examples"] == "999, -5"
     assert found.loc["not_numeric", "examples"] == "abc"
