@@ -56,12 +56,19 @@ def plan_candidates(families: list[type[ForecastFamily]], panel: Panel, horizon:
 
     A lookback variant (``lag_scale``) that the window cap leaves less than half as far from
     the default window as asked (hourly: twice 168 lags capped at 200) is left out: it would
-    cost more than the default for a near twin of it, not a different lookback.
+    cost more than the default for a near twin of it, not a different lookback. A family whose
+    configurations cannot be listed is left out with a warning.
     """
     out = []
     for family in sorted(families, key=lambda f: (f.cost, f.name)):
-        for config in family.configs(panel.season, horizon):
-            config = dict(config)
+        try:
+            configs = [dict(c) for c in family.configs(panel.season, horizon)]
+        except Exception as exc:  # noqa: BLE001 - a plug-in's mistake costs its family only
+            get_run_logger().warning("model family %s is left out: its configurations cannot "
+                                     "be listed (%s)", family.name,
+                                     f"{type(exc).__name__}: {exc}".splitlines()[0])
+            continue
+        for config in configs:
             if family.kind == "global" and config.get("n_lags", 0) is None:
                 scale = float(config.get("lag_scale", 1.0))
                 base = default_lags(panel.season, horizon, panel.freq)

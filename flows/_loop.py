@@ -22,7 +22,7 @@ from prefect.logging import get_run_logger
 from models._calibration import calibrates
 from tasks.costs import CostModel
 from tasks.evaluate import METRICS, loss_of
-from tasks.search import Searcher
+from tasks.search import MAX_FAILURES, Searcher
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.train import train_candidate_task
@@ -246,7 +246,11 @@ class _Loop:
         finished = round(time.time() - self.budget.started, 3)
         batch = [dataclasses.replace(self._latency_checked(_finish(self.running.pop(f), f)),
                                      finished_seconds=finished) for f in done]
-        self.searcher.tell(batch)
+        for family in self.searcher.tell(batch):
+            last = next(r for r in reversed(batch) if r.spec.family == family)
+            logger.warning("model family %s is not tried again in this run: %d of its candidates "
+                           "failed in a row and none succeeded (last: %s)", family, MAX_FAILURES,
+                           last.error or last.status)
         sign = 1 if METRICS[self.metric].greater_is_better else -1
         for result in batch:
             seconds = result.fit_seconds + result.predict_seconds

@@ -7,11 +7,13 @@ import time
 from typing import Any, Optional
 
 import pandas as pd
+from prefect.logging import get_run_logger
 
 from flows._loop import TOO_LITTLE_TIME, Budget
 from models import DataShape, ModelFamily, registry
 from tasks.errors import AutoMLInputError, nearest_names
 from tasks.evaluate import loss_of
+from tasks.search import unusable
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult
@@ -35,13 +37,20 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
         if name not in names:
             raise AutoMLInputError(f"model family {name!r} does not support {settings.task}")
     chosen = [n for n in (settings.include or names) if n not in settings.exclude]
+    broken = {}
     if shape.n_rows:
-        chosen = [n for n in chosen if reg.get(n).is_applicable(settings.task, shape)]
+        broken = {n: why for n in chosen if (why := unusable(reg.get(n), settings.task, shape))}
+        for name, why in broken.items():
+            get_run_logger().warning("model family %s is left out: it cannot be searched on "
+                                     "this data (%s)", name, why)
+        chosen = [n for n in chosen if n not in broken
+                  and reg.get(n).is_applicable(settings.task, shape)]
     if not chosen:
         raise AutoMLInputError(
             f"no model family left for {settings.task}"
             + (f" on {shape.n_rows} rows" if shape.n_rows else "")
-            + " after --include/--exclude; available: " + ", ".join(names))
+            + " after --include/--exclude; available: " + ", ".join(names)
+            + "".join(f"; {n} is broken ({why})" for n, why in broken.items()))
     return [reg.get(n) for n in chosen]
 
 

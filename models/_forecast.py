@@ -128,7 +128,8 @@ class LocalForecaster(ABC):
                 out = np.asarray(self.forecast(y, horizon, season), dtype=float)
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
                 out = np.full(horizon, np.nan)
-        if out.shape != (horizon,) or not np.all(np.isfinite(out)):
+        _check_shape(self, "forecast", out, horizon)
+        if not np.all(np.isfinite(out)):
             out = np.full(horizon, float(y[-1]))
         return out
 
@@ -148,7 +149,8 @@ class LocalForecaster(ABC):
             except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
                 path, bounds = np.full(horizon, np.nan), None
         path = np.asarray(path, dtype=float)
-        if path.shape != (horizon,) or not np.all(np.isfinite(path)):
+        _check_shape(self, "forecast_intervals", path, horizon)
+        if not np.all(np.isfinite(path)):
             return np.full(horizon, float(y[-1])), None
         if bounds is None:
             return path, None
@@ -161,6 +163,15 @@ class LocalForecaster(ABC):
                 return path, None
             checked[level] = b
         return path, checked
+
+
+def _check_shape(forecaster: LocalForecaster, method: str, path: np.ndarray,
+                 horizon: int) -> None:
+    """Raise when ``path`` is not one value per period: the forecaster's own mistake, which
+    the last-value fallback (for a series a model cannot fit) must not hide."""
+    if path.shape != (horizon,):
+        raise ValueError(f"{type(forecaster).__name__}.{method} returned shape {path.shape} "
+                         f"for a horizon of {horizon}; return one value per period")
 
 
 class FittedForecaster(LocalForecaster):

@@ -8,9 +8,11 @@ import importlib.metadata
 import inspect
 import logging
 import pkgutil
+from collections.abc import Callable
 from types import ModuleType
 
 from models._base import ModelFamily
+from models._forecast import ForecastFamily
 
 __all__ = ["ENTRY_POINT_GROUP", "FamilyRegistry", "registry"]
 
@@ -47,8 +49,14 @@ class FamilyRegistry:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{origin}: family name {name!r} must be an identifier-like string")
         unknown = set(getattr(family, "tasks", ())) - KNOWN_TASKS
-        if not family.tasks or unknown:
+        if not family.tasks:
+            raise ValueError(f"{origin}: family {name!r} declares no tasks; set tasks to some of "
+                             f"{sorted(KNOWN_TASKS)}")
+        if unknown:
             raise ValueError(f"{origin}: family {name!r} declares unknown tasks {sorted(unknown)}")
+        if "forecasting" in family.tasks and not issubclass(family, ForecastFamily):
+            raise TypeError(f"{origin}: family {name!r} forecasts, so it must subclass "
+                            "models.ForecastFamily (see models/naive.py)")
         if name in self._families and self._families[name] is not family:
             raise ValueError(
                 f"model family {name!r} is registered twice: by {self._origins[name]} and by "
@@ -76,35 +84,45 @@ class FamilyRegistry:
                 and member.__module__ == module.__name__
                 and not inspect.isabstract(member)
             ):
-                self.add(member, origin=f"module {module.__name__}")
+                origin = f"module {module.__name__}"
+                self._guarded(f"{origin} ({member.__name__})",
+                              lambda family=member: self.add(family, origin=origin))
 
     def discover(self) -> "FamilyRegistry":
-        """Import the built-in family modules and load the entry points."""
+        """Import the built-in family modules and load the entry points.
+
+        A module or entry point that cannot be loaded or declares a family wrongly is skipped
+        with a warning saying why (in ``skipped``): one broken plug-in does not stop every run.
+        """
         package = importlib.import_module("models")
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            module_name = f"models.{info.name}"
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                self.skipped[module_name] = f"missing dependency: {exc}"
-                logger.warning("model family module %s skipped: %s", module_name, exc)
-                continue
-            self._add_module(module)
+            if not info.name.startswith("_"):
+                module_name = f"models.{info.name}"
+                self._guarded(module_name, lambda: self._add_module(
+                    importlib.import_module(module_name)))
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            origin = f"entry point {entry.name} = {entry.value}"
-            try:
-                loaded = entry.load()
-            except ImportError as exc:
-                self.skipped[origin] = f"missing dependency: {exc}"
-                logger.warning("model family %s skipped: %s", origin, exc)
-                continue
-            if inspect.ismodule(loaded):
-                self._add_module(loaded)
-            else:
-                self.add(loaded, origin=origin)
+            self._guarded(f"entry point {entry.name} = {entry.value}",
+                          lambda: self._add_loaded(entry))
         return self
+
+    def _add_loaded(self, entry: importlib.metadata.EntryPoint) -> None:
+        loaded = entry.load()
+        if inspect.ismodule(loaded):
+            self._add_module(loaded)
+        else:
+            self.add(loaded, origin=f"entry point {entry.name} = {entry.value}")
+
+    def _guarded(self, origin: str, load: Callable[[], None]) -> None:
+        try:
+            load()
+        except ImportError as exc:
+            self._skip(origin, f"missing dependency: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a plug-in's own error, reported below
+            self._skip(origin, f"{type(exc).__name__}: {exc}".splitlines()[0].rstrip(": "))
+
+    def _skip(self, origin: str, why: str) -> None:
+        self.skipped[origin] = why
+        logger.warning("model family %s skipped: %s", origin.removeprefix("module "), why)
 
 
 _REGISTRY: FamilyRegistry | None = None

@@ -20,6 +20,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from models import ENTRY_POINT_GROUP
 from tasks.errors import AutoMLInputError
 from tasks.types import CandidateResult, json_safe
 
@@ -95,13 +96,17 @@ def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a model.pkl depends on."""
+    """Installed versions of the packages a model.pkl depends on: the project's and those of
+    the model-family plug-ins (``automl.models`` entry points)."""
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.dist is not None:
+            versions.setdefault(entry.dist.name, entry.dist.version)
     return versions
 
 

@@ -28,9 +28,10 @@ from tasks._tuner import FamilyTuner
 from tasks.evaluate import loss_of
 from tasks.types import CandidateResult, CandidateSpec
 
-__all__ = ["Searcher"]
+__all__ = ["MAX_FAILURES", "Searcher", "unusable"]
 
 _GREEDY = 0.7
+MAX_FAILURES = 3
 
 
 @dataclass
@@ -40,6 +41,13 @@ class _FamilyRecord:
     first_loss: float = math.inf
     best_loss: float = math.inf
     since_improvement: float = 0.0
+    failures_in_a_row: int = 0
+
+    @property
+    def given_up(self) -> bool:
+        """``MAX_FAILURES`` candidates failed in a row and none ever succeeded: a failure costs
+        next to no time, so the cost for improvement would draw the family again and again."""
+        return self.failures_in_a_row >= MAX_FAILURES and not math.isfinite(self.best_loss)
 
 
 class Searcher:
@@ -128,12 +136,12 @@ class Searcher:
         fits = (lambda spec: predict(spec) <= time_left) if predict else (lambda spec: True)
         while self.queue:
             family, config = self.queue.pop(0)
-            if family + FamilyTuner.key(config) in self.seen:
+            if family + FamilyTuner.key(config) in self.seen or self.records[family].given_up:
                 continue
             spec = CandidateSpec(self.next_id, family, config, fraction)
             if fits(spec):
                 return self._spec(family, config, fraction)
-        allowed = list(self.families)
+        allowed = [name for name in self.families if not self.records[name].given_up]
         while allowed:
             family = self._pick_family(allowed)
             config = self.tuners[family].ask()
@@ -149,8 +157,16 @@ class Searcher:
         """The same configuration on all rows (after it did well on a subsample)."""
         return self._spec(spec.family, spec.config, 1.0)
 
-    def tell(self, results: Sequence[CandidateResult]) -> None:
-        """Record finished candidates (in the order given)."""
+    def tell(self, results: Sequence[CandidateResult]) -> list[str]:
+        """Record finished candidates (in the order given).
+
+        Returns
+        -------
+        list of str
+            The families these results made the search give up on (no more candidates):
+            ``MAX_FAILURES`` failed in a row, and none of theirs has succeeded.
+        """
+        given_up = []
         for result in results:
             family = result.spec.family
             if family not in self.families:
@@ -166,6 +182,9 @@ class Searcher:
                     if result.status == "ok" else math.inf)
             record.trials += 1
             record.seconds += seconds
+            record.failures_in_a_row = 0 if result.status == "ok" else record.failures_in_a_row + 1
+            if record.given_up and record.failures_in_a_row == MAX_FAILURES:
+                given_up.append(family)
             record.first_loss = loss if record.trials == 1 else record.first_loss
             if loss < record.best_loss:
                 record.best_loss, record.since_improvement = loss, 0.0
@@ -173,3 +192,29 @@ class Searcher:
                 record.since_improvement += seconds
             self.tuners[family].tell(result.spec.config,
                                      loss if math.isfinite(loss) else None)
+        return given_up
+
+
+def unusable(family: type[ModelFamily], task: str, shape: DataShape) -> Optional[str]:
+    """Why ``family`` cannot be searched on data of ``shape`` (its space, first configuration,
+    cost hint or applicability cannot be worked out: a plug-in's mistake), or None.
+
+    Parameters
+    ----------
+    family : ModelFamily subclass
+    task : str
+    shape : DataShape
+
+    Returns
+    -------
+    str or None
+        The error, in one line.
+    """
+    try:
+        FamilyTuner(family, task, shape, seed=0)
+        family.initial_config(task, shape)
+        family.relative_cost(shape)
+        family.is_applicable(task, shape)
+    except Exception as exc:  # noqa: BLE001 - any error of the family's own code
+        return f"{type(exc).__name__}: {exc}".splitlines()[0].rstrip(": ")
+    return None

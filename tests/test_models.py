@@ -147,6 +147,52 @@ def test_a_family_module_with_a_missing_dependency_is_skipped_with_a_message(tmp
         monkeypatch.undo()
 
 
+def test_broken_plug_ins_are_skipped_with_why_and_the_rest_still_load(tmp_path, monkeypatch):
+    """One broken plug-in stopped every run (a traceback at import of flows.train)."""
+    (tmp_path / "acme_broken.py").write_text(textwrap.dedent("""
+        from sklearn.dummy import DummyRegressor
+        from models import ModelFamily
+
+        class Named(ModelFamily):
+            tasks = frozenset({"regression"})
+            search_space = classmethod(lambda cls, task, shape: {})
+            initial_config = classmethod(lambda cls, task, shape: {})
+            build = classmethod(lambda cls, task, config, seed: DummyRegressor())
+
+        Linear = type("Linear", (Named,), {"name": "linear"})
+        NoTasks = type("NoTasks", (Named,), {"name": "no_tasks", "tasks": frozenset()})
+        Plain = type("Plain", (Named,), {"name": "plain", "tasks": frozenset({"forecasting"})})
+        Fine = type("Fine", (Named,), {"name": "acme_fine"})
+    """))
+    (tmp_path / "acme_raises.py").write_text("raise RuntimeError('bad plug-in')\n")
+    dist = tmp_path / "acme_broken-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[automl.models]\n" + "".join(
+        f"{name} = {value}\n" for name, value in [
+            ("typo", "acme_broken:DoesNotExist"), ("raises", "acme_raises"),
+            ("linear", "acme_broken:Linear"), ("no_tasks", "acme_broken:NoTasks"),
+            ("plain", "acme_broken:Plain"), ("fine", "acme_broken:Fine")]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reg = FamilyRegistry().discover()
+        why = {origin.split(" = ")[0].removeprefix("entry point "): text
+               for origin, text in reg.skipped.items()}
+        assert "AttributeError" in why["typo"] and "DoesNotExist" in why["typo"]
+        assert why["raises"] == "RuntimeError: bad plug-in"
+        assert "registered twice" in why["linear"] and "declares no tasks" in why["no_tasks"]
+        assert "must subclass models.ForecastFamily" in why["plain"]
+        assert "acme_fine" in reg.names("regression") and "xgboost" in reg.names()
+        assert reg.get("linear").__module__ == "models.linear"
+        from tasks.publish import package_versions
+
+        assert package_versions()["acme-broken"] == "1.0"  # for loading its models elsewhere
+    finally:
+        monkeypatch.undo()
+        for module in ("acme_broken", "acme_raises"):
+            sys.modules.pop(module, None)
+
+
 def test_ensemble_keeps_the_model_contract():
     from models._ensemble import make_ensemble
 
