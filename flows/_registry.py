@@ -44,7 +44,8 @@ def model_name(settings: TrainSettings) -> str:
 
 def check_registry(settings: TrainSettings) -> None:
     """Before the data is read: a bad model name, a registry that cannot be written, an output
-    inside it, and a champion that cannot be read or loaded are one-line errors.
+    inside it, a champion that cannot be read or loaded, and one of another task or target are
+    one-line errors.
 
     Raises
     ------
@@ -62,8 +63,19 @@ def check_registry(settings: TrainSettings) -> None:
                 "results folder outside it")
     champion = registry.champion()
     if champion is not None:
-        with registered_model(registry, champion):
-            pass
+        with registered_model(registry, champion) as (loaded, number):
+            _check_same_kind(settings, loaded.manifest, number)
+
+
+def _check_same_kind(settings: TrainSettings, champion: dict[str, Any], number: int) -> None:
+    """A model name holds one kind of model: a challenger of another task or target could
+    neither be compared with the champion nor replace it for those who score with it."""
+    task, target = champion.get("task"), champion.get("target")
+    if (task, target) != (settings.task, settings.target):
+        raise AutoMLInputError(
+            f"model name {model_name(settings)!r} in registry {settings.registry!r} holds a "
+            f"{task} model of {target!r} (champion v{number}), not a {settings.task} one of "
+            f"{settings.target!r}; give another --model-name")
 
 
 @contextlib.contextmanager

@@ -50,6 +50,18 @@ LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a st
 _VERSION = re.compile(r"^v(\d+)$")
 
 
+def _published_files(folder: Path) -> list[str]:
+    """The files of the model published in ``folder``: those its manifest lists (every file
+    for a manifest without the list, or not readable)."""
+    try:
+        listed = json.loads((folder / "manifest.json").read_text()).get("files")
+    except (ValueError, AttributeError):
+        listed = None
+    if listed:
+        return sorted(name for name in listed if (folder / name).is_file())
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
 class RegistryBusy(AutoMLInputError):
     """Another process held the registry's promotion lock for longer than the wait allows."""
 
@@ -156,16 +168,19 @@ class Registry:
         return self._path(f"v{version}")
 
     def add(self, results_folder: str) -> int:
-        """Copy a published results folder in as the next version; return its number."""
+        """Copy a published results folder in as the next version; return its number.
+
+        Only the files its manifest lists are copied (what else is in the folder, such as
+        predictions scored into it, belongs to no version); the manifest comes last.
+        """
         source = Path(results_folder)
         if not (source / "manifest.json").is_file():
             raise AutoMLInputError(f"{results_folder!r} holds no published model")
         self.fs.makedirs(self.root, exist_ok=True)
         staging = self._path(f".staging-{uuid.uuid4().hex}")
         self.fs.makedirs(staging, exist_ok=True)
-        for path in sorted(source.iterdir(), key=lambda p: p.name == "manifest.json"):
-            if path.is_file() and not path.name.startswith("."):
-                self.fs.put_file(str(path), f"{staging}/{path.name}")
+        for name in sorted(_published_files(source), key=lambda n: n == "manifest.json"):
+            self.fs.put_file(str(source / name), f"{staging}/{name}")
         return self._claim(staging)
 
     def _claim(self, staging: str) -> int:

@@ -186,7 +186,11 @@ def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
     common = dict(data=rows, target="label", task="classification", max_trials=1,
                   registry=str(tmp_path / "registry"), include=["hist_gradient_boosting"])
     train(**common, output=str(tmp_path / "run1"))
-    again = train(**common, seed=7, output=str(tmp_path / "run2")).promotion
+    (tmp_path / "run1" / "predictions.csv").write_text("prediction\nyes\n")  # scored into it
+    again = train(**common, seed=7, output=str(tmp_path / "run1")).promotion
+    version = tmp_path / "registry" / "label" / "v2"
+    assert sorted({p.name for p in version.iterdir()} - {"promotion.json"}) == json.loads(
+        (version / "manifest.json").read_text())["files"]  # the model's files, no predictions
     assert not again["promoted"] and again["rows"] is None and again["champion_score"] is None
     assert again["reason"].startswith("the champion trained on every validation row of this run")
     assert "rollback 2" in again["reason"]
@@ -202,6 +206,14 @@ def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
     older = train(**common, seed=8, output=str(tmp_path / "run3")).promotion
     assert older["rows"] == pd.read_csv(rows)["label"].notna().sum()
     assert older["champion_score"] is not None
+    # A name holds one kind of model: a forecaster or a regressor would replace the classifier
+    # that scoring and serving follow (or fail after publishing), so it is refused first.
+    with pytest.raises(AutoMLInputError, match=r"^model name 'label' in registry '.*' holds a "
+                       r"classification model of 'label' \(champion v1\), not a regression one "
+                       r"of 'noise'; give another --model-name$"):
+        train(data=str(tmp_path / "never-read.csv"), target="noise", task="regression",
+              registry=str(tmp_path / "registry"), model_name="label",
+              output=str(tmp_path / "run4"))
 
 
 def test_row_hashes_match_the_same_rows_whatever_the_column_order_or_number_type():
