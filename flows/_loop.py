@@ -53,10 +53,12 @@ def publish_seconds(model_bytes: float) -> float:
 
 @dataclass(frozen=True)
 class Budget:
-    """Wall-clock budget of the whole run, counted from ``started`` (``time.time()``)."""
+    """Wall-clock budget of the whole run, counted from ``started`` (``time.time()``);
+    ``given`` is the budget as the user gave it, when part of it is kept for a later step."""
 
     started: float
     seconds: Optional[float]
+    given: Optional[float] = None
 
     def remaining(self) -> float:
         """Seconds left (infinite without a budget)."""

@@ -67,13 +67,14 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget) ->
             r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in results):
         return
     stopped = sum(r.status == "timeout" for r in results)
+    given = budget.given if budget.given is not None else budget.seconds
     if stopped:
         raise AutoMLInputError(
-            f"--time-budget {budget.seconds:g} s ran out before any candidate finished: "
+            f"--time-budget {given:g} s ran out before any candidate finished: "
             f"{stopped} started and were stopped at their deadline; give a larger "
             "--time-budget")
     raise AutoMLInputError(
-        f"--time-budget {budget.seconds:g} s ran out before any candidate could be trained: "
+        f"--time-budget {given:g} s ran out before any candidate could be trained: "
         f"{time.time() - budget.started:.0f} s went to start-up, loading, validation and "
         "featurization on this machine; give a larger --time-budget")
 

@@ -207,7 +207,8 @@ def train(
     if seconds is not None and settings.registry:  # registering comes after the budget's end
         seconds = max(0.0, seconds - REGISTER_SECONDS)
     with flow_threads(settings.n_workers):
-        return run_training(settings, frame, Budget(started, seconds))
+        return run_training(settings, frame, Budget(started, seconds,
+                                                     settings.effective_time_budget))
 
 
 def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],

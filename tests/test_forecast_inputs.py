@@ -150,7 +150,8 @@ def test_a_time_budget_spent_before_training_is_a_clear_error(tmp_path, task):
                 "--horizon", "24"]
     else:
         small_regression().to_csv(tmp_path / "data.csv", index=False)
-        args = ["--target", "y"]
+        # The budget named is the one given, not what is left once registering has its share.
+        args = ["--target", "y", "--registry", str(tmp_path / "registry")]
     # One second is gone before the data is read: no candidate can start.
     done = _cli(["--data", str(tmp_path / "data.csv"), "--task", task, *args,
                  "--time-budget", "1", "--output", str(tmp_path / "out")])
