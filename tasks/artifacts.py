@@ -34,9 +34,12 @@ def experiment_key(target: str, output: str) -> str:
 
 
 def scoring_key(output: str) -> str:
-    """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI)."""
-    stem = _key_text(PurePosixPath(output.rstrip("/")).stem)
-    return f"automl-score-{stem[:40] or 'predictions'}"
+    """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI):
+    its folder's name and its own (``results/run1/predictions.csv`` and
+    ``results/scheduled/predictions.csv`` keep their drift apart)."""
+    path = PurePosixPath(output.rstrip("/"))
+    name = _key_text(f"{path.parent.name}-{path.stem}")
+    return f"automl-score-{name[-50:].strip('-') or 'predictions'}"
 
 
 class Progress:

@@ -18,6 +18,7 @@ from flows.train import train
 from models._pipeline import MissingColumnsError
 from tasks.drift import (_KINDS, _as_dates, _as_read, _contract_expectations, _may_fail,
                          _validate, _with_text_in_numbers, check_against_contract, score_frame)
+from tasks.artifacts import scoring_key
 from tasks.errors import AutoMLInputError
 from tasks.validate import _date_range
 from tests.conftest import awkward_classification
@@ -57,7 +58,7 @@ def test_every_row_is_scored_and_drift_is_reported(model_dir, tmp_path):
     # Shares are of the rows scored, for every check; floats read as they would be written.
     assert found[("city", "unseen_category")]["unexpected_percent"] == pytest.approx(100 / 30)
     assert "1000" in found[("température °C", "out_of_range")]["examples"].split(", ")
-    assert Artifact.get("automl-score-p-drift") is not None
+    assert Artifact.get(f"{scoring_key(str(tmp_path / 'p.parquet'))}-drift") is not None
 
 
 def test_an_output_named_in_any_letters_gets_its_artifacts(model_dir, tmp_path):
@@ -67,7 +68,9 @@ def test_an_output_named_in_any_letters_gets_its_artifacts(model_dir, tmp_path):
     _new_rows().to_csv(data, index=False)
     result = score(model=str(model_dir), data=str(data), output=str(tmp_path / "prévisions.csv"))
     assert result.scored == 30 and (tmp_path / "prévisions.csv").is_file()
-    assert Artifact.get("automl-score-pr-visions-summary") is not None
+    assert Artifact.get(f"{scoring_key(str(tmp_path / 'prévisions.csv'))}-summary") is not None
+    assert scoring_key("results/run1/prévisions.csv") == "automl-score-run1-pr-visions"
+    assert scoring_key("s3://b/runs/Run 1/p.parquet") == "automl-score-run-1-p"
 
 
 def test_columns_the_featurizer_dropped_may_be_left_out(model_dir, tmp_path):
