@@ -3,6 +3,7 @@ candidates optionally Dask through prefect-dask."""
 
 from __future__ import annotations
 
+import socket
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Iterator
 
@@ -12,7 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.errors import AutoMLInputError
 from tasks.settings import TrainSettings
 
-__all__ = ["candidate_runner", "flow_threads"]
+__all__ = ["candidate_runner", "check_reachable", "flow_threads"]
 
 
 def candidate_runner(settings: TrainSettings) -> AbstractContextManager[Any]:
@@ -29,10 +30,35 @@ def candidate_runner(settings: TrainSettings) -> AbstractContextManager[Any]:
         raise AutoMLInputError(
             "task_runner 'dask' needs prefect-dask: pip install 'prefect-automl[dask]'") from None
     if settings.dask_address:
+        check_reachable(settings.dask_address)
         return DaskTaskRunner(address=settings.dask_address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": settings.n_workers,
                                           "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None})
+
+
+def check_reachable(address: str, seconds: float = 5.0) -> None:
+    """Fail before the data is read when nothing answers at the Dask scheduler ``address``
+    (``tcp://`` or ``tls://`` host and port; other transports are not checked).
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming ``dask_address`` and why it cannot be reached.
+    """
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise AutoMLInputError(f"dask_address {address!r} is not a scheduler address; give "
+                               "one as tcp://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise AutoMLInputError(
+            f"dask_address {address!r} cannot be reached ({exc.strerror or exc}); start the "
+            "Dask scheduler there or give its address") from None
 
 
 @contextmanager
