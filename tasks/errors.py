@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import tempfile
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "OneLineParser", "nearest_names", "shown"]
+__all__ = ["AutoMLInputError", "OneLineParser", "nearest_names", "shown", "unwritable"]
 
 
 class AutoMLInputError(ValueError):
@@ -75,3 +77,14 @@ def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:
     shown = ", ".join(repr(c) for c in candidates[:8])
     more = f" (and {len(candidates) - 8} more)" if len(candidates) > 8 else ""
     return f" Available: {shown}{more}."
+
+
+def unwritable(folder: Path) -> Optional[str]:
+    """Why nothing can be written in ``folder`` (the system's reason), or None when a folder
+    can be made there and removed. A real try: ``os.access`` says yes to root everywhere, even
+    on ``/proc`` or a read-only disk."""
+    try:
+        tempfile.TemporaryDirectory(prefix=".automl-check-", dir=folder).cleanup()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None

@@ -21,7 +21,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models import ENTRY_POINT_GROUP
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, unwritable
 from tasks.types import CandidateResult, json_safe
 
 __all__ = ["check_output_folder", "file_sha256", "leaderboard_frame", "publish_results",
@@ -59,8 +59,10 @@ def check_output_folder(output: str) -> Path:
     if not parent.is_dir():
         raise AutoMLInputError(f"output {output!r} is under {str(parent)!r}, which is a file; "
                                "give a folder for the results")
-    if not os.access(parent, os.W_OK):
-        raise AutoMLInputError(f"output folder {output!r} is not writable; choose another --output")
+    why = unwritable(parent)
+    if why:
+        raise AutoMLInputError(f"output folder {output!r} is not writable ({why}); choose another "
+                               "--output")
     return path
 
 

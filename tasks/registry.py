@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, unwritable
 from tasks.types import json_safe
 
 try:
@@ -146,9 +146,10 @@ class Registry:
         if not existing.is_dir():
             raise AutoMLInputError(f"registry {self.location!r} is under {str(existing)!r}, "
                                    "which is a file; give a folder")
-        if not os.access(existing, os.W_OK):
+        why = unwritable(existing)
+        if why:
             raise AutoMLInputError(f"registry {self.location!r} cannot be written here "
-                                   f"({str(existing)!r}); give one you can write to")
+                                   f"({str(existing)!r}: {why}); give one you can write to")
 
     def versions(self) -> list[int]:
         """The complete versions, oldest first."""

@@ -376,6 +376,13 @@ def test_a_registry_that_cannot_take_the_model_is_refused_before_the_data_is_rea
     with pytest.raises(AutoMLInputError, match=r"registry '.*afile/reg' is under '.*afile', "
                        r"which is a file; give a folder"):
         train(**common, registry=str(tmp_path / "afile" / "reg"))
+    # Where nothing can be written, even by root (os.access said yes: found after publishing).
+    with pytest.raises(AutoMLInputError, match=r"^registry '/proc/reg' cannot be written here "
+                       r"\('/proc': .+\); give one you can write to$"):
+        train(**common, registry="/proc/reg")
+    with pytest.raises(AutoMLInputError, match=r"^output folder '/proc/out' is not writable "
+                       r"\(.+\); choose another --output$"):
+        train(**{**common, "output": "/proc/out"})
     reg = Registry(str(tmp_path / "reg"), "label")
     reg.set_champion(reg.add(str(_published(tmp_path / "a", "first"))))
     with pytest.raises(AutoMLInputError, match=r"output '.*v1' is inside the model registry "
