@@ -47,10 +47,27 @@ def build_model(spec: CandidateSpec, data: PreparedData, seed: int) -> Any:
 def _predict_fold(model: Any, data: PreparedData, rows: np.ndarray) -> np.ndarray:
     X = data.X.iloc[rows]
     if data.task == "regression":
-        return model.predict(X)
+        return _checked(model.predict(X), (len(rows),), "predict")
+    estimator = model.pipeline_.named_steps["model"]
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(f"{type(estimator).__name__} has no predict_proba: a classification "
+                        "family's estimator must give class probabilities")
     proba = np.zeros((len(rows), data.n_classes))
-    proba[:, model.classes_.astype(int)] = model.predict_proba(X)
+    found = _checked(model.predict_proba(X), (len(rows), len(model.classes_)), "predict_proba")
+    if not np.all(np.isfinite(found)):
+        raise ValueError("predict_proba returned probabilities that are not finite")
+    proba[:, model.classes_.astype(int)] = found
     return proba
+
+
+def _checked(values: Any, shape: tuple[int, ...], method: str) -> np.ndarray:
+    """``values`` as an array of ``shape``, or an error saying what a family's estimator
+    returned instead (a plug-in's mistake, named before it surfaces as a broadcasting error)."""
+    values = np.asarray(values)
+    if values.shape != shape:
+        raise ValueError(f"{method} returned shape {values.shape} for {shape[0]} rows; "
+                         f"expected {shape}")
+    return values
 
 
 def _training_rows(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:

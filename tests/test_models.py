@@ -7,11 +7,16 @@ import textwrap
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyRegressor
 
 from models import DataShape, FamilyRegistry, make_model, registry
 from featurizers import AutoFeaturizer
+from tasks.settings import TrainSettings
+from tasks.split import SplitPlan
+from tasks.train import evaluate_candidate
+from tasks.types import CandidateSpec
+from tasks.validate import prepare_data
 from tests.conftest import awkward_classification, fixed_family, small_regression
 
 FAMILIES = registry().names()
@@ -191,6 +196,48 @@ def test_broken_plug_ins_are_skipped_with_why_and_the_rest_still_load(tmp_path, 
         monkeypatch.undo()
         for module in ("acme_broken", "acme_raises"):
             sys.modules.pop(module, None)
+
+
+class _NoProba(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+class _ShortProba(_NoProba):
+    def predict_proba(self, X):
+        return np.full((len(X) - 1, len(self.classes_)), 0.5)
+
+
+class _NanProba(_NoProba):
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), np.nan)
+
+
+@pytest.mark.parametrize("estimator, says", [
+    (_NoProba, "TypeError: _NoProba has no predict_proba: a classification family's estimator "
+               "must give class probabilities"),
+    (_ShortProba, "ValueError: predict_proba returned shape (39, 2) for 40 rows; expected "
+                  "(40, 2)"),
+    (_NanProba, "ValueError: predict_proba returned probabilities that are not finite"),
+])
+def test_a_classifier_family_without_usable_probabilities_fails_saying_why(estimator, says):
+    """They failed as 'This Pipeline has no attribute predict_proba', a broadcasting error and
+    'index -1 is out of bounds for axis 0 with size 0'."""
+    frame = awkward_classification(n=120)
+    data = prepare_data(frame, TrainSettings(data="x", target="label", task="classification"))
+    rows = np.arange(len(data.y))
+    plan = SplitPlan("holdout", ((rows[40:], rows[:40]),), 40)
+    reg = registry()
+    reg.add(fixed_family("test_bad_proba", {"classification"}, estimator), origin="test")
+    try:
+        result = evaluate_candidate(CandidateSpec(1, "test_bad_proba", {}), data, plan, seed=0)
+    finally:
+        registry(refresh=True)
+    assert (result.status, result.error) == ("failed", says)
 
 
 def test_ensemble_keeps_the_model_contract():
