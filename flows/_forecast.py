@@ -100,7 +100,8 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     paths, members, bounds = final_paths(selection, by_id, panel, settings, fitted, budget)
     quantiles = interval_quantiles(actual, chosen_forecast, scales)
     model = _model(prepared, settings, paths, bounds, quantiles, members)
-    leaderboard = leaderboard_frame(results, metric, greater_is_better=False)
+    leaderboard = leaderboard_frame(results, metric, greater_is_better=False,
+                                    published=chosen.spec.id)
     facts = _facts(settings, prepared, metric, chosen, selection, results, budget, windows)
     charts = forecast_charts(panel, actual, chosen_forecast, paths, quantiles, scales,
                              settings.target, bounds, settings.series_id)

@@ -260,7 +260,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     blended = chosen.spec.family == "ensemble"
     # A blend passed over for the baseline stays on the leaderboard: it was validated.
     results = [*results, final.blend] if final.blend is not None else results
-    leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better)
+    leaderboard = leaderboard_frame(results, metric, METRICS[metric].greater_is_better,
+                                    chosen.spec.id)
     facts, manifest = summarize_run(settings, prepared, plan, metric, chosen, results,
                                     stop_reason, budget, features)
     facts["baseline_check"] = None if final.check is None else final.check.to_dict()

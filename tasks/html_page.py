@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tasks.charts import Chart
@@ -75,11 +76,16 @@ def figures(charts: Sequence[Chart]) -> str:
     return "".join(parts)
 
 
-def leaderboard_view(leaderboard: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The leaderboard's first rows and the columns a reader compares (configs shortened)."""
-    keep = ["rank", "id", "family", metric, "status", "fit_seconds", "predict_seconds_per_1000",
-            "model_bytes", "config"]
-    view = leaderboard[[c for c in keep if c in leaderboard.columns]].head(LEADERBOARD_ROWS)
+def leaderboard_view(leaderboard: pd.DataFrame, metric: str,
+                     rows: int = LEADERBOARD_ROWS) -> pd.DataFrame:
+    """The leaderboard's first ``rows`` rows, and the published one wherever it ranks, with the
+    columns a reader compares (configs shortened)."""
+    keep = ["rank", "id", "family", metric, "status", "published", "fit_seconds",
+            "predict_seconds_per_1000", "model_bytes", "config"]
+    shown = np.arange(len(leaderboard)) < rows
+    if "published" in leaderboard.columns:
+        shown |= leaderboard["published"].astype(bool).to_numpy()
+    view = leaderboard.loc[shown, [c for c in keep if c in leaderboard.columns]]
     return view.assign(config=view["config"].str.slice(0, 90))
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import fsspec
 import joblib
@@ -67,14 +67,17 @@ def check_output_folder(output: str) -> Path:
 
 
 def leaderboard_frame(results: Sequence[CandidateResult], metric: str,
-                      greater_is_better: bool) -> pd.DataFrame:
-    """One row per candidate, best first; subsample-only, failed and timed-out candidates last."""
+                      greater_is_better: bool, published: Optional[int] = None) -> pd.DataFrame:
+    """One row per candidate, best first; subsample-only, failed and timed-out candidates last.
+    ``published`` is the id of the one in ``model.pkl`` (``published`` column), which need not
+    rank first: the check against the baseline may keep the defaults."""
     rows = []
     for r in results:
         rows.append({
             "id": r.spec.id, "family": r.spec.family,
             "config": json.dumps(r.spec.config, sort_keys=True, default=str),
-            "status": r.status, metric: r.metrics.get(metric, float("nan")),
+            "status": r.status, "published": r.spec.id == published,
+            metric: r.metrics.get(metric, float("nan")),
             **{f"valid_{k}": v for k, v in r.metrics.items()},
             "fraction": r.spec.fraction,
             "fit_seconds": round(r.fit_seconds, 3),

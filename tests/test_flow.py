@@ -52,6 +52,7 @@ def test_results_folder_and_typed_result(classification_run):
     assert board.loc[0, "roc_auc"] == board["roc_auc"].max()
     published = board.set_index("id").loc[result.best.id]
     assert published["roc_auc"] == pytest.approx(result.score)
+    assert board.loc[board["published"], "id"].tolist() == [result.best.id]
     assert {"fit_seconds", "predict_seconds_per_1000", "model_bytes"} <= set(board.columns)
     assert (candidates["model_bytes"] > 0).all()
     assert "temperature" not in board.columns  # only a log-loss run calibrates
@@ -234,6 +235,7 @@ def test_on_noise_the_defaults_are_published_unless_the_check_is_off(tmp_path):
     board = pd.read_csv(tmp_path / "noise" / "leaderboard.csv")
     assert check["keeps_baseline"] and 0 < check["gain"] <= 2 * check["std_error"]
     assert check["winner_id"] == board.loc[0, "id"] != 1  # the winner ranks first, unpublished
+    assert board.loc[board["published"], "id"].tolist() == [1]  # a column says which is
     assert (result.best.id, result.best.family, result.ensemble) == (
         1, "hist_gradient_boosting", None)
     assert "the baseline 1 is published" in (tmp_path / "noise" / "report.html").read_text()

@@ -108,6 +108,22 @@ def test_a_size_not_measured_is_an_empty_cell_not_zero(tmp_path):
     assert '<td class="num">2048</td>' in cells and '<td class="num"></td>' in cells
 
 
+def test_the_published_model_is_marked_and_shown_wherever_it_ranks():
+    """The check against the defaults can publish candidate 1 at rank 39: the report's top
+    rows left it out, and readers took rank 1 for the model shipped."""
+    from tasks.html_page import leaderboard_view
+    from tasks.publish import leaderboard_frame
+    from tasks.types import CandidateResult, CandidateSpec
+
+    results = [CandidateResult(CandidateSpec(i, "linear", {}), "ok", {"rmse": 10.0 - i / 10})
+               for i in range(1, 41)]
+    board = leaderboard_frame(results, "rmse", False, published=1)
+    assert board.loc[board["published"], ["rank", "id"]].values.tolist() == [[40, 1]]
+    view = leaderboard_view(board, "rmse", rows=10)
+    assert view["id"].tolist() == [*range(40, 30, -1), 1] and view["published"].iloc[-1]
+    assert not leaderboard_frame(results, "rmse", False)["published"].any()
+
+
 def test_an_output_folder_under_a_file_is_refused_before_training(tmp_path):
     (tmp_path / "data.csv").write_text("x\n1\n")
     with pytest.raises(AutoMLInputError, match=r"under '.*data.csv', which is a file"):
