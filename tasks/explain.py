@@ -149,7 +149,9 @@ def permutation_importance_table(
         source = (f"{source}; only {len(measured)} of {len(drops)} columns measured before the "
                   "time ran out").lstrip("; ")
     baseline = -base if METRICS[metric].greater_is_better else base
-    rows = [{"feature": name, "importance": float(np.mean(d)), "std": float(np.std(d)),
+    # One repeat (all the time left allowed) has no spread to give: not a std of 0.
+    rows = [{"feature": name, "importance": float(np.mean(d)),
+             "std": float(np.std(d)) if len(d) > 1 else math.nan,
              "min": float(np.min(d)), "max": float(np.max(d)), "repeats": len(d),
              "metric": metric, "baseline_score": baseline, "rows": len(X), "source": source}
             for name, d in measured.items()]

@@ -269,6 +269,10 @@ def test_shuffled_copies_predicted_together_give_the_same_importance_in_fewer_ca
     assert calls == {1: 1 + 12 * 3, 2_000: 1 + 3 * 3}
     pd.testing.assert_frame_equal(tables[1], tables[2_000], check_exact=False, rtol=1e-9)
     assert list(tables[1]["feature"][:3]) == ["x11", "x10", "x9"]
+    assert (tables[1]["std"] > 0).all()
+    # One repeat has no spread to give (it read as a std of 0: an exact importance).
+    once = permutation_importance_table(model, frame, y, data, "rmse", n_repeats=1)
+    assert (once["repeats"] == 1).all() and once["std"].isna().all()
 
 
 def test_the_model_explained_is_calibrated_as_the_published_one():
