@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from featurizers._base import TableTransformer
 from featurizers._numbers import as_numbers
 
-__all__ = ["CategoryStrings", "ToNumeric"]
+__all__ = ["NA_TEXT", "CategoryStrings", "ToNumeric", "category_text", "read_as_missing"]
 
 MISSING = "__missing__"
 # What pandas' CSV reader reads as missing (its default ``na_values``): the same value sent as

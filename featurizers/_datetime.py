@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from featurizers._base import TableTransformer
 from featurizers._times import day_first, parse_times, utc_naive
 
-__all__ = ["DatetimeFeatures", "read_dates"]
+__all__ = ["DatetimeFeatures", "as_text", "read_dates"]
 
 _PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
@@ -106,7 +106,16 @@ class DatetimeFeatures(TableTransformer):
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """Values as text, missing ones as None."""
+    """Values as text, missing ones as None.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series of object
+    """
     return values.astype("object").where(values.notna(), None).map(
         lambda v: v if v is None else str(v))
 

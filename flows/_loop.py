@@ -214,7 +214,9 @@ class _Loop:
                     f" (its last {reserve:.0f} s are kept for refitting, ensembling, explaining "
                     "and publishing)" if reserve >= 1 else "")
             elif (spec := self._next_spec(left)) is None:
-                self.stop = "no candidate can finish within the time left"
+                self.stop = ("every model family failed its candidates"
+                             if self.searcher.all_given_up
+                             else "no candidate can finish within the time left")
             else:
                 specs.append(spec)
         if not specs:

@@ -38,8 +38,15 @@ def candidate_runner(settings: TrainSettings) -> AbstractContextManager[Any]:
 
 
 def check_reachable(address: str, seconds: float = 5.0) -> None:
-    """Fail before the data is read when nothing answers at the Dask scheduler ``address``
-    (``tcp://`` or ``tls://`` host and port; other transports are not checked).
+    """Fail before the data is read when nothing answers at the Dask scheduler ``address``.
+
+    Parameters
+    ----------
+    address : str
+        ``tcp://`` or ``tls://`` (or no scheme) ``HOST[:PORT]``, the port 8786 when left out,
+        as Dask reads it; other transports are not checked.
+    seconds : float, default=5.0
+        How long to wait for the scheduler to answer.
 
     Raises
     ------
@@ -49,7 +56,10 @@ def check_reachable(address: str, seconds: float = 5.0) -> None:
     scheme, _, rest = address.rpartition("://")
     if scheme not in ("", "tcp", "tls"):
         return
-    host, _, port = rest.rstrip("/").rpartition(":")
+    rest = rest.rstrip("/")
+    host, port = rest, "8786"
+    if rest.count(":") == 1 or rest.startswith("[") and "]:" in rest:  # HOST:PORT, [IPv6]:PORT
+        host, _, port = rest.rpartition(":")
     if not host or not port.isdigit():
         raise AutoMLInputError(f"dask_address {address!r} is not a scheduler address; give "
                                "one as tcp://HOST:PORT")

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from featurizers._cleaning import category_text, read_as_missing
+from featurizers._cleaning import NA_TEXT, category_text, read_as_missing
 from featurizers._datetime import read_dates
 from featurizers._numbers import as_numbers, not_numbers
 from tasks.errors import AutoMLInputError
@@ -82,7 +82,8 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
                if e["type"] == "expect_column_values_to_be_between"
                and e["kwargs"]["column"] not in dates]
     checked = _as_dates(_as_numbers(_as_categories(frame, {
-        e["kwargs"]["column"]: e["kwargs"].get("value_set", [])
+        e["kwargs"]["column"]: (e["kwargs"].get("value_set", []),
+                                bool((e.get("meta") or {}).get("missing_text")))
         for e in expectations if e["type"] == "expect_column_values_to_be_in_set"}), numeric),
         dates)
     # Great Expectations takes ~10 ms per expectation (30 s for 3,000 columns): it is given
@@ -91,7 +92,8 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
     findings = _with_text_in_numbers(frame, numeric, _validate(checked, doubtful))
     return DriftReport(len(frame), pd.DataFrame(
         _with_unread(findings, "not_a_date", {
-            c: frame[c][frame[c].notna() & checked[c].isna()] for c in dates}, len(frame)),
+            c: _without_missing_text(frame[c][frame[c].notna() & checked[c].isna()])
+            for c in dates}, len(frame)),
         columns=DRIFT_COLUMNS))
 
 
@@ -116,18 +118,28 @@ def _set_as_categories(expectation: dict[str, Any]) -> dict[str, Any]:
     return {**expectation, "kwargs": {**kwargs, "value_set": value_set}}
 
 
-def _as_categories(frame: pd.DataFrame, value_sets: dict[str, list[str]]) -> pd.DataFrame:
-    """``frame`` with the columns of ``value_sets`` as the model reads categories (41 and 41.0
-    read from another file are the category '41' seen in training); missing values, and texts
-    the CSV reader reads as missing (``"NA"``) that are not in the set, are missing."""
+def _as_categories(frame: pd.DataFrame,
+                   value_sets: dict[str, tuple[list[str], bool]]) -> pd.DataFrame:
+    """``frame`` with the columns of ``value_sets`` (``column -> (set, rule)``) as the model
+    reads categories (41 and 41.0 read from another file are the category '41' seen in
+    training); missing values are missing, and so, where ``rule`` (the contracts of models that
+    read them so), are texts the CSV reader reads as missing (``"NA"``) that are not in the
+    set."""
     if not value_sets:
         return frame
     frame = frame.copy(deep=False)
-    for column, value_set in value_sets.items():
+    for column, (value_set, rule) in value_sets.items():
         values = frame[column]
         text = values.astype(object).map(category_text)
-        frame[column] = text.where(~read_as_missing(values, text, value_set))
+        missing = read_as_missing(values, text, value_set) if rule else values.isna()
+        frame[column] = text.where(~missing)
     return frame
+
+
+def _without_missing_text(values: pd.Series) -> pd.Series:
+    """``values`` without the texts the CSV reader reads as missing (``"NA"``, ``""``): the
+    model reads them as missing, not as a value it cannot read."""
+    return values[~values.astype(str).isin(NA_TEXT)]
 
 
 def _as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -213,8 +225,8 @@ def _with_text_in_numbers(frame: pd.DataFrame, numeric: list[str],
                           findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``findings`` plus, per numeric column holding values that are not numbers (the model
     reads them as missing), a ``not_numeric`` one."""
-    return _with_unread(findings, "not_numeric", {c: not_numbers(frame[c]) for c in numeric},
-                        len(frame))
+    return _with_unread(findings, "not_numeric", {
+        c: _without_missing_text(not_numbers(frame[c])) for c in numeric}, len(frame))
 
 
 def _with_unread(findings: list[dict[str, Any]], check: str, unread: dict[str, pd.Series],

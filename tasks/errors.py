@@ -80,9 +80,20 @@ def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:
 
 
 def unwritable(folder: Path) -> Optional[str]:
-    """Why nothing can be written in ``folder`` (the system's reason), or None when a folder
-    can be made there and removed. A real try: ``os.access`` says yes to root everywhere, even
-    on ``/proc`` or a read-only disk."""
+    """Why nothing can be written in ``folder``, or None when a folder can be made there and
+    removed. A real try: ``os.access`` says yes to root everywhere, even on ``/proc`` or a
+    read-only disk.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        An existing folder.
+
+    Returns
+    -------
+    str or None
+        The system's reason (``"Read-only file system"`` ...).
+    """
     try:
         tempfile.TemporaryDirectory(prefix=".automl-check-", dir=folder).cleanup()
     except OSError as exc:

@@ -188,8 +188,8 @@ def forecast_report(facts: dict[str, Any], settings: dict[str, Any], leaderboard
         f"**Chosen:** {facts['best']['family']} ({summary['selection']})  ",
         f"**Validation:** {summary['validation']}  ",
         f"**Series:** {summary['series']}, horizon {summary['horizon']}", "",
-        f"## Leaderboard (top 10 by {metric})", "",
-        markdown_table(leaderboard_view(leaderboard, metric).head(10)), "",
+        f"## Leaderboard (top 10 by {metric}, and the published model)", "",
+        markdown_table(leaderboard_view(leaderboard, metric, rows=10)), "",
         "## Feature importance", "",
         markdown_table(importance[["feature", "importance", "std"]]), "",
         CHARTS_NOTE])

@@ -52,14 +52,25 @@ _VERSION = re.compile(r"^v(\d+)$")
 
 def _published_files(folder: Path) -> list[str]:
     """The files of the model published in ``folder``: those its manifest lists (every file
-    for a manifest without the list, or not readable)."""
+    for a manifest without the list, or not readable).
+
+    Raises
+    ------
+    AutoMLInputError
+        When the manifest lists a file that is not in the folder (or a path out of it).
+    """
     try:
         listed = json.loads((folder / "manifest.json").read_text()).get("files")
     except (ValueError, AttributeError):
         listed = None
-    if listed:
-        return sorted(name for name in listed if (folder / name).is_file())
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not listed:
+        return sorted(p.name for p in folder.iterdir()
+                      if p.is_file() and not p.name.startswith("."))
+    for name in listed:
+        if Path(name).name != name or not (folder / name).is_file():
+            raise AutoMLInputError(f"{str(folder)!r}: its manifest.json lists {name!r}, which "
+                                   "is not a file there; publish the model again")
+    return sorted(listed)
 
 
 class RegistryBusy(AutoMLInputError):
@@ -177,10 +188,11 @@ class Registry:
         source = Path(results_folder)
         if not (source / "manifest.json").is_file():
             raise AutoMLInputError(f"{results_folder!r} holds no published model")
+        names = sorted(_published_files(source), key=lambda n: n == "manifest.json")
         self.fs.makedirs(self.root, exist_ok=True)
         staging = self._path(f".staging-{uuid.uuid4().hex}")
         self.fs.makedirs(staging, exist_ok=True)
-        for name in sorted(_published_files(source), key=lambda n: n == "manifest.json"):
+        for name in names:
             self.fs.put_file(str(source / name), f"{staging}/{name}")
         return self._claim(staging)
 

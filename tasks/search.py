@@ -45,8 +45,9 @@ class _FamilyRecord:
 
     @property
     def given_up(self) -> bool:
-        """``MAX_FAILURES`` candidates failed in a row and none ever succeeded: a failure costs
-        next to no time, so the cost for improvement would draw the family again and again."""
+        """``MAX_FAILURES`` candidates failed (raised an error) in a row and none ever
+        succeeded: a failure costs next to no time, so the cost for improvement would draw the
+        family again and again."""
         return self.failures_in_a_row >= MAX_FAILURES and not math.isfinite(self.best_loss)
 
 
@@ -92,6 +93,11 @@ class Searcher:
                        if f.name not in covered]
         self.seen: set[str] = set()
         self.next_id = 1
+
+    @property
+    def all_given_up(self) -> bool:
+        """Whether the search gave up on every family (see :meth:`tell`)."""
+        return all(record.given_up for record in self.records.values())
 
     def _spec(self, family: str, config: dict[str, Any], fraction: float = 1.0) -> CandidateSpec:
         self.seen.add(family + FamilyTuner.key(config))
@@ -164,7 +170,7 @@ class Searcher:
         -------
         list of str
             The families these results made the search give up on (no more candidates):
-            ``MAX_FAILURES`` failed in a row, and none of theirs has succeeded.
+            ``MAX_FAILURES`` failed with an error in a row, and none of theirs has succeeded.
         """
         given_up = []
         for result in results:
@@ -182,7 +188,10 @@ class Searcher:
                     if result.status == "ok" else math.inf)
             record.trials += 1
             record.seconds += seconds
-            record.failures_in_a_row = 0 if result.status == "ok" else record.failures_in_a_row + 1
+            # Only errors count: a timeout or a candidate too slow to predict has cost its
+            # seconds, which already weigh on the family, and a cheaper configuration may pass.
+            failed = result.status == "failed"
+            record.failures_in_a_row = record.failures_in_a_row + 1 if failed else 0
             if record.given_up and record.failures_in_a_row == MAX_FAILURES:
                 given_up.append(family)
             record.first_loss = loss if record.trials == 1 else record.first_loss
@@ -197,7 +206,7 @@ class Searcher:
 
 def unusable(family: type[ModelFamily], task: str, shape: DataShape) -> Optional[str]:
     """Why ``family`` cannot be searched on data of ``shape`` (its space, first configuration,
-    cost hint or applicability cannot be worked out: a plug-in's mistake), or None.
+    cost hints or applicability cannot be worked out: a plug-in's mistake), or None.
 
     Parameters
     ----------
@@ -212,7 +221,7 @@ def unusable(family: type[ModelFamily], task: str, shape: DataShape) -> Optional
     """
     try:
         FamilyTuner(family, task, shape, seed=0)
-        family.initial_config(task, shape)
+        family.cost_units(family.initial_config(task, shape))
         family.relative_cost(shape)
         family.is_applicable(task, shape)
     except Exception as exc:  # noqa: BLE001 - any error of the family's own code

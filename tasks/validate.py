@@ -95,8 +95,9 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
                     meta=meta))
         elif _is_text(values) and 0 < values.nunique() <= CONTRACT_MAX_CATEGORIES:
             seen = sorted({category_text(v) for v in values.dropna().unique()})
-            expectations.append(ex.ExpectColumnValuesToBeInSet(column=column, value_set=seen,
-                                                               meta=meta))
+            # The model reads "NA" and the like as missing unless they are in the set.
+            expectations.append(ex.ExpectColumnValuesToBeInSet(
+                column=column, value_set=seen, meta={**meta, "missing_text": True}))
     # Given at once: add_expectation one by one takes time in the square of their number
     # (8 s for 400 columns, minutes for thousands).
     return gx.ExpectationSuite(name=f"automl-input-{target}", expectations=expectations)

@@ -49,7 +49,10 @@ def test_a_scheduler_address_nothing_answers_at_is_one_line_before_the_data_is_r
     with pytest.raises(AutoMLInputError, match=rf"^dask_address 'tcp://127.0.0.1:{port}' cannot "
                        r"be reached \(Connection refused\); start the Dask scheduler there"):
         train(**common, dask_address=f"tcp://127.0.0.1:{port}")
-    with pytest.raises(AutoMLInputError, match=r"^dask_address 'scheduler' is not a scheduler "
-                       r"address; give one as tcp://HOST:PORT$"):
-        train(**common, dask_address="scheduler")
+    with pytest.raises(AutoMLInputError, match=r"^dask_address 'tcp://127.0.0.1:port' is not "
+                       r"a scheduler address; give one as tcp://HOST:PORT$"):
+        train(**common, dask_address="tcp://127.0.0.1:port")
+    # Without a port, Dask's own (8786), where nothing listens here either.
+    with pytest.raises(AutoMLInputError, match=r"^dask_address '127.0.0.1' cannot be reached"):
+        train(**common, dask_address="127.0.0.1")
     assert not (tmp_path / "out").exists()

@@ -17,7 +17,7 @@ from featurizers import (
     ToNumeric,
     profile_columns,
 )
-from featurizers._cleaning import MISSING
+from featurizers._cleaning import MISSING, NA_TEXT
 from featurizers._numbers import as_numbers, not_numbers, number_share
 from tests.conftest import awkward_classification
 
@@ -37,6 +37,12 @@ def test_string_transformers_are_outside_the_generic_checks():
     assert tags.input_tags.string and not tags.input_tags.two_d_array
     out = CategoryStrings().fit_transform(pd.DataFrame({"c": ["a", None, 3.0, True]}))
     assert out.ravel().tolist() == ["a", "__missing__", "3", "True"]
+
+
+def test_the_missing_value_texts_are_those_of_the_csv_reader():
+    from pandas._libs.parsers import STR_NA_VALUES  # no public name: a new pandas may add some
+
+    assert NA_TEXT == STR_NA_VALUES
 
 
 def test_texts_a_csv_reads_as_missing_are_missing_unless_they_were_categories():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import joblib
 import numpy as np
@@ -30,6 +31,21 @@ def _published(folder, marker: str):
     for name in ("model.pkl", "metrics.json", "manifest.json"):
         (folder / name).write_text(f"{marker} {name}")
     return folder
+
+
+def test_a_version_holds_the_files_its_manifest_lists_and_all_of_them(tmp_path):
+    folder = _published(tmp_path / "run", "x")
+    (folder / "manifest.json").write_text(json.dumps({"files": ["manifest.json", "model.pkl"]}))
+    (folder / "predictions.csv").write_text("prediction\nyes\n")  # scored into the folder
+    reg = Registry(str(tmp_path / "reg"), "m")
+    assert sorted(p.name for p in (tmp_path / "reg" / "m" / f"v{reg.add(str(folder))}")
+                  .iterdir()) == ["manifest.json", "model.pkl"]
+    for listed in (["model.pkl", "gone.csv"], ["model.pkl", "../elsewhere.txt"]):
+        (folder / "manifest.json").write_text(json.dumps({"files": listed}))
+        with pytest.raises(AutoMLInputError, match=r"manifest.json lists '(gone.csv|\.\./"
+                           r"elsewhere.txt)', which is not a file there; publish the model again"):
+            reg.add(str(folder))
+    assert reg.versions() == [1] and os.listdir(tmp_path / "reg" / "m") == ["v1"]
 
 
 @pytest.mark.parametrize("location", ["local", "memory://registry-test"])

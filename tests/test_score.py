@@ -197,8 +197,8 @@ def test_the_drift_signs_are_those_great_expectations_finds_on_every_check(model
 
 
 def test_categories_are_compared_as_the_model_reads_them_and_only_where_it_uses_them():
-    def contract_of(column: str, **kwargs) -> list[dict]:
-        meta = {"contract": True}
+    def contract_of(column: str, older: bool = False, **kwargs) -> list[dict]:
+        meta = {"contract": True, **({} if older else {"missing_text": True})}
         return [{"type": "expect_column_to_exist", "kwargs": {"column": column}, "meta": meta},
                 {"type": "expect_column_values_to_be_in_set",
                  "kwargs": {"column": column, **kwargs}, "meta": meta}]
@@ -214,8 +214,28 @@ def test_categories_are_compared_as_the_model_reads_them_and_only_where_it_uses_
     assert found.loc["code", "unexpected_count"] == 3 and found.loc["code", "examples"] == "z"
     assert check_against_contract(rows.assign(mixed="n/a"), contract).findings.set_index(
         "column").index.tolist() == ["code"]
+    # A model published before reads "NA" as an unseen category, and its contract says so.
+    older = {"expectations": contract_of("code", older=True, value_set=["a", "b"])}
+    found = check_against_contract(rows[["code"]], older).findings
+    assert found["unexpected_count"].tolist() == [4] and found["examples"].tolist() == ["z, NA"]
     floats = rows.assign(mixed=[0.0, 1.0, 10.0, np.nan, 1.0, 0.0, 10.0])
     assert check_against_contract(floats, contract, required=["mixed"]).findings.empty
+
+
+def test_texts_read_as_missing_are_not_reported_as_unreadable_numbers_or_dates():
+    """The model reads "NA", "" and "null" in a number or date column as missing, as the
+    training CSV did: they are no drift sign (they were 'not_numeric' and 'not_a_date')."""
+    contract = {"expectations": [
+        {"type": "expect_column_to_exist", "kwargs": {"column": c}, "meta": {"contract": True}}
+        for c in ("x", "day")] + [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "x", "min_value": 0.0, "max_value": 10.0},
+         "meta": {"contract": True}},
+        _date_range(pd.Series(["2024-01-01", "2024-06-01"], name="day"))]}
+    rows = pd.DataFrame({"x": [1, "NA", "", None, "null", "oops"],
+                         "day": ["2024-03-01", "", "NA", None, "None", "soon"]})
+    found = check_against_contract(rows, contract).findings.set_index("check")
+    assert found["examples"].to_dict() == {"not_numeric": "oops", "not_a_date": "soon"}
 
 
 def test_dates_are_compared_with_the_training_dates_as_the_model_reads_them():

@@ -80,8 +80,15 @@ def test_a_family_whose_candidates_all_fail_at_once_is_given_up_after_three():
         else:
             result = CandidateResult(spec, "ok", {"rmse": 1.0 + spec.id / 100}, fit_seconds=0.5)
         given_up += searcher.tell([result])
-    assert given_up == ["knn"]
+    assert given_up == ["knn"] and not searcher.all_given_up
     assert sum(s.family == "knn" for s in specs) == MAX_FAILURES
+    # Slow is not broken: a timeout or a candidate too slow to predict has its seconds weigh
+    # on the family, and a cheaper configuration may pass.
+    slow = [CandidateResult(CandidateSpec(100 + i, "random_forest", {"n": i}), status,
+                            fit_seconds=5.0)
+            for i, status in enumerate(["timeout", "too_slow"] * 3)]
+    fresh = Searcher(_families(), "regression", SHAPE, "rmse", seed=0)
+    assert fresh.tell(slow) == [] and not fresh.records["random_forest"].given_up
     # A family that succeeded once is not given up on for failing later.
     record = searcher.records["linear"]
     record.failures_in_a_row = 10
