@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "OneLineParser", "nearest_names", "shown", "unwritable"]
+__all__ = ["AutoMLInputError", "OneLineParser", "nearest_existing", "nearest_names", "shown",
+           "unwritable"]
 
 
 class AutoMLInputError(ValueError):
@@ -77,6 +78,21 @@ def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:
     shown = ", ".join(repr(c) for c in candidates[:8])
     more = f" (and {len(candidates) - 8} more)" if len(candidates) > 8 else ""
     return f" Available: {shown}{more}."
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else the nearest of its parents that does (``.`` for a
+    relative path none of whose parents exists): where making ``path`` would start.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return next((p for p in [path, *path.parents] if p.exists()), Path("."))
 
 
 def unwritable(folder: Path) -> Optional[str]:

@@ -21,7 +21,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models import ENTRY_POINT_GROUP
-from tasks.errors import AutoMLInputError, unwritable
+from tasks.errors import AutoMLInputError, nearest_existing, unwritable
 from tasks.types import CandidateResult, json_safe
 
 __all__ = ["check_output_folder", "file_sha256", "leaderboard_frame", "publish_results",
@@ -55,7 +55,7 @@ def check_output_folder(output: str) -> Path:
             "versions only registering writes; give a results folder outside it")
     if path.exists() and not path.is_dir():
         raise AutoMLInputError(f"output {output!r} is a file; give a folder for the results")
-    parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    parent = nearest_existing(path)
     if not parent.is_dir():
         raise AutoMLInputError(f"output {output!r} is under {str(parent)!r}, which is a file; "
                                "give a folder for the results")

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import AutoMLInputError, unwritable
+from tasks.errors import AutoMLInputError, nearest_existing, unwritable
 from tasks.types import json_safe
 
 try:
@@ -152,8 +152,7 @@ class Registry:
         """
         if not isinstance(self.fs, LocalFileSystem):
             return
-        root = Path(self.root)
-        existing = next(p for p in [root, *root.parents] if p.exists())
+        existing = nearest_existing(Path(self.root))
         if not existing.is_dir():
             raise AutoMLInputError(f"registry {self.location!r} is under {str(existing)!r}, "
                                    "which is a file; give a folder")

@@ -212,22 +212,6 @@ def test_rolling_origin_windows_see_only_the_past():
     assert n_windows(short, 10, 9).tolist() == [3]  # 50 periods: 3 windows of 10 + 20 to fit
 
 
-class _Short(LocalForecaster):
-    def forecast(self, y, horizon, season):
-        return np.full(horizon - 1, y[-1])
-
-
-def test_a_forecast_of_the_wrong_length_fails_instead_of_falling_back_to_the_last_value():
-    """A plug-in returning horizon - 1 values was given the last-value forecast and listed
-    as ok, with the naive forecaster's score."""
-    y = np.arange(30.0)
-    for method in (_Short(), lambda *a: _Short().with_intervals(*a)):
-        with pytest.raises(ValueError, match=r"_Short.forecast\w* returned shape \(4,\) for a "
-                                             "horizon of 5; return one value per period"):
-            method(y, 5, 1)
-    assert NaiveForecaster()(y, 5, 1).tolist() == [29.0] * 5
-
-
 def test_combination_and_per_series_choice_only_where_they_pay():
     rng = np.random.default_rng(0)
     actual = rng.normal(size=(10, 3, 5))

@@ -120,3 +120,19 @@ def test_a_single_statistical_model_publishes_its_own_intervals(tmp_path):
     with pytest.raises(AutoMLInputError, match=r"lacks training column\(s\) \['month'\]"):
         score(model=str(tmp_path / "out"), data=str(tmp_path / "no_time.csv"),
               output=str(tmp_path / "never.csv"))
+
+
+class _Short(LocalForecaster):
+    def forecast(self, y, horizon, season):
+        return np.full(horizon - 1, y[-1])
+
+
+def test_a_forecast_of_the_wrong_length_fails_instead_of_falling_back_to_the_last_value():
+    """A plug-in returning horizon - 1 values was given the last-value forecast and listed
+    as ok, with the naive forecaster's score."""
+    y = np.arange(30.0)
+    for method in (_Short(), lambda *a: _Short().with_intervals(*a)):
+        with pytest.raises(ValueError, match=r"_Short.forecast\w* returned shape \(4,\) for a "
+                                             "horizon of 5; return one value per period"):
+            method(y, 5, 1)
+    assert NaiveForecaster()(y, 5, 1).tolist() == [29.0] * 5
