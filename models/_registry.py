@@ -33,6 +33,7 @@ class FamilyRegistry:
     def __init__(self) -> None:
         self._families: dict[str, type[ModelFamily]] = {}
         self._origins: dict[str, str] = {}
+        self._tasks: dict[str, frozenset[str]] = {}
         self.skipped: dict[str, str] = {}
 
     def add(self, family: type[ModelFamily], origin: str) -> None:
@@ -54,9 +55,13 @@ class FamilyRegistry:
                              f"{sorted(KNOWN_TASKS)}")
         if unknown:
             raise ValueError(f"{origin}: family {name!r} declares unknown tasks {sorted(unknown)}")
-        if "forecasting" in family.tasks and not issubclass(family, ForecastFamily):
-            raise TypeError(f"{origin}: family {name!r} forecasts, so it must subclass "
-                            "models.ForecastFamily (see models/naive.py)")
+        tasks = frozenset(family.tasks)
+        why = (f"family {name!r} forecasts, so it must subclass models.ForecastFamily (see "
+               "models/naive.py)")
+        if "forecasting" in tasks and not issubclass(family, ForecastFamily):
+            tasks -= {"forecasting"}
+            if not tasks:
+                raise TypeError(f"{origin}: {why}")
         if name in self._families and self._families[name] is not family:
             raise ValueError(
                 f"model family {name!r} is registered twice: by {self._origins[name]} and by "
@@ -64,10 +69,14 @@ class FamilyRegistry:
             )
         self._families[name] = family
         self._origins[name] = origin
+        self._tasks[name] = tasks
+        if tasks != family.tasks:
+            self._skip(f"{origin} (forecasting)",
+                       f"{why}; it is used for {', '.join(sorted(tasks))} only")
 
     def names(self, task: str | None = None) -> list[str]:
         """Registered family names (supporting ``task`` when given), cheapest first."""
-        chosen = [f for f in self._families.values() if task is None or task in f.tasks]
+        chosen = [f for n, f in self._families.items() if task is None or task in self._tasks[n]]
         return [f.name for f in sorted(chosen, key=lambda f: (f.cost, f.name))]
 
     def get(self, name: str) -> type[ModelFamily]:

@@ -167,6 +167,8 @@ def test_broken_plug_ins_are_skipped_with_why_and_the_rest_still_load(tmp_path, 
         Linear = type("Linear", (Named,), {"name": "linear"})
         NoTasks = type("NoTasks", (Named,), {"name": "no_tasks", "tasks": frozenset()})
         Plain = type("Plain", (Named,), {"name": "plain", "tasks": frozenset({"forecasting"})})
+        Mixed = type("Mixed", (Named,), {"name": "mixed",
+                                         "tasks": frozenset({"forecasting", "regression"})})
         Fine = type("Fine", (Named,), {"name": "acme_fine"})
     """))
     (tmp_path / "acme_raises.py").write_text("raise RuntimeError('bad plug-in')\n")
@@ -177,7 +179,8 @@ def test_broken_plug_ins_are_skipped_with_why_and_the_rest_still_load(tmp_path, 
         f"{name} = {value}\n" for name, value in [
             ("typo", "acme_broken:DoesNotExist"), ("raises", "acme_raises"),
             ("linear", "acme_broken:Linear"), ("no_tasks", "acme_broken:NoTasks"),
-            ("plain", "acme_broken:Plain"), ("fine", "acme_broken:Fine")]))
+            ("plain", "acme_broken:Plain"), ("mixed", "acme_broken:Mixed"),
+            ("fine", "acme_broken:Fine")]))
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         reg = FamilyRegistry().discover()
@@ -187,6 +190,8 @@ def test_broken_plug_ins_are_skipped_with_why_and_the_rest_still_load(tmp_path, 
         assert why["raises"] == "RuntimeError: bad plug-in"
         assert "registered twice" in why["linear"] and "declares no tasks" in why["no_tasks"]
         assert "must subclass models.ForecastFamily" in why["plain"]
+        assert "used for regression only" in why["mixed"]  # was skipped for regression too
+        assert "mixed" in reg.names("regression") and "mixed" not in reg.names("forecasting")
         assert "acme_fine" in reg.names("regression") and "xgboost" in reg.names()
         assert reg.get("linear").__module__ == "models.linear"
         from tasks.publish import package_versions
