@@ -23,6 +23,7 @@ DROPPED_KINDS = frozenset({"empty", "constant", "id"})
 _DATE_HINT = re.compile(r"\d{1,4}[-/.:]\d{1,2}")
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$", re.IGNORECASE)
 _SAMPLE = 500
+_ID_SPAN = 10  # a counter over a tenth of a table's rows still counts them
 _WORD = re.compile(r"\b(?!\d+\b)\w\w+\b")  # words of two characters or more, not numbers
 
 
@@ -117,11 +118,19 @@ def _kind_of_text_column(
 
 def _counts_rows(name: str, integers: pd.Series) -> bool:
     """Whether whole numbers are row IDs: distinct on every row that has one, of 50 or more,
-    and sorted or named like an ID."""
-    present = int(integers.notna().sum())
-    return (present >= 50 and integers.nunique() == present
-            and (integers.is_monotonic_increasing or integers.is_monotonic_decreasing
-                 or _ID_NAME.search(name) is not None))
+    and named like an ID or sorted as a counter is: by equal steps, or spanning at most
+    ``_ID_SPAN`` times as many numbers as there are rows (a table sorted by a feature whose
+    values are distinct, incomes say, keeps it)."""
+    present = integers.dropna()
+    if len(present) < 50 or present.nunique() != len(present):
+        return False
+    if _ID_NAME.search(name) is not None:
+        return True
+    if not (present.is_monotonic_increasing or present.is_monotonic_decreasing):
+        return False
+    steps = {abs(int(b) - int(a)) for a, b in zip(present.iloc[:-1], present.iloc[1:])}
+    span = abs(int(present.iloc[-1]) - int(present.iloc[0]))
+    return len(steps) == 1 or span <= _ID_SPAN * (len(present) - 1)
 
 
 def _kind_of_numeric_column(name: str, values: pd.Series) -> tuple[ColumnKind, str]:

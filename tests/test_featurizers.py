@@ -189,6 +189,20 @@ def test_integer_ids_written_as_text_are_ids_as_integers_are():
                      "income": "numeric", "iccid": "id", "iccid_kept": "numeric"}
 
 
+def test_a_table_sorted_by_a_distinct_integer_feature_keeps_it():
+    """Distinct integers sorted in the file were dropped as IDs, even a feature the table was
+    sorted by (incomes); a counter counts by equal steps or densely."""
+    rng = np.random.default_rng(1)
+    income = np.sort(rng.choice(np.arange(20_000, 200_000), 300, replace=False))
+    kept = np.sort(rng.choice(np.arange(1, 2_000), 300, replace=False))  # a tenth of the rows
+    frame = pd.DataFrame({"income": income, "income_text": income.astype(str),
+                          "row": np.arange(300), "tick": 1000 * np.arange(300),
+                          "filtered_row": kept, "shuffled": rng.permutation(income)})
+    kinds = {name: p.kind for name, p in profile_columns(frame).items()}
+    assert kinds == {"income": "numeric", "income_text": "numeric", "row": "id", "tick": "id",
+                     "filtered_row": "id", "shuffled": "numeric"}
+
+
 def test_auto_featurizer_on_awkward_data_and_unseen_values():
     frame = awkward_classification().dropna(subset=["label"])
     X, y = frame.drop(columns=["label"]), frame["label"].to_numpy()
