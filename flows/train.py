@@ -81,6 +81,10 @@ __all__ = ["train"]
 Family = Annotated[str, WithJsonSchema({"type": "string",
                                         "enum": sorted(registry().names())})]
 
+# A path or URI in the deployment's form and schema (the server refuses `data=123`); a Python
+# caller may pass a DataFrame.
+TableSource = Annotated[Union[str, Any], WithJsonSchema({"type": "string", "minLength": 1})]
+
 MetricName = Literal["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "f1_macro",
                      "average_precision", "rmse", "mae", "r2", "mape", "mase", "smape",
                      "owa"]
@@ -96,7 +100,7 @@ def _run_name() -> str:
 @flow(name="automl", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=2),
       log_prints=True)
 def train(
-    data: Union[str, Any] = Field(
+    data: TableSource = Field(
         ..., description="Training table: a CSV/TSV/Parquet path or fsspec URI (or a DataFrame "
         "when called from Python)."),
     target: ColumnName = Field(..., description="Column to predict."),

@@ -160,6 +160,9 @@ def test_the_flows_form_carries_every_bound_of_the_settings():
     for name in ("include", "exclude"):  # the form offers the installed families
         items = next(p["items"] for p in form[name]["anyOf"] if p.get("type") == "array")
         assert items["enum"] == sorted(registry().names())
+    # A path or URI: the server refused nothing (`data=123`), though Python may pass a DataFrame.
+    assert {k: form["data"][k] for k in ("type", "minLength")} == {"type": "string",
+                                                                   "minLength": 1}
 
 
 def test_settings_that_belong_to_another_task_are_refused():
