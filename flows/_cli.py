@@ -139,6 +139,10 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     print(f"model: {result.model_path}")
     print(f"best: {result.best.family} (candidate {result.best.id}) "
           f"{result.metric}={result.score:.5g} validated on {result.validation}")
+    if result.ensemble:
+        family = {c.id: c.family for c in result.leaderboard}
+        print("blend of: " + ", ".join(f"{family[i]} (candidate {i}) x {w:g}" for i, w in sorted(
+            result.ensemble.items(), key=lambda m: (-m[1], m[0]))))
     trained = sum(c.family != "ensemble" for c in result.leaderboard)
     print(f"candidates: {trained}; wall time {result.wall_seconds:.1f}s")
     if result.promotion:

@@ -116,7 +116,9 @@ def summarize_run(
     counts = pd.Series([r.status for r in trained]).value_counts().to_dict()
     summary = {
         "task": settings.task, "target": settings.target, "metric": metric,
-        "best": f"{best.spec.run_name} ({metric}={best.metrics[metric]:.5g})",
+        "best": f"{best.spec.run_name} ({metric}={best.metrics[metric]:.5g})" + (
+            ": " + ", ".join(f"{m['family']}-{m['id']:02d} x {m['weight']:g}" for m in members)
+            if (members := _members_of(best, results).get("members")) else ""),
         "validation": plan.describe(), "rows": len(data.y), "raw_columns": data.X.shape[1],
         "features": len(features), "candidates": len(trained),
         "stopped": stop_reason,
@@ -125,7 +127,7 @@ def summarize_run(
         "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
         "validation": plan.describe(),
         "best": {"id": best.spec.id, "family": best.spec.family, "config": best.spec.config,
-                 "fit_seconds": best.fit_seconds},
+                 "fit_seconds": best.fit_seconds, **_members_of(best, results)},
         "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
         "time_budget": settings.effective_time_budget,
@@ -143,3 +145,14 @@ def summarize_run(
         "model_file": "model.pkl", "format": "joblib",
     }
     return metrics, manifest
+
+
+def _members_of(best: CandidateResult, results: list[CandidateResult]) -> dict[str, Any]:
+    """An ensemble's members as ``{"members": [{"id", "family", "weight"}, ...]}`` (heaviest
+    first); empty for a single model."""
+    if best.spec.family != "ensemble":
+        return {}
+    family = {r.spec.id: r.spec.family for r in results}
+    members = [{"id": int(i), "family": family.get(int(i), "?"), "weight": w}
+               for i, w in best.spec.config["members"].items()]
+    return {"members": sorted(members, key=lambda m: (-m["weight"], m["id"]))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -86,6 +88,11 @@ def test_a_log_loss_run_publishes_the_temperatures_of_the_ensemble_and_its_membe
     assert model.temperature == board.loc[result.best.id, "temperature"]
     assert [m.temperature for m in model.members] == [
         board.loc[i, "temperature"] for i in result.ensemble]  # in the members' order
+    # metrics.json named the members by id only: their families and weights, heaviest first.
+    members = json.loads((tmp_path / "o" / "metrics.json").read_text())["best"]["members"]
+    assert sorted((m["id"], m["family"], m["weight"]) for m in members) == sorted(
+        (i, board.loc[i, "family"], w) for i, w in result.ensemble.items())
+    assert [m["weight"] for m in members] == sorted(result.ensemble.values(), reverse=True)
 
 
 def test_a_calibrated_blend_gets_its_own_temperature():
