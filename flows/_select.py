@@ -114,11 +114,12 @@ def summarize_run(
     """``metrics.json`` and ``manifest.json`` contents (model sha256 and versions added later)."""
     trained = [r for r in results if r.spec.family != "ensemble"]
     counts = pd.Series([r.status for r in trained]).value_counts().to_dict()
+    members = _members_of(best, results)
     summary = {
         "task": settings.task, "target": settings.target, "metric": metric,
         "best": f"{best.spec.run_name} ({metric}={best.metrics[metric]:.5g})" + (
-            ": " + ", ".join(f"{m['family']}-{m['id']:02d} x {m['weight']:g}" for m in members)
-            if (members := _members_of(best, results).get("members")) else ""),
+            ": " + ", ".join(f"{m['family']}-{m['id']:02d} x {m['weight']:g}"
+                             for m in members["members"]) if members else ""),
         "validation": plan.describe(), "rows": len(data.y), "raw_columns": data.X.shape[1],
         "features": len(features), "candidates": len(trained),
         "stopped": stop_reason,
@@ -127,7 +128,7 @@ def summarize_run(
         "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
         "validation": plan.describe(),
         "best": {"id": best.spec.id, "family": best.spec.family, "config": best.spec.config,
-                 "fit_seconds": best.fit_seconds, **_members_of(best, results)},
+                 "fit_seconds": best.fit_seconds, **members},
         "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
         "time_budget": settings.effective_time_budget,
