@@ -123,7 +123,8 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        result = flow(**args)  # its threads follow n_workers (flows._runners.flow_threads)
+        with _env.command_line():
+            result = flow(**args)  # its threads follow n_workers (flows._runners.flow_threads)
     except AutoMLInputError as exc:
         stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         if debug:

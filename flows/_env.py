@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 #: Set by the CLI to the process start time, so that ``time_budget`` also covers start-up.
 RUN_STARTED: Optional[float] = None
+#: True while a command line runs its flow (see :func:`command_line`).
+CLI: bool = False
 
 _DEFAULTS = {
     # The embedded API's task-run recorder writes one record per transaction by default and loses
@@ -21,6 +25,18 @@ _DEFAULTS = {
     # 20 s on 2 cores: Prefect's default wait (20 s) then gives up on a server that is coming up.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Run a flow for a command line: its errors name flags (``--time-budget``); a
+    deployment's or a Python caller's name the flow's parameters (``time_budget``)."""
+    global CLI
+    CLI = True
+    try:
+        yield
+    finally:
+        CLI = False
 
 
 def apply_prefect_defaults() -> None:

@@ -19,6 +19,7 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     use_cli_logging()
     start_local_api_early()
 
+import inspect  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -35,10 +36,11 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
+from flows import _env  # noqa: E402
 from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.artifacts import scoring_key  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
-from tasks.errors import AutoMLInputError, OneLineParser  # noqa: E402
+from tasks.errors import AutoMLInputError, OneLineParser, parameter_names  # noqa: E402
 from tasks.load import load_table  # noqa: E402
 from tasks.model_io import (  # noqa: E402
     fetch_published,
@@ -157,27 +159,29 @@ def score(
         "champion", description="Registry version (2 or 'v2'), or 'champion'."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
-    check_output(output, data)
-    with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
-        path, number, scored_with = fetch_published(model, registry, version, local)
-        loaded = load_verified(path, source=scored_with)
-        contract = read_published_json(loaded.path.with_name("data_contract.json"),
-                                       loaded.source)
-    frame = load_table(data)
-    drift = contract_task(frame, contract, loaded.required)
-    predictions = predict_task(loaded.model, frame)
-    path = write_predictions(predictions, output)
-    failed = int((predictions["error"] != "").sum())
-    key = scoring_key(output)
-    create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
-                          description="Drift signs against the training data contract")
-    create_markdown_artifact(
-        markdown=f"Model: {scored_with}\n\n{drift.markdown()}\n\n"
-                 f"{len(frame) - failed} of {len(frame)} rows scored; "
-                 f"{failed} could not be (see the `error` column of {PurePosixPath(path).name}).",
-        key=f"{key}-summary", description="Scoring summary")
-    return ScoreResult(output=path, rows=len(frame), scored=len(frame) - failed,
-                       failed=failed, drift=drift.findings.to_dict("records"), version=number)
+    with parameter_names(inspect.signature(score.fn).parameters, cli=_env.CLI):
+        check_output(output, data)
+        with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
+            path, number, scored_with = fetch_published(model, registry, version, local)
+            loaded = load_verified(path, source=scored_with)
+            contract = read_published_json(loaded.path.with_name("data_contract.json"),
+                                           loaded.source)
+        frame = load_table(data)
+        drift = contract_task(frame, contract, loaded.required)
+        predictions = predict_task(loaded.model, frame)
+        path = write_predictions(predictions, output)
+        failed = int((predictions["error"] != "").sum())
+        key = scoring_key(output)
+        create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
+                              description="Drift signs against the training data contract")
+        create_markdown_artifact(
+            markdown=f"Model: {scored_with}\n\n{drift.markdown()}\n\n"
+                     f"{len(frame) - failed} of {len(frame)} rows scored; "
+                     f"{failed} could not be (see the `error` column of "
+                     f"{PurePosixPath(path).name}).",
+            key=f"{key}-summary", description="Scoring summary")
+        return ScoreResult(output=path, rows=len(frame), scored=len(frame) - failed,
+                           failed=failed, drift=drift.findings.to_dict("records"), version=number)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,8 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The flow checks again; here it fails before any flow run.
         check_output(args.output, args.data)
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        result = score(model=args.model, data=args.data, output=args.output,
-                       registry=args.registry, version=args.version)
+        with _env.command_line():
+            result = score(model=args.model, data=args.data, output=args.output,
+                           registry=args.registry, version=args.version)
     except AutoMLInputError as exc:
         stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         print(f"error: {exc}", file=sys.stderr)

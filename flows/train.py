@@ -15,6 +15,7 @@ if __name__ == "__main__":  # the CLI logs to stdout, leaving stderr to the one-
     start_local_api_early()
 
 import dataclasses  # noqa: E402
+import inspect  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any, Literal, NamedTuple, Optional, Union  # noqa: E402
@@ -58,6 +59,7 @@ from prefect import unmapped  # noqa: E402
 from tasks.baseline import BaselineCheck, check_baseline  # noqa: E402
 from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
+from tasks.errors import parameter_names  # noqa: E402
 from tasks.explain import explain_task  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
 from tasks.load import load_table_task  # noqa: E402
@@ -188,31 +190,34 @@ def train(
         3, description="Forecasting: rolling-origin windows of the horizon's length."),
 ) -> TrainResult:
     """Train, select and publish the best pipeline for a labelled table."""
-    started = _env.RUN_STARTED or time.time()
-    frame = data if isinstance(data, pd.DataFrame) else None
-    settings = settings_from_kwargs(
-        data="<DataFrame>" if frame is not None else data, target=target, task=task,
-        metric=metric, time_budget=time_budget, max_trials=max_trials, seed=seed, output=output,
-        include=include or [], exclude=exclude or [], exit_score=exit_score, cv_folds=cv_folds,
-        validation_fraction=validation_fraction, validation_data=validation_data,
-        include_columns=include_columns or [], exclude_columns=exclude_columns or [],
-        n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
-        baseline_margin=baseline_margin,
-        predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
-        halving=halving, task_runner=task_runner, dask_address=dask_address,
-        registry=registry, model_name=model_name,
-        promotion_margin=promotion_margin, promotion_std_errors=promotion_std_errors,
-        time_column=time_column,
-        series_id=series_id or [],
-        horizon=horizon, frequency=frequency, seasonality=seasonality,
-        known_features=known_features or [], short_series=short_series, fill_gaps=fill_gaps,
-        backtest_windows=backtest_windows)
-    seconds = settings.effective_time_budget
-    if seconds is not None and settings.registry:  # registering comes after the budget's end
-        seconds = max(0.0, seconds - REGISTER_SECONDS)
-    with flow_threads(settings.n_workers):
-        return run_training(settings, frame, Budget(started, seconds,
-                                                     settings.effective_time_budget))
+    # Errors name `time_budget`, not `--time-budget`, unless the command line started the run.
+    with parameter_names(inspect.signature(train.fn).parameters, cli=_env.CLI):
+        started = _env.RUN_STARTED or time.time()
+        frame = data if isinstance(data, pd.DataFrame) else None
+        settings = settings_from_kwargs(
+            data="<DataFrame>" if frame is not None else data, target=target, task=task,
+            metric=metric, time_budget=time_budget, max_trials=max_trials, seed=seed,
+            output=output, include=include or [], exclude=exclude or [], exit_score=exit_score,
+            cv_folds=cv_folds,
+            validation_fraction=validation_fraction, validation_data=validation_data,
+            include_columns=include_columns or [], exclude_columns=exclude_columns or [],
+            n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
+            baseline_margin=baseline_margin,
+            predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
+            halving=halving, task_runner=task_runner, dask_address=dask_address,
+            registry=registry, model_name=model_name,
+            promotion_margin=promotion_margin, promotion_std_errors=promotion_std_errors,
+            time_column=time_column,
+            series_id=series_id or [],
+            horizon=horizon, frequency=frequency, seasonality=seasonality,
+            known_features=known_features or [], short_series=short_series, fill_gaps=fill_gaps,
+            backtest_windows=backtest_windows)
+        seconds = settings.effective_time_budget
+        if seconds is not None and settings.registry:  # registering comes after the budget
+            seconds = max(0.0, seconds - REGISTER_SECONDS)
+        with flow_threads(settings.n_workers):
+            return run_training(settings, frame, Budget(started, seconds,
+                                                         settings.effective_time_budget))
 
 
 def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],

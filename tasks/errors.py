@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "OneLineParser", "nearest_existing", "nearest_names", "shown",
-           "unwritable"]
+__all__ = ["AutoMLInputError", "OneLineParser", "as_parameters", "nearest_existing",
+           "nearest_names", "parameter_names", "shown", "unwritable"]
+
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
 
 class AutoMLInputError(ValueError):
@@ -34,6 +38,46 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {message}; see {self.prog} --help\n")
         raise SystemExit(2)
+
+
+def as_parameters(message: str, parameters: Iterable[str]) -> str:
+    """Return ``message`` with the command-line flags of ``parameters`` named as the flow's
+    parameters, for a deployment's or a Python caller's eyes.
+
+    Parameters
+    ----------
+    message : str
+        An error message written for the CLI (``give a larger --time-budget``).
+    parameters : iterable of str
+        The flow's parameter names (``time_budget``).
+
+    Returns
+    -------
+    str
+        ``"give a larger time_budget"``. Flags of other commands, and anything between
+        backticks (a command to run), are left as they are.
+    """
+    names = set(parameters)
+
+    def named(match: re.Match[str]) -> str:
+        name = match.group(1).replace("-", "_")
+        return name if name in names else match.group(0)
+
+    parts = message.split("`")
+    return "`".join(_FLAG.sub(named, part) if i % 2 == 0 else part
+                    for i, part in enumerate(parts))
+
+
+@contextmanager
+def parameter_names(parameters: Iterable[str], cli: bool) -> Iterator[None]:
+    """Re-raise an :class:`AutoMLInputError` with its flags named as ``parameters`` (see
+    :func:`as_parameters`), unless the run came from the command line (``cli``)."""
+    try:
+        yield
+    except AutoMLInputError as exc:
+        if not cli:
+            exc.args = (as_parameters(str(exc), parameters),)
+        raise
 
 
 def shown(value: Any) -> str:

@@ -208,3 +208,30 @@ def test_labels_keep_their_type_when_some_targets_are_missing(tmp_path):
                                                     task="classification")).classes
         assert list(classes) == expected and [type(c) for c in classes.tolist()] == [
             type(e) for e in expected]
+
+
+def test_errors_name_flags_for_the_command_line_and_parameters_for_the_flow():
+    """A deployment's or a Python caller's errors named CLI flags (`give --registry`)."""
+    from tasks.errors import as_parameters
+
+    message = ("give a larger --time-budget or --include/--exclude; roll back with "
+               "`python -m flows.registry --registry r --name m rollback 2`; see --help")
+    assert as_parameters(message, ["time_budget", "include", "exclude", "registry"]) == (
+        "give a larger time_budget or include/exclude; roll back with "
+        "`python -m flows.registry --registry r --name m rollback 2`; see --help")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_called_from_python_names_its_parameters(tmp_path):
+    from flows import _env
+    from flows.train import train
+
+    frame = awkward_classification(n=60)
+    with pytest.raises(AutoMLInputError, match="give registry too") as raised:
+        train(data=frame, target="label", task="classification", promotion_margin=0.1,
+              output=str(tmp_path / "o"))
+    assert "--" not in str(raised.value)
+    with _env.command_line(), pytest.raises(AutoMLInputError, match="give --registry too"):
+        train(data=frame, target="label", task="classification", promotion_margin=0.1,
+              output=str(tmp_path / "o"))
+    assert not _env.CLI and not (tmp_path / "o").exists()
