@@ -21,7 +21,6 @@ from pathlib import Path  # noqa: E402
 from typing import Annotated, Any, Literal, NamedTuple, Optional, Union  # noqa: E402
 
 import pandas as pd  # noqa: E402
-from prefect import flow  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
@@ -30,6 +29,7 @@ from pydantic import Field, WithJsonSchema  # noqa: E402
 from flows import _env  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
+from flows._frames import frame_flow  # noqa: E402
 from flows._loop import (  # noqa: E402
     BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
@@ -62,7 +62,7 @@ from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.errors import parameter_names  # noqa: E402
 from tasks.explain import explain_task  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
-from tasks.load import load_table_task  # noqa: E402
+from tasks.load import frame_table, load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
 from tasks.costs import CostModel  # noqa: E402
 from tasks.portfolio import load_portfolio  # noqa: E402
@@ -99,8 +99,8 @@ def _run_name() -> str:
     return f"{source}-{params.get('target')}-{params.get('task')}"
 
 
-@flow(name="automl", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=2),
-      log_prints=True)
+@frame_flow(name="automl", flow_run_name=_run_name,
+            task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def train(
     data: TableSource = Field(
         ..., description="Training table: a CSV/TSV/Parquet path or fsspec URI (or a DataFrame "
@@ -229,8 +229,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     runner = candidate_runner(settings)  # a missing prefect-dask fails before loading too
     if settings.registry:
         check_registry(settings)  # so do a registry that cannot be written and its champion
-    if frame is None:
-        frame = load_table_task(settings.data)
+    frame = load_table_task(settings.data) if frame is None else frame_table(frame)
     if settings.task == "forecasting":
         return run_forecasting(settings, frame, budget)
     validation = load_table_task(settings.validation_data) if settings.validation_data else None

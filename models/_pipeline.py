@@ -58,6 +58,10 @@ class _AutoMLBase(BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X)
         X = X.rename(columns=str)
+        repeated = X.columns[X.columns.duplicated()]
+        if len(repeated):
+            raise ValueError(f"column {repeated[0]!r} appears twice in the rows to score; keep "
+                             "one of them")
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             required = set(self.required_columns())
@@ -112,7 +116,10 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLBase):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per entry of ``classes_``."""
-        proba = self.pipeline_.predict_proba(self._columns(X))
+        X = self._columns(X)
+        if not len(X):  # scikit-learn's input checks refuse zero rows
+            return np.zeros((0, len(self.classes_)))
+        proba = self.pipeline_.predict_proba(X)
         # Models pickled before temperature scaling existed have no such attribute.
         return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
@@ -140,7 +147,8 @@ class AutoMLRegressor(RegressorMixin, _AutoMLBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """One prediction per row, in row order."""
-        return self.pipeline_.predict(self._columns(X))
+        X = self._columns(X)
+        return self.pipeline_.predict(X) if len(X) else np.zeros(0)
 
 
 def make_model(task: str, featurizer: Any, estimator: Any) -> _AutoMLBase:

@@ -16,13 +16,14 @@ from prefect import task
 from featurizers._numbers import WHOLE_NUMBER
 from tasks.errors import AutoMLInputError, nearest_names
 
-__all__ = ["data_fingerprint", "load_table", "load_table_task", "select_columns"]
+__all__ = ["data_fingerprint", "frame_table", "load_table", "load_table_task", "select_columns"]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
 _NOT_THOUSANDS = re.compile(r",(?:\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
+_FRAME = "<DataFrame>"  # the settings' data when a Python caller gave a DataFrame
 
 
 def _base_name(uri: str) -> str:
@@ -102,9 +103,27 @@ def _check_unique_names(names: list[str], uri: str) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            raise AutoMLInputError(f"data {uri!r} has two columns named {name!r}; rename or "
+            source = "the DataFrame" if uri == _FRAME else repr(uri)
+            raise AutoMLInputError(f"data {source} has two columns named {name!r}; rename or "
                                    "drop one of them")
         seen.add(name)
+
+
+def frame_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame a Python caller gave as ``data``, checked as a file's table is: its column
+    names as text (as a CSV's are: ``target="6"`` names the column ``6``), none twice.
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming a repeated column, or saying the DataFrame has no columns.
+    """
+    names = [str(c) for c in frame.columns]
+    _check_unique_names(names, _FRAME)
+    if not names:
+        raise AutoMLInputError("data (a DataFrame) has no columns; give a table with the "
+                               "target and feature columns")
+    return frame.set_axis(names, axis=1)
 
 
 def load_table(uri: str) -> pd.DataFrame:
