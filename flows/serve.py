@@ -34,6 +34,8 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valid
                       WrapValidator, create_model)
 from typing_extensions import Annotated
 
+from featurizers._cleaning import NA_TEXT
+from featurizers._datetime import read_dates
 from flows._follow import ChampionFollower
 from tasks.drift import NOT_FINITE, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
@@ -108,9 +110,28 @@ def _plain(values: np.ndarray) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in values]
 
 
+def _check_dates(loaded: LoadedModel, frame: pd.DataFrame) -> None:
+    """Raise ValueError naming the first value of a date column that the model would read as
+    missing (``"yesterday"``, ``"2020-02-30"``), read day first or month first."""
+    for column in [c for c in loaded.columns if loaded.roles.get(c) == "datetime"]:
+        values = frame[column]
+        given = values.notna() & ~values.astype(str).str.strip().isin(NA_TEXT)
+        if not given.any():
+            continue
+        unread = given & read_dates(values, False).isna() & read_dates(values, True).isna()
+        if unread.any():
+            row = int(np.flatnonzero(unread.to_numpy())[0])
+            text = str(values.iloc[row])
+            shown = repr(text if len(text) <= 40 else text[:40] + "...")
+            raise ValueError(f"row {row}: {column!r} is {shown}, not a date as the model reads "
+                             "them (e.g. 2024-01-31 or 2024-01-31 13:45); send null for a "
+                             "missing value")
+
+
 def predict_rows(loaded: LoadedModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Score rows given as ``{column: value}`` dicts (pure function behind ``POST /predict``)."""
     frame = pd.DataFrame(rows, columns=loaded.columns)
+    _check_dates(loaded, frame)
     predictions = np.asarray(loaded.model.predict(frame))
     proba = loaded.model.predict_proba(frame) if loaded.task == "classification" else None
     bad = not_finite(predictions, proba)

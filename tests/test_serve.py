@@ -155,6 +155,20 @@ def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
     assert code == 200 and answer["probabilities"] == full["probabilities"]
 
 
+def test_a_date_the_model_cannot_read_is_422_naming_the_column(server, trained):
+    """Any text in a date column was a 200: the model read it as missing, silently."""
+    row = _rows(trained[1], 1)[0]
+    for bad in ("yesterday", "2020-13-45", "2020-02-30", "x" * 10_000):
+        code, answer = _post(server, json.dumps({"rows": [row, {**row, "signup date": bad}]}))
+        assert code == 422, (bad, answer)
+        assert answer["detail"].startswith("cannot score these rows: row 1: 'signup date' is '")
+        assert "not a date as the model reads them" in answer["detail"]
+        assert len(answer["detail"]) < 250
+    for good in ("2021-03-05", "05/03/2021", "31/01/2021", "2021-03-05 13:45", None, "NA"):
+        code, answer = _post(server, json.dumps({"rows": [{**row, "signup date": good}]}))
+        assert code == 200, (good, answer)
+
+
 def test_oversized_bodies_are_413(server, trained):
     rows = _rows(trained[1], 1) * 150  # about 40 kB, over the 20 kB limit
     code, answer = _post(server, json.dumps({"rows": rows}))
