@@ -23,6 +23,7 @@ checked against the manifest before it is unpickled.
 import argparse
 import asyncio
 import math
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -272,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
         try:
             poll = _poll_seconds(args)
+            _check_listen(args.host, args.port)
             path, number, source = fetch_published(args.model, args.registry, args.version,
                                                    local)
             loaded = load_verified(path, source=source)
@@ -290,6 +292,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # takes a free one).
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Raise :class:`AutoMLInputError` when nothing can listen at ``host:port`` (a port in use,
+    a host that is not this machine's): uvicorn would say so in many lines, after loading."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        raise AutoMLInputError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; give another --port (0 "
+            "takes a free one) or --host") from None
 
 
 def _poll_seconds(args: argparse.Namespace) -> float:

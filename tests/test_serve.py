@@ -299,6 +299,19 @@ def test_settings_out_of_bounds_are_one_line(option, value, says, capsys):
     assert lines[0].startswith(f"error: argument {option}: ") and says in lines[0]
 
 
+def test_a_port_in_use_is_one_line(trained, capsys):
+    """uvicorn printed its own lines and exited 3 after the model was loaded."""
+    from flows.serve import main
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        taken.listen()
+        assert main(["--model", str(trained[0]), "--port", str(port)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert lines[0].endswith("give another --port (0 takes a free one) or --host")
+
+
 def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
     import joblib
     import numpy as np
