@@ -17,7 +17,8 @@ _BOOLEAN_WORDS = {"True": "1", "False": "0", "true": "1", "false": "0", "TRUE": 
 def as_numbers(values: pd.Series) -> pd.Series:
     """``values`` as the model reads a numeric column: floats, booleans as 0/1 (also written
     ``"True"``/``"false"``, as a column of booleans is when one stray value makes pandas read it
-    as text), text parsed after stripping spaces, anything else (``"n/a"``, ``"?"``) missing.
+    as text), text parsed after stripping spaces, anything else (``"n/a"``, ``"?"``) missing,
+    and so are infinities (a ratio divided by zero), which no estimator takes.
 
     Parameters
     ----------
@@ -30,17 +31,18 @@ def as_numbers(values: pd.Series) -> pd.Series:
     Examples
     --------
     >>> import pandas as pd
-    >>> as_numbers(pd.Series([" 5 ", "?", True, None, "False"], dtype=object)).tolist()
-    [5.0, nan, 1.0, nan, 0.0]
+    >>> as_numbers(pd.Series([" 5 ", "?", True, None, "False", "-inf"], dtype=object)).tolist()
+    [5.0, nan, 1.0, nan, 0.0, nan]
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64")
+        numbers = values.astype("float64")
+        return numbers.where(np.isfinite(numbers) | numbers.isna())
     as_text = values.astype("object").map(
         lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v
     )
     text = as_text.astype(str).str.strip()
     parsed = pd.to_numeric(text.replace(_BOOLEAN_WORDS), errors="coerce").astype("float64")
-    return parsed.mask(values.isna())
+    return parsed.where(np.isfinite(parsed)).mask(values.isna())
 
 
 def not_numbers(values: pd.Series) -> pd.Series:

@@ -94,7 +94,7 @@ def _numbers_with_text(features: pd.DataFrame, profiles: dict[str, ColumnProfile
                        f"{'; '.join(as_categories[:5])}; blank or fix the text values to have "
                        "them read as numbers (missing values are imputed)")
     if as_missing:
-        details.append(f"read as numbers, their text values as missing: "
+        details.append(f"read as numbers, their text values and infinities as missing: "
                        f"{'; '.join(as_missing[:5])}")
     if not details:
         return Guardrail("numbers_with_text", "Passed", "no column mixes numbers and text")

@@ -88,7 +88,7 @@ def build_suite(frame: pd.DataFrame, target: str, task: str) -> gx.ExpectationSu
         meta = {"contract": True, "dtype": str(values.dtype)}
         expectations.append(ex.ExpectColumnToExist(column=column, meta=meta))
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            present = values.dropna()
+            present = as_numbers(values).dropna()  # infinities are read as missing
             if len(present):
                 expectations.append(ex.ExpectColumnValuesToBeBetween(
                     column=column, min_value=float(present.min()), max_value=float(present.max()),

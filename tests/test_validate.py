@@ -48,8 +48,26 @@ def test_text_values_in_a_column_read_as_numbers_are_named(classification_frame)
     assert data.roles["floor"] == "numeric"
     rail = {g.name: g for g in data.guardrails}["numbers_with_text"]
     assert rail.status == "Done"
-    assert rail.detail == ("read as numbers, their text values as missing: 'floor' (2 values "
-                           "such as 'ground')")
+    assert rail.detail == ("read as numbers, their text values and infinities as missing: "
+                           "'floor' (2 values such as 'ground')")
+
+
+def test_infinities_in_a_feature_are_read_as_missing_and_said_so():
+    """A ratio divided by zero stopped the run: "featurization failed: Input X contains
+    infinity", naming no column; the contract's range of the column had no upper end."""
+    from featurizers import AutoFeaturizer
+
+    frame = awkward_classification()
+    frame["noise"] = frame["noise"].where(frame.index % 20 != 0, np.inf)
+    data = prepare_data(frame, _settings())
+    rail = {g.name: g for g in data.guardrails}["numbers_with_text"]
+    infinite = int(np.isinf(data.X["noise"]).sum())  # rows with a target
+    assert rail.status == "Done" and f"'noise' ({infinite} values such as 'inf')" in rail.detail
+    (limits,) = [e["kwargs"] for e in data.suite["expectations"]
+                 if e["kwargs"].get("column") == "noise" and "max_value" in e["kwargs"]]
+    assert limits["max_value"] == frame["noise"][np.isfinite(frame["noise"])].max()
+    features = AutoFeaturizer().fit_transform(data.X, data.y)
+    assert np.isfinite(features).all()
 
 
 @pytest.mark.parametrize(
