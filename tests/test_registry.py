@@ -226,7 +226,7 @@ def test_a_retrain_on_rows_the_champion_trained_on_keeps_it(tmp_path):
     # that scoring and serving follow (or fail after publishing), so it is refused first.
     with pytest.raises(AutoMLInputError, match=r"^model name 'label' in registry '.*' holds a "
                        r"classification model of 'label' \(champion v1\), not a regression one "
-                       r"of 'noise'; give another --model-name$"):
+                       r"of 'noise'; give another model_name$"):
         train(data=str(tmp_path / "never-read.csv"), target="noise", task="regression",
               registry=str(tmp_path / "registry"), model_name="label",
               output=str(tmp_path / "run4"))

@@ -69,7 +69,7 @@ def test_a_registry_that_cannot_take_the_model_is_refused_before_the_data_is_rea
                        r"\('/proc': .+\); give one you can write to$"):
         train(**common, registry="/proc/reg")
     with pytest.raises(AutoMLInputError, match=r"^output folder '/proc/out' is not writable "
-                       r"\(.+\); choose another --output$"):
+                       r"\(.+\); choose another output$"):  # a parameter, not a flag
         train(**{**common, "output": "/proc/out"})
     reg = Registry(str(tmp_path / "reg"), "label")
     reg.set_champion(reg.add(str(_published(tmp_path / "a", "first"))))
