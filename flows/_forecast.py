@@ -124,8 +124,9 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     ids = {r.spec.id: r for r in results}
     return TrainResult(
         model_path=model_path, output=str(Path(model_path).parent), task="forecasting",
-        metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
-        leaderboard=[CandidateSummary.of(ids[i]) for i in leaderboard["id"]],
+        metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen, True),
+        leaderboard=[CandidateSummary.of(ids[i], i == chosen.spec.id)
+                     for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails],
         validation=f"rolling origin, {windows} windows of {horizon}",
         wall_seconds=round(time.time() - budget.started, 2),

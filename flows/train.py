@@ -309,8 +309,9 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
                                      if budget.seconds is not None else None)
     return TrainResult(
         model_path=model_path, output=str(Path(model_path).parent), task=settings.task,
-        metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen),
-        leaderboard=[CandidateSummary.of(by_id[i]) for i in leaderboard["id"]],
+        metric=metric, score=chosen.metrics[metric], best=CandidateSummary.of(chosen, True),
+        leaderboard=[CandidateSummary.of(by_id[i], i == chosen.spec.id)
+                     for i in leaderboard["id"]],
         guardrails=[g.to_dict() for g in prepared.guardrails], validation=plan.describe(),
         wall_seconds=round(time.time() - budget.started, 2),
         ensemble=None if not blended else {

@@ -71,16 +71,19 @@ class CandidateSummary(BaseModel):
     model_bytes: int = 0
     cached: bool = False
     error: str = ""
+    published: bool = False
 
     @classmethod
-    def of(cls, result: CandidateResult) -> "CandidateSummary":
-        """Summarize a :class:`CandidateResult` (dropping its predictions)."""
+    def of(cls, result: CandidateResult, published: bool = False) -> "CandidateSummary":
+        """Summarize a :class:`CandidateResult` (dropping its predictions); ``published``: it
+        is the model published (``leaderboard.csv``'s column of that name)."""
         latency = result.predict_seconds_per_1000
         return cls(id=result.spec.id, family=result.spec.family, config=result.spec.config,
                    status=result.status, metrics=result.metrics,
                    fit_seconds=round(result.fit_seconds, 3), fraction=result.spec.fraction,
                    predict_seconds_per_1000=None if math.isnan(latency) else round(latency, 5),
-                   model_bytes=result.model_bytes, cached=result.cached, error=result.error)
+                   model_bytes=result.model_bytes, cached=result.cached, error=result.error,
+                   published=published)
 
 
 class TrainResult(BaseModel):

@@ -53,6 +53,9 @@ def test_results_folder_and_typed_result(classification_run):
     published = board.set_index("id").loc[result.best.id]
     assert published["roc_auc"] == pytest.approx(result.score)
     assert board.loc[board["published"], "id"].tolist() == [result.best.id]
+    # The typed result says so too: its first row need not be the one published.
+    assert [c.id for c in result.leaderboard if c.published] == [result.best.id]
+    assert result.best.published
     assert {"fit_seconds", "predict_seconds_per_1000", "model_bytes"} <= set(board.columns)
     assert (candidates["model_bytes"] > 0).all()
     assert "temperature" not in board.columns  # only a log-loss run calibrates

@@ -364,6 +364,7 @@ def test_known_future_features_drive_the_forecast(tmp_path):
                    series_id=["shop"], horizon=7, known_features=["promo"],
                    include=["global_linear"], max_trials=1, output=str(tmp_path / "out"))
     assert result.task == "forecasting" and result.best.family == "global_linear"
+    assert [c.id for c in result.leaderboard if c.published] == [result.best.id]
     model = joblib.load(result.model_path)
     days = pd.date_range(frame["day"].max() + pd.Timedelta(days=1), periods=7, freq="D")
     base = pd.DataFrame({"shop": "s1", "day": days, "promo": 0.0})
