@@ -22,7 +22,7 @@ from tasks.baseline import bootstrap_gain
 from tasks.ensemble import prediction_loss, validated_predictions
 from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, listed
 from tasks.model_io import local_path, registered_model, used_columns
 from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, kept_by_hand
 from tasks.row_hashes import row_hashes
@@ -206,7 +206,7 @@ def compare_with_champion(registry: Registry, champion_version: Optional[int],
     if missing:
         return Comparison(challenger_score(everything), None, None,
                           "the champion cannot score the new data: missing column(s) "
-                          + ", ".join(repr(c) for c in missing[:10]))
+                          + listed(missing, 10))
     keep = everything if seen is None else _unseen(X, data.labels[rows], champion.model, seen)
     problem = _too_few(data, rows[keep])
     if problem:

@@ -13,7 +13,7 @@ import pandas as pd
 from featurizers._cleaning import NA_TEXT, category_text, read_as_missing
 from featurizers._datetime import read_dates
 from featurizers._numbers import as_numbers, not_numbers
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, listed
 
 __all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "not_finite",
            "score_frame"]
@@ -74,7 +74,7 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise AutoMLInputError(
-            f"the data lacks training column(s) {missing[:5]}; the model needs every column it "
+            f"the data lacks training column(s) {listed(missing)}; the model needs every column it "
             "was trained with")
     dates = {e["kwargs"]["column"]: bool(e["meta"].get("day_first")) for e in expectations
              if (e.get("meta") or {}).get("read_as") == "datetime"}

@@ -7,7 +7,7 @@ import difflib
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -15,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 __all__ = ["AutoMLInputError", "OneLineParser", "as_parameters", "nearest_existing",
-           "nearest_names", "parameter_names", "shown", "unwritable"]
+           "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
@@ -78,6 +78,19 @@ def parameter_names(parameters: Iterable[str], cli: bool) -> Iterator[None]:
         if not cli:
             exc.args = (as_parameters(str(exc), parameters),)
         raise
+
+
+def listed(values: Iterable[Any], limit: int = 8, show: Callable[[Any], str] = repr) -> str:
+    """Return ``values`` for a message: the first ``limit`` shown, then how many more.
+
+    Examples
+    --------
+    >>> listed(["a", "b", "c"], limit=2)
+    "'a', 'b' and 1 more"
+    """
+    values = list(values)
+    text = ", ".join(show(v) for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def shown(value: Any) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from featurizers._numbers import not_numbers, number_share
 from featurizers._profile import DROPPED_KINDS, ColumnProfile
-from tasks.errors import shown
+from tasks.errors import listed, shown
 
 __all__ = ["Guardrail", "run_guardrails"]
 
@@ -36,11 +36,6 @@ class Guardrail:
         return asdict(self)
 
 
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:8])
-    return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-
-
 def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
     kept = {n: p for n, p in profiles.items() if p.kind not in DROPPED_KINDS}
     dropped = [f"{n} ({p.kind})" for n, p in profiles.items() if p.kind in DROPPED_KINDS]
@@ -50,16 +45,16 @@ def _column_checks(profiles: dict[str, ColumnProfile]) -> list[Guardrail]:
     high_card = [n for n, p in kept.items() if p.kind == "high_cardinality"]
     return [
         Guardrail("missing_feature_values", "Done" if imputed else "Passed",
-                  f"imputed with missing indicators: {_listed(imputed)}" if imputed
+                  f"imputed with missing indicators: {listed(imputed)}" if imputed
                   else "no missing values in the features"),
         Guardrail("high_missing_rate", "Alerted" if sparse else "Passed",
-                  f"over {HIGH_MISSING:.0%} missing (kept, with indicators): {_listed(sparse)}"
+                  f"over {HIGH_MISSING:.0%} missing (kept, with indicators): {listed(sparse)}"
                   if sparse else f"no feature is over {HIGH_MISSING:.0%} missing"),
         Guardrail("high_cardinality", "Done" if high_card else "Passed",
-                  f"target and frequency encoded: {_listed(high_card)}" if high_card
+                  f"target and frequency encoded: {listed(high_card)}" if high_card
                   else "no high-cardinality categorical feature"),
         Guardrail("unusable_columns", "Done" if dropped else "Passed",
-                  f"dropped ID-like, constant or empty columns: {_listed(dropped)}" if dropped
+                  f"dropped ID-like, constant or empty columns: {listed(dropped)}" if dropped
                   else "no ID-like, constant or empty column"),
     ]
 
@@ -151,7 +146,7 @@ def _target_leakage(frame: pd.DataFrame, y: pd.Series, task: str,
     if leaks:
         how = "predicts the target almost perfectly on its own"
         return Guardrail("target_leakage", "Alerted",
-                         f"{_listed(leaks)} {how}; if it is only known after the outcome, "
+                         f"{listed(leaks)} {how}; if it is only known after the outcome, "
                          "exclude it with --exclude-columns")
     return Guardrail("target_leakage", "Passed", "no single feature predicts the target alone")
 

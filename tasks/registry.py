@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import AutoMLInputError, nearest_existing, unwritable
+from tasks.errors import AutoMLInputError, listed, nearest_existing, unwritable
 from tasks.types import json_safe
 
 try:
@@ -137,7 +137,7 @@ class Registry:
         parent = self.root.rsplit("/", 1)[0]
         names = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(parent, detail=False)
                        if self.fs.isdir(p)) if self.fs.isdir(parent) else []
-        held = f"it holds {', '.join(names[:10])}" if names else "it holds no models"
+        held = f"it holds {listed(names, 10, str)}" if names else "it holds no models"
         raise AutoMLInputError(f"registry {self.location!r} has no model {self.name!r} ({held}); "
                                "check --registry and the model name")
 

@@ -17,7 +17,7 @@ from featurizers._datetime import as_text, read_dates
 from featurizers._numbers import as_numbers
 from featurizers._times import day_first
 from featurizers._profile import ColumnProfile, kinds, profile_columns
-from tasks.errors import AutoMLInputError, shown
+from tasks.errors import AutoMLInputError, listed, shown
 from tasks.guardrails import Guardrail, run_guardrails
 from tasks.load import data_fingerprint, select_columns
 from tasks.settings import TrainSettings
@@ -230,7 +230,7 @@ def _coerce_regression_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 def check_has_rows(frame: pd.DataFrame) -> None:
     """Raise AutoMLInputError when the table has a header and no rows."""
     if len(frame) == 0:
-        raise AutoMLInputError(f"the data has no rows, only the columns {list(frame.columns)[:5]}"
+        raise AutoMLInputError(f"the data has no rows, only the columns {listed(frame.columns)}"
                                "; give a table with rows to train on")
 
 
@@ -245,9 +245,9 @@ def _check_validation_classes(train: pd.Series, validation: pd.Series, target: s
     unknown = given[~_label_keys(given).isin(set(known))].drop_duplicates()
     if len(unknown):
         raise AutoMLInputError(
-            f"validation data has target class(es) {', '.join(shown(v) for v in unknown[:5])} "
+            f"validation data has target class(es) {listed(unknown, 5, shown)} "
             f"in {target!r} that the training data lacks (it has "
-            f"{', '.join(shown(v) for v in train.dropna().drop_duplicates()[:10])}); use the "
+            f"{listed(train.dropna().drop_duplicates(), 10, shown)}); use the "
             "same labels in both")
 
 
@@ -315,7 +315,8 @@ def prepare_data(
         missing = [c for c in frame.columns if c not in validation.columns]
         if missing:
             raise AutoMLInputError(
-                f"validation data lacks column(s) {missing[:5]}; it needs the training columns")
+                f"validation data lacks column(s) {listed(missing)}; it needs the training "
+                "columns")
         if settings.task == "classification":
             _check_validation_classes(frame[target], validation[target], target)
         n_validation = len(validation)

@@ -83,8 +83,11 @@ def test_an_unused_category_of_the_target_raises_no_imbalance_alert():
 
 def test_a_table_with_only_a_header_says_so():
     with pytest.raises(AutoMLInputError, match=r"the data has no rows, only the columns "
-                       r"\['température °C', 'noise', 'city', 'label'\]"):
+                       r"'température °C', 'noise', 'city', 'label'; give"):
         prepare_data(_frame().iloc[:0], _settings())
+    wide = _frame().iloc[:0].assign(**{f"x{i}": [] for i in range(8)})  # 12 columns: not all
+    with pytest.raises(AutoMLInputError, match=r"'x3' and 4 more; give a table with rows"):
+        prepare_data(wide, _settings())
 
 
 def test_family_names_are_checked_against_the_task():
