@@ -12,8 +12,8 @@ import pandas as pd
 from prefect.logging import get_run_logger
 
 from flows._forecast_backtest import Candidate, backtest_all, plan_candidates
-from flows._forecast_final import (FINAL_SHARE, choice_seconds, final_paths, local_forecasts,
-                                   select_within)
+from flows._forecast_final import (FINAL_SHARE, MIN_FINAL_SECONDS, choice_seconds, final_paths,
+                                   local_forecasts, select_within)
 from flows._forecast_registry import Backtest, register_forecast_task
 from flows._registry import registering
 from flows._loop import PUBLISH_SECONDS, Budget
@@ -88,7 +88,8 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
                               backtests.final, local, seconds)
     if selection.facts.get("left_out_for_time"):
         logger.info("left out of the choice, their final forecasts would not fit the %.0f s "
-                    "left: %s", seconds, selection.facts["left_out_for_time"])
+                    "left: %s", max(seconds, MIN_FINAL_SECONDS),
+                    selection.facts["left_out_for_time"])
     by_id = {c.spec.id: c for c in candidates}
     by_id.update({r.spec.id: Candidate(r.spec, by_id[r.spec.id].family) for r in results})
     chosen_forecast = np.stack([combine({c: forecasts[c][i] for c in w}, w)

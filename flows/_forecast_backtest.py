@@ -27,6 +27,7 @@ GLOBAL_SECONDS_PER_CELL = 2.5e-6  # measured: one-thread booster fit per row and
 BATCHES_PER_WORKER = 4
 PROBE_SERIES = 20
 DEFER_SHARE = 0.4  # a candidate expected to take more of the time left waits for the others
+PROBE_SHARE = 0.25  # of the time left, at most (and one series) for probing a local candidate
 MIN_GLOBAL_ROWS = 5_000  # a global candidate that could train on fewer rows is not started
 
 
@@ -236,7 +237,8 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
         forecaster = cand.family.build("forecasting", spec.config, settings.seed)
         if cand.family.kind == "local" and _cost_key(spec) not in costs:
             found = probe_task(spec.family, forecaster, panel.subset(probe_rows), horizon,
-                               windows)
+                               windows, None if budget.seconds is None
+                               else max(0.1, PROBE_SHARE * left))
             # Measured alone; its batches may gain nothing from running side by side
             # (statsmodels holds the GIL), as the backtest then measures.
             costs[_cost_key(spec)] = Probe(found.per_window * settings.n_workers,

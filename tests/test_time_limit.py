@@ -168,8 +168,10 @@ class _LongerCostsMore(LocalForecaster):
 
     def __init__(self, full: int) -> None:
         self.full = full
+        self.calls = 0
 
     def forecast(self, y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+        self.calls += 1
         time.sleep(0.1 if len(y) >= self.full else 0.01)
         return np.repeat(y[-1], horizon)
 
@@ -182,6 +184,20 @@ def test_the_probe_measures_the_final_fit_rather_than_counting_fits():
     # long keep the ratio over 2 even when a loaded machine adds 5 ms to every sleep.)
     assert 2.0 < found.final_ratio < 5.0
     assert found.per_window == pytest.approx(0.01, rel=0.5)
+
+
+def test_the_probe_stops_after_the_series_that_passes_its_seconds():
+    """The probe of an hourly ARIMA ran on all its 20 series, 20 s of a 30 s budget, to learn
+    that the candidate would not fit."""
+    panel, _ = _hourly_panel()
+    forecaster = _LongerCostsMore(24 * 12)
+    found = probe(forecaster, panel, 24, 3, seconds=0.05)
+    # One series (3 x 10 ms, then 100 ms) passes 0.05 s: the other three are not probed.
+    assert len(panel) == 4 and forecaster.calls == 4
+    assert found.per_window == pytest.approx(0.01, rel=0.5) and 2.0 < found.final_ratio < 5.0
+    unlimited = _LongerCostsMore(24 * 12)
+    probe(unlimited, panel, 24, 3)
+    assert unlimited.calls == 16
 
 
 def test_the_final_forecasts_are_expected_from_the_probed_ratio():
