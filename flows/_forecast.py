@@ -3,6 +3,7 @@ series -> select (best, combination, or per series) -> forecast -> publish."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from models.naive import NaiveForecaster, SeasonalNaiveForecaster
 from tasks.artifacts import Progress, experiment_key, publish_artifacts
 from tasks.backtest import (Naive2Reference, actuals, forecast_metrics, mase_scales, n_windows,
                             naive2_reference)
+from tasks.errors import listed
 from tasks.forecast_charts import forecast_charts
 from tasks.forecast_data import Panel, PreparedPanel, prepare_panel_task
 from tasks.forecast_report import forecast_importance, forecast_report
@@ -104,6 +106,11 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
     leaderboard = leaderboard_frame(results, metric, greater_is_better=False,
                                     published=chosen.spec.id)
     facts = _facts(settings, prepared, metric, chosen, selection, results, budget, windows)
+    facts["warnings"] = forecast_warnings(chosen, results, selection, metric)
+    for warning in facts["warnings"]:
+        logger.warning(warning)
+    if facts["warnings"]:
+        facts["summary"]["warning"] = "; ".join(facts["warnings"])
     charts = forecast_charts(panel, actual, chosen_forecast, paths, quantiles, scales,
                              settings.target, bounds, settings.series_id)
     facts["charts"] = {c.name: c.numbers for c in charts}
@@ -132,7 +139,7 @@ def run_forecasting(settings: TrainSettings, frame: pd.DataFrame, budget: Budget
         validation=f"rolling origin, {windows} windows of {horizon}",
         wall_seconds=round(time.time() - budget.started, 2),
         ensemble=selection.combination or None,
-        promotion=None if decision is None else decision.to_dict())
+        promotion=None if decision is None else decision.to_dict(), warnings=facts["warnings"])
 
 
 def _report(settings: TrainSettings, facts: dict[str, Any], leaderboard: pd.DataFrame,
@@ -207,12 +214,14 @@ def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,
            budget: Budget, windows: int) -> dict[str, Any]:
     panel = prepared.panel
     counts = n_windows(panel, settings.horizon, windows)
+    planned = [r for r in results if r.spec.family not in ("combination", "per_series")]
     summary = {
         "task": "forecasting", "target": settings.target, "metric": metric,
         "score": round(chosen.metrics[metric], 6), "chosen": chosen.spec.family,
         "selection": selection.mode, "series": len(panel) + len(prepared.short),
         "short_series": len(prepared.short), "frequency": panel.freq, "season": panel.season,
-        "horizon": settings.horizon, "candidates": len(results),
+        "horizon": settings.horizon, "candidates": len(planned),
+        "backtested": sum(r.status != "too_slow" for r in planned),
         "validation": f"rolling origin, up to {windows} windows of {settings.horizon}",
     }
     return {
@@ -232,6 +241,28 @@ def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,
         "elapsed_before_publish_seconds": round(time.time() - budget.started, 2),
         "summary": summary,
     }
+
+
+def forecast_warnings(chosen: CandidateResult, results: list[CandidateResult],
+                      selection: Selection, metric: str) -> list[str]:
+    """What the user should know about the published forecaster: that it did worse than the
+    Naive2 reference on the backtests, or that better candidates were left out for time."""
+    warnings = []
+    owa = chosen.metrics.get("owa", math.nan)
+    if owa > 1:
+        warnings.append(f"the published forecasts did worse than the Naive2 reference (naive "
+                        f"forecasts of the seasonally adjusted series) on the backtests: OWA "
+                        f"{owa:.3f}, above 1")
+    by_id = {r.spec.id: r for r in results}
+    better = [by_id[c] for c in selection.facts.get("left_out_for_time", [])
+              if by_id[c].metrics.get(metric, math.inf) < chosen.metrics[metric]]
+    if better:
+        warnings.append(
+            f"candidate(s) {listed([f'{r.spec.family} ({r.spec.id})' for r in better], 5, str)}"
+            f" did better on the backtests ({metric} "
+            f"{min(r.metrics[metric] for r in better):.4g} against {chosen.metrics[metric]:.4g})"
+            " but their final forecasts did not fit the time left; give a larger time budget")
+    return warnings
 
 
 def _manifest(settings: TrainSettings, prepared: PreparedPanel, metric: str,

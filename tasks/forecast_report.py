@@ -144,12 +144,14 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
          + table(guardrails) + table(windows)),
         ("Settings", table(shown)),
         ("Leaderboard",
-         f"<p>{summary['candidates']} candidates backtested, by {metric} over every series and "
-         "window; the whole table is leaderboard.csv.</p>"
+         f"<p>{summary.get('backtested', summary['candidates'])} of {summary['candidates']} "
+         f"candidates backtested (the others did not fit the time left), by {metric} over every"
+         " series and window; the whole table is leaderboard.csv.</p>"
          + table(leaderboard_view(leaderboard, metric),
                  numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])),
         ("The chosen forecaster",
-         f"<p>{html.escape(str(facts['best']['family']))} (candidate {facts['best']['id']}), "
+         "".join(f"<p><b>Warning:</b> {html.escape(w)}.</p>" for w in facts.get("warnings", []))
+         + f"<p>{html.escape(str(facts['best']['family']))} (candidate {facts['best']['id']}), "
          f"selection {html.escape(summary['selection'])}. Its backtest metrics:</p>"
          + table(chosen, numeric=["backtest value"]) + table(selection)
          + "<p>Prediction intervals: the statistical model's own (ARIMA, Theta, exponential "
@@ -186,6 +188,7 @@ def forecast_report(facts: dict[str, Any], settings: dict[str, Any], leaderboard
     markdown = "\n".join([
         f"# AutoML report: forecasting of `{target}`", "",
         f"**Chosen:** {facts['best']['family']} ({summary['selection']})  ",
+        *[f"**Warning:** {w}.  " for w in facts.get("warnings", [])],
         f"**Validation:** {summary['validation']}  ",
         f"**Series:** {summary['series']}, horizon {summary['horizon']}", "",
         f"## Leaderboard (top 10 by {metric}, and the published model)", "",

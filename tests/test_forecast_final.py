@@ -67,3 +67,23 @@ def test_past_the_budget_final_forecasts_of_milliseconds_still_fit():
     selection = _select(-12.0, {1: 50.0, 2: 0.001, 3: 0.001})
     assert selection.facts["left_out_for_time"] == [1]
     assert 2 in _members(selection)
+
+
+def test_forecasts_worse_than_naive2_or_better_ones_left_out_are_warned_of():
+    """A run published naive forecasts 3.9 times as bad as Naive2 and said nothing of the
+    seasonal naive ones it had validated at a tenth of their error."""
+    from flows._forecast import forecast_warnings
+    from tasks.types import CandidateResult, CandidateSpec
+
+    chosen = CandidateResult(CandidateSpec(2, "naive", {}), "ok", {"mase": 17.3, "owa": 3.9114})
+    better = CandidateResult(CandidateSpec(3, "seasonal_naive", {}), "ok",
+                             {"mase": 1.66, "owa": 0.41})
+    worse = CandidateResult(CandidateSpec(4, "theta", {}), "ok", {"mase": 20.0, "owa": 4.2})
+    selection = Selection("global", [{2: 1.0}], {}, {"left_out_for_time": [3, 4]})
+    assert forecast_warnings(chosen, [chosen, better, worse], selection, "mase") == [
+        "the published forecasts did worse than the Naive2 reference (naive forecasts of the "
+        "seasonally adjusted series) on the backtests: OWA 3.911, above 1",
+        "candidate(s) seasonal_naive (3) did better on the backtests (mase 1.66 against 17.3) "
+        "but their final forecasts did not fit the time left; give a larger time budget"]
+    fine = CandidateResult(CandidateSpec(3, "theta", {}), "ok", {"mase": 0.8, "owa": 0.9})
+    assert forecast_warnings(fine, [fine], Selection("global", [{3: 1.0}], {}), "mase") == []
