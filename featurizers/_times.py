@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Optional
@@ -25,7 +26,10 @@ _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT]
 def day_first(values: pd.Series) -> bool:
     """Whether dates written as 05/03/2024 put the day first: some first number is above 12
     and no second one is (among the distinct values, or 10,000 spread over them: a table
-    sorted by date may start with a month's first twelve days).
+    sorted by date may start with a month's first twelve days). When no number is above 12
+    (the first of each month: 01.11.2019, 01.12.2019, ...), the reading whose dates follow
+    each other at the more even steps: month first, those would be 11 and 12 January, then
+    1 January of the next year.
 
     pandas reads each such date on its own, month first unless that fails, so without this
     13/03/2024 is 13 March but 05/03/2024 is 3 May.
@@ -44,8 +48,29 @@ def day_first(values: pd.Series) -> bool:
     if len(distinct) > 10_000:
         distinct = distinct.iloc[np.linspace(0, len(distinct) - 1, 10_000).astype(int)]
     found = [m for v in distinct if isinstance(v, str) and (m := _DAY_MONTH.match(v))]
-    return (any(int(m.group(1)) > 12 for m in found)
-            and not any(int(m.group(3)) > 12 for m in found))
+    if any(int(m.group(3)) > 12 for m in found):
+        return False
+    if any(int(m.group(1)) > 12 for m in found):
+        return True
+    return _unevenness(found, day_first=True) < _unevenness(found, day_first=False)
+
+
+def _unevenness(found: list[re.Match], day_first: bool) -> float:
+    """How unevenly the dates ``found`` follow each other read day first or not: the spread of
+    the steps between them over their mean (infinite when fewer than three dates, or some is
+    no date, read so; month first wins a tie)."""
+    parts = pd.DataFrame([(int(m.group(4)), int(m.group(1)), int(m.group(3))) for m in found],
+                         columns=["year", "first", "second"])
+    year = parts["year"].where(parts["year"] >= 100,  # pandas' century rule for two digits
+                               parts["year"] + np.where(parts["year"] < 69, 2000, 1900))
+    day, month = (parts["first"], parts["second"]) if day_first else (parts["second"],
+                                                                      parts["first"])
+    dates = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}),
+                           errors="coerce")
+    if dates.isna().any() or dates.nunique() < 3:
+        return math.inf
+    steps = np.diff(np.sort(dates.unique()).astype("datetime64[s]").astype(np.int64))
+    return float(np.std(steps) / np.mean(steps))
 
 
 def _days_first_as_iso(values: pd.Series, first: Optional[bool]) -> pd.Series:

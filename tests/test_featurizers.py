@@ -127,6 +127,22 @@ def test_dates_written_day_first_are_read_day_first_in_training_and_in_new_rows(
         np.repeat(days.strftime("%m/%d/%Y"), 900)))
 
 
+def test_dates_whose_numbers_are_all_twelve_or_less_are_read_the_even_way():
+    """The first of each month written day first (01.11.2019) was read month first: 11 and 12
+    January, then 1 to 12 January of the next year; a forecast could not find its grid."""
+    from featurizers import day_first
+
+    months = pd.date_range("2019-11-01", periods=30, freq="MS")
+    quarters = pd.date_range("2019-01-01", periods=12, freq="QS")
+    for dates in (months, quarters):
+        for written in ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%y"):
+            assert day_first(pd.Series(dates.strftime(written))), written
+        assert not day_first(pd.Series(dates.strftime("%m/%d/%Y")))
+    # Twelve days of one month, month first: days apart, where day first they are months apart.
+    assert not day_first(pd.Series(pd.date_range("2021-03-01", periods=12).strftime("%m/%d/%Y")))
+    assert not day_first(pd.Series(["01/02/2020", "01/03/2020"]))  # too few to tell: month first
+
+
 def test_times_of_mixed_zones_and_other_spellings_are_read():
     from datetime import datetime, timedelta, timezone
 
