@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from featurizers import day_first, has_zone, wall_clock
 from featurizers._cleaning import category_text
-from tasks.errors import AutoMLInputError, nearest_names, shown
+from tasks.errors import AutoMLInputError, listed, nearest_names, shown
 from tasks.frequency import infer_frequency, season_of
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
@@ -307,6 +307,14 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
                                f"row and would be filled by {settings.fill_gaps}; give the "
                                "data's --frequency, or --fill-gaps zero if no row means zero")
     guardrails = _guardrails(panel, short_, n_filled, need, settings, freq, season)
+    used = {settings.time_column, settings.target, *settings.series_id, *settings.known_features}
+    unused = [str(c) for c in frame.columns if c not in used]
+    guardrails.append(Guardrail(
+        "unused_columns", "Alerted" if unused else "Passed",
+        f"not used: {listed(unused)}; the forecasts follow each series' own history and the "
+        "known-future features: declare a column a known feature (--known-features) if its "
+        "values for the periods to forecast will be known" if unused
+        else "every column is used"))
     if empty:
         guardrails.append(Guardrail(
             "empty_series", "Alerted", f"{len(empty)} series have no {settings.target!r} values:"

@@ -115,6 +115,18 @@ def test_short_series_fall_back_or_are_dropped_with_a_report():
         prepare_panel(shop_sales(n_series=0, short=2), _settings(short_series="drop"))
 
 
+def test_columns_the_forecasts_do_not_use_are_named():
+    """A promo column left undeclared was ignored without a word."""
+    frame = shop_sales().assign(promo=0.0, note="x")
+    rail = next(g for g in prepare_panel(frame, _settings()).guardrails
+                if g.name == "unused_columns")
+    assert rail.status == "Alerted" and rail.detail.startswith("not used: 'promo', 'note'; ")
+    assert "(--known-features)" in rail.detail
+    used = next(g for g in prepare_panel(frame.drop(columns="note"), _settings(
+        known_features=["promo"])).guardrails if g.name == "unused_columns")
+    assert used.status == "Passed"
+
+
 @pytest.mark.parametrize(("overrides", "pattern"), [
     ({"time_column": None}, "forecasting needs --time-column"),
     ({"horizon": None}, "forecasting needs --horizon"),
