@@ -239,6 +239,12 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
     return target.to_numpy(dtype=float), features, grid[-1], missing
 
 
+# Aliases pandas 3 no longer takes, and what to give instead.
+_RETIRED = {**{k: f"{s}S (periods dated by their first day) or {s}E (by their last)"
+               for k, s in (("M", "M"), ("Q", "Q"), ("Y", "Y"), ("A", "Y"))},
+            "H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns"}
+
+
 def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel:
     """Validate the long table and turn it into a :class:`PreparedPanel`.
 
@@ -275,8 +281,11 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     try:
         season = settings.seasonality or season_of(freq)
     except ValueError:
-        raise AutoMLInputError(f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, "
-                               "MS, QS, YS)") from None
+        retired = _RETIRED.get(freq.upper() if freq.upper() in ("M", "Q", "Y", "A") else freq)
+        raise AutoMLInputError(
+            f"frequency {freq!r} is no longer a pandas frequency: give {retired}" if retired
+            else f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)"
+        ) from None
     keys, values, ends, feats, empty, filled = [], [], [], [], [], []
     for key, group in groups:
         group = group[group[settings.target].notna() | group["__time"].between(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,17 @@ def test_columns_the_forecasts_do_not_use_are_named():
 def test_forecasting_settings_are_checked(overrides, pattern):
     with pytest.raises(ValueError, match=pattern):
         _settings(**overrides)
+
+
+def test_frequencies_pandas_retired_say_what_to_give():
+    """--frequency M was 'not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)'."""
+    for given, says in [("M", "give MS (periods dated by their first day) or ME (by their "
+                               "last)"), ("Q", "give QS"), ("H", "give h"), ("T", "give min")]:
+        with pytest.raises(AutoMLInputError, match=rf"^frequency '{given}' is no longer a "
+                           rf"pandas frequency: {re.escape(says)}"):
+            prepare_panel(shop_sales(), _settings(frequency=given))
+    with pytest.raises(AutoMLInputError, match="'X' is not a pandas frequency"):
+        prepare_panel(shop_sales(), _settings(frequency="X"))
 
 
 # --- families and backtests ------------------------------------------------------------------
