@@ -113,7 +113,10 @@ def _plain(values: np.ndarray) -> list[Any]:
 
 def _check_dates(loaded: LoadedModel, frame: pd.DataFrame) -> None:
     """Raise ValueError naming the first value of a date column that the model would read as
-    missing (``"yesterday"``, ``"2020-02-30"``), read day first or month first."""
+    missing (``"yesterday"``, ``"2020-02-30"``), read day first or month first. (A
+    forecaster reads its time column itself, and says so of a time it cannot read.)"""
+    if loaded.task == "forecasting":
+        return
     for column in [c for c in loaded.columns if loaded.roles.get(c) == "datetime"]:
         values = frame[column]
         given = values.notna() & ~values.astype(str).str.strip().isin(NA_TEXT)
