@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from flows.train import train
 from tasks.errors import AutoMLInputError
@@ -24,14 +25,15 @@ def _wide(n: int, seed: int = 0) -> pd.DataFrame:
 def test_a_dataframe_too_large_for_a_parameter_trains_and_is_recorded_by_its_shape(tmp_path):
     """Prefect sent the DataFrame's rows to its API as the run's parameter: the API refused
     tables over 512 KB (422), and kept smaller ones in its database."""
-    frame = _wide(12_000)
+    frame = _wide(12_000).rename(columns={"label": "big_label"})  # a run name of its own
     assert len(frame.to_json()) > 2**19
-    result = train(data=frame, target="label", task="classification", max_trials=1,
+    result = train(data=frame, target="big_label", task="classification", max_trials=1,
                    include=["linear"], ensemble=False, output=str(tmp_path / "o"))
     assert result.best.family == "linear"
     with get_client(sync_client=True) as client:
-        recorded = [run.parameters["data"] for run in client.read_flow_runs(limit=200)
-                    if run.name.startswith("dataframe-label")]
+        recorded = [run.parameters["data"] for run in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(
+                any_=["dataframe-big_label-classification"])))]
     assert recorded == ["<DataFrame: 12000 rows x 9 columns>"]
     assert train.with_options(retries=0).serialize_parameters({"data": frame}) == {
         "data": "<DataFrame: 12000 rows x 9 columns>"}
