@@ -6,8 +6,9 @@
 The model's sha256 is checked against its manifest before it is unpickled; the rows are checked
 against the data contract saved with it (Great Expectations): missing training columns stop the
 run with one line, values outside the training range and unseen categories are reported as a
-drift artifact. Every input row gets an output row, in order: ``prediction`` (and ``proba_<class>``
-for classifiers), and ``error`` for a row that could not be scored.
+drift artifact. Every input row gets an output row, in order: the ``--keep-columns`` copied from
+the data (none unless asked), ``prediction`` (and ``proba_<class>`` for classifiers), and
+``error`` for a row that could not be scored.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from flows import _env  # noqa: E402
 from flows._local_api import stop_local_api, wait_for_local_api  # noqa: E402
 from tasks.artifacts import scoring_key  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
-from tasks.errors import AutoMLInputError, OneLineParser, parameter_names  # noqa: E402
+from tasks.errors import (  # noqa: E402
+    AutoMLInputError, OneLineParser, nearest_names, parameter_names)
 from tasks.load import load_table  # noqa: E402
 from tasks.model_io import (  # noqa: E402
     fetch_published,
@@ -49,7 +51,7 @@ from tasks.model_io import (  # noqa: E402
     read_published_json,
 )
 
-__all__ = ["ScoreResult", "main", "score", "write_predictions"]
+__all__ = ["ScoreResult", "kept_columns", "main", "score", "write_predictions"]
 
 
 class ScoreResult(BaseModel):
@@ -128,6 +130,27 @@ def write_predictions(frame: pd.DataFrame, output: str) -> str:
     return str(path)
 
 
+def kept_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The columns of ``frame`` to copy into the predictions file.
+
+    Raises
+    ------
+    AutoMLInputError
+        For a name not in the data (with the nearest ones), given twice, or that the
+        predictions file has a column of its own by (``prediction``, ``error``, ``proba_*``).
+    """
+    for i, name in enumerate(names):
+        if name not in frame.columns:
+            raise AutoMLInputError(f"--keep-columns: {name!r} is not in the data."
+                                   + nearest_names(name, frame.columns))
+        if name in ("prediction", "error") or name.startswith("proba_"):
+            raise AutoMLInputError(f"--keep-columns: {name!r} would clash with the predictions "
+                                   "file's own column of that name; rename it in the data")
+        if name in names[:i]:
+            raise AutoMLInputError(f"--keep-columns: {name!r} is given twice")
+    return frame[list(names)]
+
+
 @task(name="check-contract", cache_policy=NO_CACHE)
 def contract_task(frame: pd.DataFrame, contract: dict[str, Any],
                   required: list[str]) -> DriftReport:
@@ -157,6 +180,9 @@ def score(
     registry: Optional[str] = Field(None, description="Model registry (folder or fsspec URI)."),
     version: Union[int, str] = Field(
         "champion", description="Registry version (2 or 'v2'), or 'champion'."),
+    keep_columns: Optional[list[str]] = Field(
+        None, description="Columns of the data copied into the predictions file, before the "
+        "predictions: an id to join them back by, a forecast's series and time."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
     with parameter_names(inspect.signature(score.fn).parameters, cli=_env.CLI):
@@ -167,9 +193,11 @@ def score(
             contract = read_published_json(loaded.path.with_name("data_contract.json"),
                                            loaded.source)
         frame = load_table(data)
+        kept = kept_columns(frame, keep_columns or [])
         drift = contract_task(frame, contract, loaded.required)
         predictions = predict_task(loaded.model, frame)
-        path = write_predictions(predictions, output)
+        path = write_predictions(pd.concat([kept, predictions.set_index(kept.index)], axis=1),
+                                 output)
         failed = int((predictions["error"] != "").sum())
         key = scoring_key(output)
         create_table_artifact(table=drift.findings.to_dict("records"), key=f"{key}-drift",
@@ -194,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--registry", help="model registry folder or fsspec URI")
     parser.add_argument("--version", default="champion", help="registry version or 'champion'")
+    parser.add_argument("--keep-columns", nargs="+", default=None, metavar="COLUMN",
+                        help="columns of the data to copy into the predictions file, before "
+                        "the predictions (an id; a forecast's series and time)")
     args = parser.parse_args(argv)
     try:
         # The flow checks again; here it fails before any flow run.
@@ -201,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         with _env.command_line():
             result = score(model=args.model, data=args.data, output=args.output,
-                           registry=args.registry, version=args.version)
+                           registry=args.registry, version=args.version,
+                           keep_columns=args.keep_columns)
     except AutoMLInputError as exc:
         stop_local_api()  # not needed now: stopped at once, the error is not kept waiting
         print(f"error: {exc}", file=sys.stderr)

@@ -101,10 +101,12 @@ def test_cli_writes_csv_and_fails_in_one_line(model_dir, tmp_path):
     data = tmp_path / "new.csv"
     _new_rows(12).to_csv(data, index=False)
     done = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
-                           "--data", str(data), "--output", str(tmp_path / "p.csv")],
+                           "--data", str(data), "--output", str(tmp_path / "p.csv"),
+                           "--keep-columns", "row id", "city"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 12
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert len(written) == 12 and list(written.columns[:3]) == ["row id", "city", "prediction"]
     # Each drift sign is a line: the column, the check, how many rows, examples.
     assert "drift: 'city' unseen category: 1 rows (8.3%), e.g. Paris" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
@@ -112,6 +114,30 @@ def test_cli_writes_csv_and_fails_in_one_line(model_dir, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         f"error: output {str(tmp_path / 'p.txt')!r} must end in .csv or .parquet"]
+
+
+def test_columns_kept_from_the_data_come_first_in_row_order(model_dir, tmp_path):
+    """The predictions file held only predictions: rows had to be joined back by position."""
+    rows = _new_rows(12).assign(order_ref=[f"o{i}" for i in range(12)]).sample(frac=1,
+                                                                               random_state=2)
+    data = tmp_path / "new.csv"
+    rows.to_csv(data, index=False)
+    score(model=str(model_dir), data=str(data), output=str(tmp_path / "p.parquet"),
+          keep_columns=["order_ref"])
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(written["order_ref"]) == list(rows["order_ref"])
+    assert list(written.columns) == ["order_ref", "prediction", "proba_no", "proba_yes", "error"]
+    clash = tmp_path / "clash.csv"
+    rows.assign(prediction="x").to_csv(clash, index=False)
+    for source, keep, says in [
+            (data, ["order"], "keep_columns: 'order' is not in the data. Did you mean "
+                              "'order_ref'"),
+            (data, ["order_ref", "order_ref"], "keep_columns: 'order_ref' is given twice"),
+            (clash, ["prediction"], "keep_columns: 'prediction' would clash")]:
+        with pytest.raises(AutoMLInputError, match=says):  # named as the flow's parameter
+            score(model=str(model_dir), data=str(source), output=str(tmp_path / "q.csv"),
+                  keep_columns=keep)
+    assert not (tmp_path / "q.csv").exists()
 
 
 class _FailsOnSentinel:
