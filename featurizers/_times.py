@@ -20,16 +20,19 @@ _OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
 
 # A date written with the day or the month first (05/03/2024, 5.3.2024, 05-03-2024 10:00,
 # 05/03/24).
+_UNEVEN = 0.5  # steps between dates whose spread is over half their mean: not a calendar grid
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])")
 
 
 def day_first(values: pd.Series) -> bool:
     """Whether dates written as 05/03/2024 put the day first: some first number is above 12
     and no second one is (among the distinct values, or 10,000 spread over them: a table
-    sorted by date may start with a month's first twelve days). When no number is above 12
-    (the first of each month: 01.11.2019, 01.12.2019, ...), the reading whose dates follow
-    each other at the more even steps: month first, those would be 11 and 12 January, then
-    1 January of the next year.
+    sorted by date may start with a month's first twelve days). When no number is above 12,
+    day first only when month first spaces the dates unevenly and day first less so: the
+    first of each month over years (01.11.2019, 01.12.2019, ...) read month first is 11 and
+    12 January, then 1 January of the next year. Within a year, the first of each month
+    (01/02/2023, 01/03/2023) is also twelve days in a row read the other way: it stays month
+    first, as pandas reads it.
 
     pandas reads each such date on its own, month first unless that fails, so without this
     13/03/2024 is 13 March but 05/03/2024 is 3 May.
@@ -52,7 +55,8 @@ def day_first(values: pd.Series) -> bool:
         return False
     if any(int(m.group(1)) > 12 for m in found):
         return True
-    return _unevenness(found, day_first=True) < _unevenness(found, day_first=False)
+    month_first = _unevenness(found, day_first=False)
+    return month_first > _UNEVEN and _unevenness(found, day_first=True) < month_first
 
 
 def _unevenness(found: list[re.Match], day_first: bool) -> float:

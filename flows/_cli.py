@@ -140,7 +140,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     print(f"model: {result.model_path}")
     print(f"best: {result.best.family} (candidate {result.best.id}) "
           f"{result.metric}={result.score:.5g} validated on {result.validation}")
-    if result.ensemble:
+    if result.ensemble and result.best.family in ("ensemble", "combination"):
         family = {c.id: c.family for c in result.leaderboard}
         print("blend of: " + ", ".join(f"{family[i]} (candidate {i}) x {w:g}" for i, w in sorted(
             result.ensemble.items(), key=lambda m: (-m[1], m[0]))))

@@ -58,8 +58,8 @@ class _AutoMLBase(BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X)
         X = X.rename(columns=str)
-        repeated = X.columns[X.columns.duplicated()]
-        if len(repeated):
+        repeated = [c for c in X.columns[X.columns.duplicated()] if c in self.feature_names_in_]
+        if repeated:
             raise ValueError(f"column {repeated[0]!r} appears twice in the rows to score; keep "
                              "one of them")
         missing = [c for c in self.feature_names_in_ if c not in X.columns]

@@ -144,9 +144,8 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
          + table(guardrails) + table(windows)),
         ("Settings", table(shown)),
         ("Leaderboard",
-         f"<p>{summary.get('backtested', summary['candidates'])} of {summary['candidates']} "
-         f"candidates backtested (the others did not fit the time left), by {metric} over every"
-         " series and window; the whole table is leaderboard.csv.</p>"
+         f"<p>{_backtested(summary)}, by {metric} over every series and window; the whole "
+         "table is leaderboard.csv.</p>"
          + table(leaderboard_view(leaderboard, metric),
                  numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])),
         ("The chosen forecaster",
@@ -167,6 +166,16 @@ def _sections(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.D
             settings.get("known_features") or []))
          + "</code></pre>"),
     ]
+
+
+def _backtested(summary: dict[str, Any]) -> str:
+    """``"8 of 15 candidates backtested (the others did not fit the time left)"``, or ``"15
+    candidates backtested"``."""
+    planned = summary["candidates"]
+    done = summary.get("backtested", planned)
+    if done == planned:
+        return f"{planned} candidates backtested"
+    return f"{done} of {planned} candidates backtested (the others did not fit the time left)"
 
 
 def forecast_report(facts: dict[str, Any], settings: dict[str, Any], leaderboard: pd.DataFrame,

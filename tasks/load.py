@@ -103,9 +103,9 @@ def _check_unique_names(names: list[str], uri: str) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            source = "the DataFrame" if uri == _FRAME else repr(uri)
-            raise AutoMLInputError(f"data {source} has two columns named {name!r}; rename or "
-                                   "drop one of them")
+            source = "the DataFrame given as data" if uri == _FRAME else f"data {uri!r}"
+            raise AutoMLInputError(f"{source} has two columns named {name!r}; rename or drop "
+                                   "one of them")
         seen.add(name)
 
 

@@ -141,6 +141,11 @@ def test_dates_whose_numbers_are_all_twelve_or_less_are_read_the_even_way():
     # Twelve days of one month, month first: days apart, where day first they are months apart.
     assert not day_first(pd.Series(pd.date_range("2021-03-01", periods=12).strftime("%m/%d/%Y")))
     assert not day_first(pd.Series(["01/02/2020", "01/03/2020"]))  # too few to tell: month first
+    # Within a year, either reading is even (months, or days in a row): month first, as pandas.
+    for dates in (pd.date_range("2023-01-01", periods=12, freq="MS"),
+                  pd.date_range("2023-01-01", periods=4, freq="QS"),
+                  pd.date_range("2023-01-01", periods=6, freq="MS")):
+        assert not day_first(pd.Series(dates.strftime("%m/%d/%Y")))
 
 
 def test_times_of_mixed_zones_and_other_spellings_are_read():

@@ -43,7 +43,8 @@ def test_a_dataframe_with_a_repeated_column_is_refused_naming_it(tmp_path):
     """It failed inside validation with AttributeError: 'DataFrame' object has no attribute
     'dtype' (a CSV's repeated header was already refused)."""
     frame = _wide(100)
-    with pytest.raises(AutoMLInputError, match="data the DataFrame has two columns named 'x1'"):
+    with pytest.raises(AutoMLInputError,
+                       match="the DataFrame given as data has two columns named 'x1'"):
         train(data=pd.concat([frame, frame[["x1"]]], axis=1), target="label",
               task="classification", max_trials=1, output=str(tmp_path / "o"))
     assert not (tmp_path / "o").exists()
@@ -78,3 +79,6 @@ def test_the_model_answers_zero_rows_with_zero_predictions(tmp_path):
     assert regressor.predict(regression.head(0)).shape == (0,)
     with pytest.raises(ValueError, match="column 'x1' appears twice in the rows to score"):
         classifier.predict(pd.concat([frame, frame[["x1"]]], axis=1))
+    extra = frame[["x1"]].rename(columns={"x1": "note"})  # a column the model does not read
+    np.testing.assert_array_equal(classifier.predict(pd.concat([frame, extra, extra], axis=1)),
+                                  classifier.predict(frame))
