@@ -36,7 +36,7 @@ def as_numbers(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
-        return numbers.where(np.isfinite(numbers) | numbers.isna())
+        return numbers.where(np.isfinite(numbers))
     as_text = values.astype("object").map(
         lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v
     )

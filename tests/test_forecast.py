@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,18 +115,6 @@ def test_short_series_fall_back_or_are_dropped_with_a_report():
         prepare_panel(shop_sales(n_series=0, short=2), _settings(short_series="drop"))
 
 
-def test_columns_the_forecasts_do_not_use_are_named():
-    """A promo column left undeclared was ignored without a word."""
-    frame = shop_sales().assign(promo=0.0, note="x")
-    rail = next(g for g in prepare_panel(frame, _settings()).guardrails
-                if g.name == "unused_columns")
-    assert rail.status == "Alerted" and rail.detail.startswith("not used: 'promo', 'note'; ")
-    assert "(--known-features)" in rail.detail
-    used = next(g for g in prepare_panel(frame.drop(columns="note"), _settings(
-        known_features=["promo"])).guardrails if g.name == "unused_columns")
-    assert used.status == "Passed"
-
-
 @pytest.mark.parametrize(("overrides", "pattern"), [
     ({"time_column": None}, "forecasting needs --time-column"),
     ({"horizon": None}, "forecasting needs --horizon"),
@@ -137,17 +124,6 @@ def test_columns_the_forecasts_do_not_use_are_named():
 def test_forecasting_settings_are_checked(overrides, pattern):
     with pytest.raises(ValueError, match=pattern):
         _settings(**overrides)
-
-
-def test_frequencies_pandas_retired_say_what_to_give():
-    """--frequency M was 'not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)'."""
-    for given, says in [("M", "give MS (periods dated by their first day) or ME (by their "
-                               "last)"), ("Q", "give QS"), ("H", "give h"), ("T", "give min")]:
-        with pytest.raises(AutoMLInputError, match=rf"^frequency '{given}' is no longer a "
-                           rf"pandas frequency: {re.escape(says)}"):
-            prepare_panel(shop_sales(), _settings(frequency=given))
-    with pytest.raises(AutoMLInputError, match="'X' is not a pandas frequency"):
-        prepare_panel(shop_sales(), _settings(frequency="X"))
 
 
 # --- families and backtests ------------------------------------------------------------------

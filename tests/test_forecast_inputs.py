@@ -6,6 +6,7 @@ numeric and day-first times, and a series without target values."""
 from __future__ import annotations
 
 import json
+import re
 
 import joblib
 import numpy as np
@@ -344,3 +345,26 @@ def test_numeric_series_ids_trained_on_are_not_drift():
         if expectation["type"] == "expect_column_values_to_be_in_set":
             expectation["kwargs"]["value_set"] = [101, 102]
     assert check_against_contract(rows, contract).findings[columns].values.tolist() == expected
+
+
+def test_columns_the_forecasts_do_not_use_are_named():
+    """A promo column left undeclared was ignored without a word."""
+    frame = shop_sales().assign(promo=0.0, note="x")
+    rail = next(g for g in prepare_panel(frame, _settings()).guardrails
+                if g.name == "unused_columns")
+    assert rail.status == "Alerted" and rail.detail.startswith("not used: 'promo', 'note'; ")
+    assert "(--known-features)" in rail.detail
+    used = next(g for g in prepare_panel(frame.drop(columns="note"), _settings(
+        known_features=["promo"])).guardrails if g.name == "unused_columns")
+    assert used.status == "Passed"
+
+
+def test_frequencies_pandas_retired_say_what_to_give():
+    """--frequency M was 'not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)'."""
+    for given, says in [("M", "give MS (periods dated by their first day) or ME (by their "
+                               "last)"), ("Q", "give QS"), ("H", "give h"), ("T", "give min")]:
+        with pytest.raises(AutoMLInputError, match=rf"^frequency '{given}' is no longer a "
+                           rf"pandas frequency: {re.escape(says)}"):
+            prepare_panel(shop_sales(), _settings(frequency=given))
+    with pytest.raises(AutoMLInputError, match="'X' is not a pandas frequency"):
+        prepare_panel(shop_sales(), _settings(frequency="X"))
