@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Optional
 
 #: Set by the CLI to the process start time, so that ``time_budget`` also covers start-up.
 RUN_STARTED: Optional[float] = None
-#: True while a command line runs its flow (see :func:`command_line`).
-CLI: bool = False
+#: True while a command line runs its flow (see :func:`command_line`). A context variable, so
+#: that a Python call beside a command line in one process keeps naming parameters.
+_CLI: ContextVar[bool] = ContextVar("automl_cli", default=False)
 
 _DEFAULTS = {
     # The embedded API's task-run recorder writes one record per transaction by default and loses
@@ -31,12 +33,16 @@ _DEFAULTS = {
 def command_line() -> Iterator[None]:
     """Run a flow for a command line: its errors name flags (``--time-budget``); a
     deployment's or a Python caller's name the flow's parameters (``time_budget``)."""
-    global CLI
-    CLI = True
+    token = _CLI.set(True)
     try:
         yield
     finally:
-        CLI = False
+        _CLI.reset(token)
+
+
+def in_command_line() -> bool:
+    """Whether the flow runs for a command line (inside :func:`command_line`)."""
+    return _CLI.get()
 
 
 def apply_prefect_defaults() -> None:

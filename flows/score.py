@@ -185,7 +185,7 @@ def score(
         "predictions: an id to join them back by, a forecast's series and time."),
 ) -> ScoreResult:
     """Score a table with a published model; report drift and rows that could not be scored."""
-    with parameter_names(inspect.signature(score.fn).parameters, cli=_env.CLI):
+    with parameter_names(inspect.signature(score.fn).parameters, cli=_env.in_command_line()):
         check_output(output, data)
         with tempfile.TemporaryDirectory(prefix="automl-model-") as local:
             path, number, scored_with = fetch_published(model, registry, version, local)

@@ -191,7 +191,7 @@ def train(
 ) -> TrainResult:
     """Train, select and publish the best pipeline for a labelled table."""
     # Errors name `time_budget`, not `--time-budget`, unless the command line started the run.
-    with parameter_names(inspect.signature(train.fn).parameters, cli=_env.CLI):
+    with parameter_names(inspect.signature(train.fn).parameters, cli=_env.in_command_line()):
         started = _env.RUN_STARTED or time.time()
         frame = data if isinstance(data, pd.DataFrame) else None
         settings = settings_from_kwargs(

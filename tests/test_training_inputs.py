@@ -237,4 +237,32 @@ def test_the_flow_called_from_python_names_its_parameters(tmp_path):
     with _env.command_line(), pytest.raises(AutoMLInputError, match="give --registry too"):
         train(data=frame, target="label", task="classification", promotion_margin=0.1,
               output=str(tmp_path / "o"))
-    assert not _env.CLI and not (tmp_path / "o").exists()
+    assert not _env.in_command_line() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_command_line_in_another_thread_does_not_change_a_python_callers_errors(tmp_path):
+    """The command-line flag was one global: a CLI `main()` running in one thread of a process
+    made a Python caller's errors in another thread name flags."""
+    import threading
+
+    from flows import _env
+    from flows.train import train
+
+    entered, leave = threading.Event(), threading.Event()
+
+    def command_line_running():
+        with _env.command_line():
+            entered.set()
+            leave.wait(60)
+
+    other = threading.Thread(target=command_line_running)
+    other.start()
+    try:
+        assert entered.wait(60)
+        with pytest.raises(AutoMLInputError, match="give registry too"):
+            train(data=awkward_classification(n=60), target="label", task="classification",
+                  promotion_margin=0.1, output=str(tmp_path / "o"))
+    finally:
+        leave.set()
+        other.join()
