@@ -18,6 +18,9 @@ __all__ = ["AutoMLInputError", "OneLineParser", "as_parameters", "nearest_existi
            "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+#: What a message quotes: a command between backticks, or a name or path as ``repr`` shows it
+#: (an apostrophe inside a word, ``data's``, opens no quote).
+_QUOTED = re.compile(r"`[^`]*`|(?<!\w)'(?:[^'\\]|\\.)*'(?!\w)|(?<!\w)\"(?:[^\"\\]|\\.)*\"(?!\w)")
 
 
 class AutoMLInputError(ValueError):
@@ -54,8 +57,8 @@ def as_parameters(message: str, parameters: Iterable[str]) -> str:
     Returns
     -------
     str
-        ``"give a larger time_budget"``. Flags of other commands, and anything between
-        backticks (a command to run), are left as they are.
+        ``"give a larger time_budget"``. Flags of other commands, and anything quoted (a
+        command between backticks, a path or a column name in quotes), are left as they are.
     """
     names = set(parameters)
 
@@ -63,9 +66,11 @@ def as_parameters(message: str, parameters: Iterable[str]) -> str:
         name = match.group(1).replace("-", "_")
         return name if name in names else match.group(0)
 
-    parts = message.split("`")
-    return "`".join(_FLAG.sub(named, part) if i % 2 == 0 else part
-                    for i, part in enumerate(parts))
+    parts, end = [], 0
+    for quoted in _QUOTED.finditer(message):
+        parts += [_FLAG.sub(named, message[end:quoted.start()]), quoted.group(0)]
+        end = quoted.end()
+    return "".join(parts) + _FLAG.sub(named, message[end:])
 
 
 @contextmanager

@@ -219,6 +219,10 @@ def test_errors_name_flags_for_the_command_line_and_parameters_for_the_flow():
 
     message = ("give a larger --time-budget or --include/--exclude; roll back with "
                "`python -m flows.registry --registry r --name m rollback 2`; see --help")
+    # A path or a column name in quotes is the user's text, even where it looks like a flag.
+    assert as_parameters("output '/data/--seed/m' is a file; the data's --seed, \"--seed\"",
+                         ["seed", "output"]) == (
+        "output '/data/--seed/m' is a file; the data's seed, \"--seed\"")
     assert as_parameters(message, ["time_budget", "include", "exclude", "registry"]) == (
         "give a larger time_budget or include/exclude; roll back with "
         "`python -m flows.registry --registry r --name m rollback 2`; see --help")
