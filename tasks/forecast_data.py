@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from featurizers import day_first, has_zone, wall_clock
 from featurizers._cleaning import category_text
 from tasks.errors import AutoMLInputError, listed, nearest_names, shown
-from tasks.frequency import infer_frequency, season_of
+from tasks.frequency import infer_frequency, replacement, season_of
 from tasks.guardrails import Guardrail
 from tasks.load import data_fingerprint
 from tasks.settings import TrainSettings
@@ -239,12 +239,6 @@ def _regular(group: pd.DataFrame, settings: TrainSettings, freq: str,
     return target.to_numpy(dtype=float), features, grid[-1], missing
 
 
-# Aliases pandas 3 no longer takes, and what to give instead.
-_RETIRED = {**{k: f"{s}S (periods dated by their first day) or {s}E (by their last)"
-               for k, s in (("M", "M"), ("Q", "Q"), ("Y", "Y"), ("A", "Y"))},
-            "H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns"}
-
-
 def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel:
     """Validate the long table and turn it into a :class:`PreparedPanel`.
 
@@ -281,9 +275,9 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
     try:
         season = settings.seasonality or season_of(freq)
     except ValueError:
-        retired = _RETIRED.get(freq.upper() if freq.upper() in ("M", "Q", "Y", "A") else freq)
+        instead = replacement(freq)
         raise AutoMLInputError(
-            f"frequency {freq!r} is no longer a pandas frequency: give {retired}" if retired
+            f"frequency {freq!r} is not a pandas frequency: give {instead}" if instead
             else f"frequency {freq!r} is not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)"
         ) from None
     keys, values, ends, feats, empty, filled = [], [], [], [], [], []

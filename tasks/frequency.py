@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Optional
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from tasks.errors import AutoMLInputError
 
-__all__ = ["infer_frequency", "season_of"]
+__all__ = ["infer_frequency", "replacement", "season_of"]
 
 _SEASONS = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24,
             "Q": 4, "QS": 4, "QE": 4, "A": 1, "Y": 1, "YS": 1, "YE": 1, "AS": 1,
@@ -23,6 +24,48 @@ def season_of(freq: str) -> int:
     code = offset.rule_code.split("-")[0]
     base = _SEASONS.get(code) or _SEASONS.get(code.rstrip("ES")) or 1
     return max(1, base // offset.n) if offset.n > 1 and base % offset.n == 0 else base
+
+# Aliases pandas 3 no longer takes: periods that became a start (..S) or an end (..E) alias, and
+# units that became lower case.
+_PERIODS = {"M": "M", "Q": "Q", "Y": "Y", "A": "Y", "BM": "BM", "BQ": "BQ", "BY": "BY",
+            "BA": "BY", "SM": "SM"}
+_UNITS = {"H": "h", "BH": "bh", "CBH": "cbh", "T": "min", "S": "s", "L": "ms", "U": "us",
+          "N": "ns"}
+
+
+def replacement(freq: str) -> Optional[str]:
+    """What to give instead of a frequency pandas does not take, when that is clear.
+
+    Parameters
+    ----------
+    freq : str
+        The frequency given, e.g. ``"M"``, ``"2M"``, ``"Q-DEC"``, ``"H"`` or ``"ms"``.
+
+    Returns
+    -------
+    str or None
+        ``"2MS (periods dated by their first day) or 2ME (by their last)"`` for ``"2M"``, ``"h"``
+        for ``"H"``, ``"W-SUN"`` for ``"w-sun"``; None when nothing close is a frequency.
+    """
+    found = re.fullmatch(r"\s*(\d*)([A-Za-z]+)(-[A-Za-z]+)?\s*", freq)
+    if not found:
+        return None
+    n, base, anchor = found.group(1), found.group(2), (found.group(3) or "").upper()
+    stem = _PERIODS.get(base.upper())
+    if base == "m":
+        return f"{n}MS or {n}ME (months dated by their first or last day) or {n}min (minutes)"
+    if stem:
+        return (f"{n}{stem}S{anchor} (periods dated by their first day) or {n}{stem}E{anchor} "
+                "(by their last)")
+    if base in _UNITS:
+        return n + _UNITS[base] + anchor
+    for spelled in (base.upper(), base.lower()):
+        try:
+            pd.tseries.frequencies.to_offset(n + spelled + anchor)
+        except ValueError:
+            continue
+        return n + spelled + anchor
+    return None
 
 
 def infer_frequency(times: dict[tuple, pd.DatetimeIndex]) -> str:

@@ -360,10 +360,14 @@ def test_columns_the_forecasts_do_not_use_are_named():
 
 
 def test_frequencies_pandas_retired_say_what_to_give():
-    """--frequency M was 'not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)'."""
+    """--frequency M was 'not a pandas frequency (e.g. h, D, W-SUN, MS, QS, YS)'; so were a
+    multiple (2M), an anchor (Q-DEC) and a case slip (m, me)."""
     for given, says in [("M", "give MS (periods dated by their first day) or ME (by their "
-                               "last)"), ("Q", "give QS"), ("H", "give h"), ("T", "give min")]:
-        with pytest.raises(AutoMLInputError, match=rf"^frequency '{given}' is no longer a "
+                               "last)"), ("Q", "give QS"), ("H", "give h"), ("T", "give min"),
+                        ("2M", "give 2MS (periods"), ("Q-DEC", "give QS-DEC (periods"),
+                        ("me", "give ME"), ("m", "give MS or ME (months dated by their first "
+                                                 "or last day) or min (minutes)")]:
+        with pytest.raises(AutoMLInputError, match=rf"^frequency '{given}' is not a "
                            rf"pandas frequency: {re.escape(says)}"):
             prepare_panel(shop_sales(), _settings(frequency=given))
     with pytest.raises(AutoMLInputError, match="'X' is not a pandas frequency"):
