@@ -57,7 +57,12 @@ from models._calibration import calibrates  # noqa: E402
 from models._ensemble import make_ensemble  # noqa: E402
 from prefect import unmapped  # noqa: E402
 from tasks.baseline import BaselineCheck, check_baseline  # noqa: E402
-from tasks.artifacts import Progress, experiment_key, publish_artifacts  # noqa: E402
+from tasks.artifacts import (  # noqa: E402
+    Progress,
+    experiment_key,
+    mark_progress_failed,
+    publish_artifacts,
+)
 from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.errors import parameter_names  # noqa: E402
 from tasks.explain import explain_task  # noqa: E402
@@ -99,7 +104,7 @@ def _run_name() -> str:
     return f"{source}-{params.get('target')}-{params.get('task')}"
 
 
-@frame_flow(name="automl", flow_run_name=_run_name,
+@frame_flow(name="automl", flow_run_name=_run_name, on_failure=[mark_progress_failed],
             task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def train(
     data: TableSource = Field(

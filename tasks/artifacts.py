@@ -19,7 +19,8 @@ from prefect.artifacts import (
 from tasks.guardrails import Guardrail
 from tasks.types import json_safe
 
-__all__ = ["experiment_key", "Progress", "publish_artifacts", "scoring_key"]
+__all__ = ["experiment_key", "mark_progress_failed", "Progress", "publish_artifacts",
+           "scoring_key"]
 
 
 def _key_text(text: str) -> str:
@@ -29,8 +30,12 @@ def _key_text(text: str) -> str:
 
 
 def experiment_key(target: str, output: str) -> str:
-    """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes)."""
-    return _key_text(f"automl-{output.rstrip('/').split('/')[-1]}-{target}")[:60]
+    """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes): the
+    output folder's parent's name and its own, and the target (``results/a/model`` and
+    ``results/b/model`` keep their histories apart)."""
+    path = PurePosixPath(output.rstrip("/"))
+    folder = _key_text(f"{path.parent.name}-{path.name}")[-40:].strip("-")
+    return "-".join(p for p in ("automl", folder, _key_text(target)) if p)[:60].strip("-")
 
 
 def scoring_key(output: str) -> str:
@@ -57,6 +62,32 @@ class Progress:
         """Set progress to ``fraction`` of the run (0..1)."""
         if self.artifact_id is not None:
             update_progress_artifact(self.artifact_id, progress=round(100 * min(1.0, fraction), 1))
+
+
+def mark_progress_failed(flow: Any, flow_run: Any, state: Any) -> None:
+    """A flow's ``on_failure`` hook: the run's progress artifact says it failed, and why.
+    Before, it stayed at its last figure, as a run still going would.
+
+    Parameters
+    ----------
+    flow, flow_run, state
+        What Prefect gives a state hook: the flow, its run and the run's final state.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactUpdate
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    why = " ".join(str(state.message or "").split())[:300]
+    with get_client(sync_client=True) as client:
+        for artifact in client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]),
+                type=ArtifactFilterType(any_=["progress"]))):
+            client.update_artifact(artifact.id, ArtifactUpdate(
+                description=f"Failed: {why}" if why else "Failed"))
 
 
 def summary_markdown(facts: dict[str, Any], guardrails: Sequence[Guardrail],

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from models import registry
+from tasks.artifacts import experiment_key
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -267,7 +268,8 @@ def test_deployment_and_scheduled_retrains_promote_and_show_in_the_ui(stack, tmp
         time.sleep(1)
 
     leaderboard = _api(base, "/artifacts/filter", {
-        "artifacts": {"key": {"any_": ["automl-run2-diagnosis-leaderboard"]}},
+        "artifacts": {"key": {"any_": [
+            f"{experiment_key('diagnosis', str(tmp_path / 'run2'))}-leaderboard"]}},
         "sort": "CREATED_DESC", "limit": 1})
     assert leaderboard, "no leaderboard artifact"
     _ui_shows(base, better_id, candidates[0], leaderboard[0]["id"], tmp_path)

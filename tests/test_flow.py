@@ -18,6 +18,7 @@ from prefect.artifacts import Artifact
 from prefect.client.orchestration import get_client
 
 from flows.train import train
+from tasks.artifacts import Progress, experiment_key, mark_progress_failed
 from tasks.errors import AutoMLInputError
 from tasks.types import TrainResult
 from tests.conftest import awkward_classification, small_regression
@@ -109,14 +110,35 @@ def test_missing_columns_are_a_clear_error(classification_run):
 
 
 def test_candidates_are_named_task_runs_and_artifacts_exist(classification_run):
+    root = classification_run[0]
     with get_client(sync_client=True) as client:
         names = {run.name for run in client.read_task_runs(limit=200)}
     assert any(re.fullmatch(r"train-[a-z_]+-0[1-9]", n) for n in names)
     assert any(n.startswith("train-xgboost-") for n in names)
     assert any(n.startswith("validate") for n in names)
     assert any(n.startswith("refit-") for n in names)
-    for suffix in ("leaderboard", "guardrails", "summary"):
-        assert Artifact.get(f"automl-out-label-{suffix}") is not None
+    key = experiment_key("label", str(root / "out"))
+    assert key == f"automl-{root.name.lower().replace('_', '-')}-out-label"
+    for suffix in ("leaderboard", "guardrails", "summary", "progress"):
+        assert Artifact.get(f"{key}-{suffix}") is not None
+    assert Artifact.get(f"{key}-progress").data == 100
+
+
+def test_a_failed_runs_progress_says_that_it_failed():
+    """A run that failed after its candidates started left its progress artifact at its last
+    figure, with nothing to tell it from a run still going."""
+    from prefect import flow
+
+    @flow(on_failure=[mark_progress_failed])
+    def failing():
+        Progress("automl-test-failing", "Candidates trained").update(0.4)
+        raise RuntimeError("every candidate was stopped at its deadline")
+
+    assert failing(return_state=True).is_failed()
+    progress = Artifact.get("automl-test-failing-progress")
+    assert progress.data == 40 and progress.description.startswith("Failed: ")
+    assert "every candidate was stopped at its deadline" in progress.description
+    assert mark_progress_failed in train.on_failure_hooks
 
 
 def test_rerun_reuses_finished_candidates(classification_run, tmp_path):

@@ -16,6 +16,7 @@ from flows.registry import main as registry_main
 from flows.score import score
 from flows.train import train
 from models import registry as family_registry
+from tasks.artifacts import experiment_key
 from tasks.errors import AutoMLInputError
 from tasks.registry import Registry, decide
 from tasks.row_hashes import row_hashes
@@ -169,7 +170,8 @@ def test_retraining_promotes_only_a_winner_and_rollback_restores(tmp_path, capsy
     log = [json.loads(line) for line in
            (tmp_path / "registry" / "customers" / "decisions.jsonl").read_text().splitlines()]
     assert [d["promoted"] for d in log] == [True, False, True]
-    assert Artifact.get("automl-run3-label-promotion") is not None
+    key = experiment_key("label", str(tmp_path / "run3"))
+    assert Artifact.get(f"{key}-promotion") is not None
 
     assert registry_main(["--registry", where, "--name", "customers", "rollback", "v1"]) == 0
     assert registry.champion() == 1

@@ -17,6 +17,7 @@ from prefect.artifacts import Artifact
 
 from flows.explain import main as explain_main
 from flows.train import train
+from tasks.artifacts import experiment_key
 from tests.conftest import small_regression
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -139,7 +140,7 @@ def test_report_renders_in_headless_chromium(signal_run, tmp_path):
 
 
 def test_report_and_charts_reach_the_prefect_ui(signal_run):
-    key = "automl-out-label"
+    key = experiment_key("label", str(signal_run[0]))
     assert "feature importance" in Artifact.get(f"{key}-report").data.lower()
     for name in ("roc", "run-chart", "feature-importance"):
         artifact = Artifact.get(f"{key}-{name}")
