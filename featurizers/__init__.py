@@ -7,7 +7,15 @@ from featurizers._datetime import DatetimeFeatures
 from featurizers._frequency import FrequencyEncoder
 from featurizers._profile import ColumnProfile, profile_columns
 from featurizers._text import TextEncoder
-from featurizers._times import day_first, has_zone, parse_times, utc_naive, wall_clock
+from featurizers._times import (
+    day_first,
+    has_zone,
+    on_clock_of,
+    parse_times,
+    utc_naive,
+    utc_offsets,
+    wall_clock,
+)
 
 __all__ = [
     "AutoFeaturizer",
@@ -17,10 +25,12 @@ __all__ = [
     "day_first",
     "FrequencyEncoder",
     "has_zone",
+    "on_clock_of",
     "TextEncoder",
     "ToNumeric",
     "parse_times",
     "profile_columns",
     "utc_naive",
+    "utc_offsets",
     "wall_clock",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Optional
 
@@ -12,7 +13,8 @@ import pandas as pd
 
 from featurizers._quiet import ignoring
 
-__all__ = ["day_first", "has_zone", "parse_times", "utc_naive", "wall_clock"]
+__all__ = ["day_first", "has_zone", "on_clock_of", "parse_times", "utc_naive", "utc_offsets",
+           "wall_clock"]
 
 # An offset after a time of day (never the day of a date such as 2024-03-31).
 _OFFSET = re.compile(r"^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*"
@@ -172,6 +174,110 @@ def has_zone(values: pd.Series) -> bool:
     return any(getattr(v, "tzinfo", None) is not None
                or (isinstance(v, str) and _OFFSET.match(v.strip()) is not None)
                for v in values.dropna().iloc[:1000])
+
+
+def utc_offsets(values: pd.Series) -> pd.Series:
+    """Each time's UTC offset in minutes (east positive), NaN where a value carries no zone or
+    offset, or is not a time.
+
+    Parameters
+    ----------
+    values : Series
+        As for :func:`wall_clock`.
+
+    Returns
+    -------
+    Series of float
+
+    Examples
+    --------
+    >>> utc_offsets(pd.Series(["2024-03-31T03:00+02:00", "2024-03-31T01:00Z", "2024-03-31"]))
+    0    120.0
+    1      0.0
+    2      NaN
+    dtype: float64
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if values.dt.tz is None:
+            return pd.Series(np.nan, index=values.index)
+        wall = values.dt.tz_localize(None)
+        return (wall - utc_naive(values)).dt.total_seconds() / 60
+    found = {v: _offset_minutes(v) for v in values.dropna().unique()}
+    return values.map(found).astype(float)
+
+
+def on_clock_of(values: pd.Series, offsets: Sequence[float], first: Optional[bool] = None,
+                digits: bool = True) -> pd.Series:
+    """Times as :func:`wall_clock` reads them, those written at a UTC offset that training
+    never saw first moved to the training's clock.
+
+    Dropping the offset keeps a local midnight a midnight across a daylight-saving change, but
+    ``01:00Z`` sent to a model trained on ``+02:00`` times would be read two hours early.
+
+    Parameters
+    ----------
+    values : Series
+        As for :func:`wall_clock`.
+    offsets : sequence of float
+        The UTC offsets (minutes) of the training times; empty: none had one, nothing moves.
+    first, digits
+        As for :func:`wall_clock`.
+
+    Returns
+    -------
+    Series of datetime64 without a zone
+
+    Raises
+    ------
+    ValueError
+        A time at an offset training did not have, when training had several (its zone's
+        daylight-saving offsets): which clock the time is on cannot be known. It names the row.
+
+    Notes
+    -----
+    Training at one offset: a time one hour off it is taken as the same zone's daylight-saving
+    change and read on its own clock; a time at any other offset is moved to the training's.
+
+    Examples
+    --------
+    >>> times = pd.Series(["2024-06-01T22:00Z", "2024-06-02T01:00+02:00"])
+    >>> [str(t) for t in on_clock_of(times, [120.0])]
+    ['2024-06-02 00:00:00', '2024-06-02 01:00:00']
+    """
+    wall = wall_clock(values, first, digits)
+    if not len(offsets):
+        return wall
+    given = utc_offsets(values)
+    foreign = given.notna() & ~given.isin(list(offsets))
+    if not foreign.any():
+        return wall
+    if len(offsets) > 1:
+        row = foreign.idxmax()
+        shown = " and ".join(_offset_text(o) for o in sorted(offsets))
+        raise ValueError(f"row {row}: {values[row]!r} is at UTC offset {_offset_text(given[row])}"
+                         f", but the training times were at {shown}; write the times as in "
+                         "training, on their local clock and offset")
+    (trained,) = offsets
+    moved = foreign & ((given - trained).abs() != 60)
+    return wall.where(~moved, wall + pd.to_timedelta(trained - given.where(moved, trained),
+                                                     unit="min"))
+
+
+def _offset_text(minutes: float) -> str:
+    sign, minutes = "+" if minutes >= 0 else "-", abs(int(minutes))
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _offset_minutes(value: object) -> float:
+    if isinstance(value, str):
+        if _OFFSET.match(value.strip()) is None:
+            return math.nan
+        try:
+            value = pd.Timestamp(value.strip())
+        except (ValueError, TypeError):
+            return math.nan
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    return math.nan if offset is None else offset.total_seconds() / 60
 
 
 def _one(value: object) -> pd.Timestamp:

@@ -206,7 +206,7 @@ def _model(prepared: PreparedPanel, settings: TrainSettings, paths: np.ndarray,
                          settings.horizon, keys, ends, paths, np.asarray(scales), quantiles,
                          dropped, settings.known_features, members if keep_global else None,
                          history, {str(level): bounds[:, j] for j, level in enumerate(LEVELS)},
-                         prepared.day_first)
+                         prepared.day_first, prepared.utc_offsets)
 
 
 def _facts(settings: TrainSettings, prepared: PreparedPanel, metric: str,

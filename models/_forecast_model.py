@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from featurizers import wall_clock
+from featurizers import on_clock_of
 
 __all__ = ["ForecastModel"]
 
@@ -55,6 +55,9 @@ class ForecastModel:
     day_first : bool, default=False
         Whether the time column's dates written as 05/03/2024 put the day first (as training
         found; new rows are read the same way).
+    utc_offsets : list of float, optional
+        The UTC offsets (minutes) of the training times: new rows at another offset are read
+        on the training's clock (see :func:`featurizers.on_clock_of`).
     """
 
     def __init__(self, time_column: str, series_id: list[str], target: str, freq: str,
@@ -65,7 +68,8 @@ class ForecastModel:
                  global_members: Optional[dict[int, Any]] = None,
                  history: Optional[Any] = None,
                  model_intervals: Optional[dict[str, np.ndarray]] = None,
-                 day_first: bool = False) -> None:
+                 day_first: bool = False,
+                 utc_offsets: Optional[list[float]] = None) -> None:
         self.time_column = time_column
         self.series_id = list(series_id)
         self.target = target
@@ -83,12 +87,14 @@ class ForecastModel:
         self.model_intervals = {k: np.asarray(v, dtype=float)
                                 for k, v in (model_intervals or {}).items()}
         self.day_first = day_first
+        self.utc_offsets = [float(o) for o in utc_offsets or []]
         self.numbers_as_dates = True  # a time 2024 is the year 2024 (see wall_clock)
         self._index = {k: i for i, k in enumerate(self.keys)}
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_intervals", {})  # models published before it existed
         state.setdefault("day_first", False)
+        state.setdefault("utc_offsets", [])  # read every time on its own clock, as before
         state.setdefault("numbers_as_dates", False)  # trained on them as nanoseconds
         self.__dict__.update(state)
         self._index = {k: i for i, k in enumerate(self.keys)}
@@ -103,7 +109,8 @@ class ForecastModel:
             raise ValueError(f"columns {missing} are missing; forecasting rows need the time "
                              f"column {self.time_column!r}, the series ids {self.series_id}"
                              f"{known}")
-        times = wall_clock(df[self.time_column], self.day_first, self.numbers_as_dates)
+        times = on_clock_of(df[self.time_column], self.utc_offsets, self.day_first,
+                            self.numbers_as_dates)
         ids = (list(map(tuple, df[self.series_id].itertuples(index=False, name=None)))
                if self.series_id else [()] * len(df))
         series = np.empty(len(df), dtype=int)

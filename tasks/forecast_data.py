@@ -16,7 +16,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from featurizers import day_first, has_zone, wall_clock
+from featurizers import day_first, has_zone, utc_offsets, wall_clock
 from featurizers._cleaning import category_text
 from tasks.errors import AutoMLInputError, listed, nearest_names, shown
 from tasks.frequency import infer_frequency, replacement, season_of
@@ -111,6 +111,7 @@ class PreparedPanel:
     n_filled: int
     empty: list[tuple] = field(default_factory=list)
     day_first: bool = False  # the time column's dates written as 05/03/2024 put the day first
+    utc_offsets: list[float] = field(default_factory=list)  # of the times, in minutes
 
 
 def min_history(horizon: int, season: int) -> int:
@@ -324,6 +325,7 @@ def prepare_panel(frame: pd.DataFrame, settings: TrainSettings) -> PreparedPanel
             " left out of the model and listed in metrics.json (dropped_series)"))
     return PreparedPanel(
         panel=panel.subset(long_), short=panel.subset(short_), empty=empty, day_first=first,
+        utc_offsets=sorted(set(utc_offsets(frame[settings.time_column]).dropna())),
         dropped=empty + ([keys[i] for i in short_] if settings.short_series == "drop" else []),
         time_column=settings.time_column, series_id=list(settings.series_id),
         target=settings.target, horizon=settings.horizon, guardrails=guardrails,

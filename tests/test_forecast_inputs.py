@@ -141,6 +141,34 @@ def test_hourly_times_with_offsets_across_a_daylight_saving_change(tmp_path):
     np.testing.assert_allclose(predicted, model.predict(pd.DataFrame({"hour": future})))
     np.testing.assert_allclose(predicted, model.predict(
         pd.DataFrame({"hour": future.tz_localize(None)})))  # the local clock without a zone
+    # Training saw Oslo's two offsets: a UTC time could be on either clock.
+    with pytest.raises(ValueError, match=r"^row 0: '.*Z' is at UTC offset \+00:00, but the "
+                       r"training times were at \+01:00 and \+02:00; write the times as in"):
+        model.predict(pd.DataFrame({"hour": [f"{t:%Y-%m-%dT%H:%M}Z" for t in future]}))
+
+
+def test_new_times_at_another_offset_are_read_on_the_training_clock(tmp_path):
+    """A model trained on +02:00 times read 22:00Z, midnight at +02:00, on its own clock:
+    two hours early, a wrong step of an hourly forecast, without an error."""
+    from flows.train import train
+
+    frame = _one_shop()
+    utc = pd.date_range("2024-05-01", periods=len(frame), freq="h", tz="UTC")
+    frame["hour"] = [t.isoformat() for t in utc.tz_convert("+02:00")]
+    result = train(data=frame, target="sales", task="forecasting", time_column="hour",
+                   horizon=24, include=["seasonal_naive"], max_trials=1,
+                   output=str(tmp_path / "out"))
+    model = joblib.load(result.model_path)
+    future = pd.date_range(utc[-1] + pd.Timedelta(hours=1), periods=24, freq="h", tz="UTC")
+    expected = model.predict(pd.DataFrame({"hour": [t.isoformat() for t in future.tz_convert(
+        "+02:00")]}))
+    assert len(set(expected)) > 1  # the rows' order matters
+    for written in ([f"{t:%Y-%m-%dT%H:%M}Z" for t in future], future,
+                    [t.isoformat() for t in future.tz_convert("-05:00")]):
+        np.testing.assert_allclose(model.predict(pd.DataFrame({"hour": written})), expected)
+    # One hour off the training's offset is the zone's daylight-saving change: its own clock.
+    summer = [f"{t:%Y-%m-%dT%H:%M}+03:00" for t in future.tz_convert("+02:00")]
+    np.testing.assert_allclose(model.predict(pd.DataFrame({"hour": summer})), expected)
 
 
 @pytest.mark.parametrize("task", ["regression", "forecasting"])
