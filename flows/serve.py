@@ -38,7 +38,7 @@ from typing_extensions import Annotated
 from featurizers._cleaning import NA_TEXT
 from featurizers._datetime import read_dates
 from flows._follow import ChampionFollower
-from tasks.drift import NOT_FINITE, not_finite
+from tasks.drift import NOT_FINITE, date_readings, not_finite
 from tasks.errors import AutoMLInputError, OneLineParser
 from tasks.model_io import LoadedModel, fetch_published, load_verified
 from tasks.registry import Registry
@@ -113,16 +113,21 @@ def _plain(values: np.ndarray) -> list[Any]:
 
 def _check_dates(loaded: LoadedModel, frame: pd.DataFrame) -> None:
     """Raise ValueError naming the first value of a date column that the model would read as
-    missing (``"yesterday"``, ``"2020-02-30"``), read day first or month first. (A
-    forecaster reads its time column itself, and says so of a time it cannot read.)"""
+    missing (``"yesterday"``, ``"2020-02-30"``, ``"31/01/2021"`` to a model that reads dates
+    month first). (A forecaster reads its time column itself, and says so of a time it
+    cannot read.)"""
     if loaded.task == "forecasting":
         return
+    # As training read each column; both readings for a model published without its contract.
+    firsts = date_readings(loaded.contract) if loaded.contract else {}
     for column in [c for c in loaded.columns if loaded.roles.get(c) == "datetime"]:
         values = frame[column]
         given = values.notna() & ~values.astype(str).str.strip().isin(NA_TEXT)
         if not given.any():
             continue
-        unread = given & read_dates(values, False).isna() & read_dates(values, True).isna()
+        readings = [firsts[column]] if column in firsts else [False, True]
+        unread = given & np.logical_and.reduce([read_dates(values, first).isna()
+                                                for first in readings])
         if unread.any():
             row = int(np.flatnonzero(unread.to_numpy())[0])
             text = str(values.iloc[row])

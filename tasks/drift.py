@@ -15,7 +15,7 @@ from featurizers._datetime import read_dates
 from featurizers._numbers import as_numbers, not_numbers
 from tasks.errors import AutoMLInputError, listed
 
-__all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "not_finite",
+__all__ = ["NOT_FINITE", "DriftReport", "check_against_contract", "date_readings", "not_finite",
            "score_frame"]
 
 _KINDS = {
@@ -48,6 +48,26 @@ def _contract_expectations(contract: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in contract.get("expectations", []) if (e.get("meta") or {}).get("contract")]
 
 
+def date_readings(contract: dict[str, Any] | list[dict[str, Any]]) -> dict[str, bool]:
+    """The contract's date columns, each with whether its dates written as 05/03/2024 put the
+    day first (as training read them).
+
+    Parameters
+    ----------
+    contract : dict or list of dict
+        A data contract (``data_contract.json``), or its expectations.
+
+    Returns
+    -------
+    dict
+        Column -> day first.
+    """
+    expectations = (_contract_expectations(contract) if isinstance(contract, dict)
+                    else contract)
+    return {e["kwargs"]["column"]: bool(e["meta"].get("day_first")) for e in expectations
+            if (e.get("meta") or {}).get("read_as") == "datetime"}
+
+
 def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
                            required: Optional[Collection[str]] = None) -> DriftReport:
     """Validate ``frame`` with the contract's expectations.
@@ -76,8 +96,7 @@ def check_against_contract(frame: pd.DataFrame, contract: dict[str, Any],
         raise AutoMLInputError(
             f"the data lacks training column(s) {listed(missing)}; the model needs every column it "
             "was trained with")
-    dates = {e["kwargs"]["column"]: bool(e["meta"].get("day_first")) for e in expectations
-             if (e.get("meta") or {}).get("read_as") == "datetime"}
+    dates = date_readings(expectations)
     numeric = [e["kwargs"]["column"] for e in expectations
                if e["type"] == "expect_column_values_to_be_between"
                and e["kwargs"]["column"] not in dates]

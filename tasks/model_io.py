@@ -26,11 +26,13 @@ class LoadedModel:
     """A verified model with its manifest."""
 
     def __init__(self, model: Any, manifest: dict[str, Any], path: Path,
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None,
+                 contract: Optional[dict[str, Any]] = None) -> None:
         self.model = model
         self.manifest = manifest
         self.path = path
         self.source = source or str(path)  # where it was published: a path or a URI
+        self.contract = contract  # data_contract.json, when it was beside the model
         self.columns: list[str] = list(manifest["feature_columns"])
         self.roles: dict[str, str] = dict(manifest.get("column_roles", {}))
         self.task: str = manifest["task"]
@@ -110,7 +112,9 @@ def load_verified(model: str, source: Optional[str] = None) -> LoadedModel:
             f"{where} cannot be loaded here ({type(exc).__name__}: {exc}); install the packages "
             "and plug-ins it was trained with (versions in its manifest.json, 'packages')"
         ) from None
-    return LoadedModel(model, manifest, pkl, source)
+    contract_path = pkl.with_name("data_contract.json")
+    contract = (read_published_json(contract_path, source) if contract_path.is_file() else None)
+    return LoadedModel(model, manifest, pkl, source, contract)
 
 
 def local_path(uri: str) -> Optional[Path]:

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import joblib
 import pandas as pd
 import pytest
 
@@ -35,6 +36,8 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("serve") / "model"
     frame = awkward_classification()
     frame.loc[(frame["label"] == "yes") & (frame.index % 3 == 0), "city"] = None  # informative
+    # Written day first, as in much of the world: 13/01/2021.
+    frame["signup date"] = pd.to_datetime(frame["signup date"]).dt.strftime("%d/%m/%Y")
     train(data=frame, target="label", task="classification", max_trials=3, output=str(out),
           include=["linear", "hist_gradient_boosting"])
     return out, frame
@@ -156,9 +159,16 @@ def test_unknown_missing_and_mistyped_columns_are_422(server, trained):
 
 
 def test_a_date_the_model_cannot_read_is_422_naming_the_column(server, trained):
-    """Any text in a date column was a 200: the model read it as missing, silently."""
+    """Any text in a date column was a 200: the model read it as missing, silently. So was a
+    date that reads only month first (01/31/2021) to a model that reads its dates day first."""
     row = _rows(trained[1], 1)[0]
-    for bad in ("yesterday", "2020-13-45", "2020-02-30", "x" * 10_000):
+    model = joblib.load(trained[0] / "model.pkl")
+    as_missing = model.predict_proba(pd.DataFrame([{**row, "signup date": None}]))
+    assert (model.predict_proba(pd.DataFrame([{**row, "signup date": "01/31/2021"}]))
+            == as_missing).all()
+    assert (model.predict_proba(pd.DataFrame([{**row, "signup date": "31/01/2021"}]))
+            != as_missing).any()
+    for bad in ("yesterday", "2020-13-45", "2020-02-30", "x" * 10_000, "01/31/2021"):
         code, answer = _post(server, json.dumps({"rows": [row, {**row, "signup date": bad}]}))
         assert code == 422, (bad, answer)
         assert answer["detail"].startswith("cannot score these rows: row 1: 'signup date' is '")
