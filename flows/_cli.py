@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "defaults by this many standard errors on validation (default 2; 0: off)")
     p.add_argument("--predict-time-limit", type=float, metavar="SECONDS",
                    help="drop candidates slower than this to predict 1,000 rows")
+    p.add_argument("--positive-class", metavar="LABEL",
+                   help="of two classes, the one average precision and the charts score "
+                   "(default: 1 or True, else the rarer class)")
     p.add_argument("--portfolio", metavar="FILE",
                    help="warm-start portfolio file, or 'none' (default: the packaged one)")
     p.add_argument("--search", choices=["tpe", "random"], default="tpe",

@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 from prefect.logging import get_run_logger
 
@@ -106,6 +107,14 @@ def baseline_of(results: list[CandidateResult], task: str,
     return None
 
 
+def _positive_text(data: PreparedData, settings: TrainSettings) -> str:
+    counts = np.bincount(data.y, minlength=2)
+    why = ("given" if settings.positive_class is not None
+           else "the larger" if data.classes.dtype.kind in "biuf"
+           else "the rarer" if counts[1] < counts[0] else "as common: the later in order")
+    return f"{data.positive_class!r} ({why}; average precision and the charts score it)"
+
+
 def summarize_run(
     settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
     best: CandidateResult, results: list[CandidateResult], stop_reason: str, budget: Budget,
@@ -124,6 +133,8 @@ def summarize_run(
         "features": len(features), "candidates": len(trained),
         "stopped": stop_reason,
     }
+    if data.positive_class is not None:
+        summary["positive class"] = _positive_text(data, settings)
     metrics = {
         "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
         "validation": plan.describe(),
@@ -131,6 +142,7 @@ def summarize_run(
                  "fit_seconds": best.fit_seconds, **members},
         "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
+        "positive_class": data.positive_class,
         "time_budget": settings.effective_time_budget,
         "elapsed_before_publish_seconds": round(budget.seconds - budget.remaining(), 2)
         if budget.seconds is not None else None,
@@ -142,7 +154,8 @@ def summarize_run(
         "settings": settings.model_dump(), "seed": settings.seed, "task": settings.task,
         "target": settings.target, "data_fingerprint": data.fingerprint,
         "feature_columns": list(data.X.columns), "column_roles": data.roles,
-        "classes": None if data.classes is None else [str(c) for c in data.classes],
+        # In the model's classes_ order (of two classes, data.classes puts the positive last).
+        "classes": None if data.classes is None else [str(c) for c in np.sort(data.classes)],
         "model_file": "model.pkl", "format": "joblib",
     }
     return metrics, manifest

@@ -148,6 +148,9 @@ def train(
     predict_time_limit: Optional[Seconds] = Field(
         None, description="Drop candidates that need more than this many seconds to predict "
         "1,000 rows."),
+    positive_class: Optional[str] = Field(
+        None, description="Of two classes, the one average precision and the charts score "
+        "(default: 1 or True, else the rarer class)."),
     portfolio: Optional[str] = Field(
         None, description="Warm-start portfolio file (default: the packaged one; 'none': "
         "start from each family's cheap configuration)."),
@@ -208,7 +211,8 @@ def train(
             include_columns=include_columns or [], exclude_columns=exclude_columns or [],
             n_workers=n_workers, candidate_timeout=candidate_timeout, ensemble=ensemble,
             baseline_margin=baseline_margin,
-            predict_time_limit=predict_time_limit, portfolio=portfolio, search=search,
+            predict_time_limit=predict_time_limit, positive_class=positive_class,
+            portfolio=portfolio, search=search,
             halving=halving, task_runner=task_runner, dask_address=dask_address,
             registry=registry, model_name=model_name,
             promotion_margin=promotion_margin, promotion_std_errors=promotion_std_errors,

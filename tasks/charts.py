@@ -158,10 +158,10 @@ def _reliability(hit: np.ndarray, confidence: np.ndarray,
             np.array([hit[b].mean() for b in bins]))
 
 
-def _calibration(y: np.ndarray, proba: np.ndarray) -> Chart:
+def _calibration(y: np.ndarray, proba: np.ndarray, classes: Sequence) -> Chart:
     figure, ax = _figure()
     if proba.shape[1] == 2:
-        hit, confidence, label = y == 1, proba[:, 1], "positive class"
+        hit, confidence, label = y == 1, proba[:, 1], f"positive class {_class(classes, 1)}"
     else:
         top = proba.argmax(axis=1)
         hit, confidence, label = top == y, proba.max(axis=1), "predicted class"
@@ -191,7 +191,8 @@ def classification_charts(y: np.ndarray, proba: np.ndarray, classes: Sequence) -
     """
     predicted = proba.argmax(axis=1)
     scores = compute_metrics("classification", y, predicted, proba)
-    charts = [_confusion(y, predicted, classes, scores["accuracy"]), _calibration(y, proba)]
+    charts = [_confusion(y, predicted, classes, scores["accuracy"]),
+              _calibration(y, proba, classes)]
     if not math.isnan(scores["roc_auc"]):
         charts.insert(0, _roc(y, proba, classes, scores["roc_auc"]))
     if not math.isnan(scores["average_precision"]):

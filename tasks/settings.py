@@ -59,7 +59,7 @@ FORECASTING_SETTINGS = ("time_column", "series_id", "horizon", "frequency", "sea
 # given for forecasting, a mistake too.
 TABULAR_SETTINGS = ("exit_score", "include_columns", "exclude_columns", "candidate_timeout",
                     "baseline_margin", "predict_time_limit", "portfolio", "search", "halving",
-                    "task_runner", "dask_address")
+                    "task_runner", "dask_address", "positive_class")
 # Settings that only registering reads.
 REGISTRY_SETTINGS = ("model_name", "promotion_margin", "promotion_std_errors")
 
@@ -117,6 +117,7 @@ class TrainSettings(BaseModel):
     promotion_margin: NonNegative = 0.0
     promotion_std_errors: StdErrors = 2.0
     predict_time_limit: Optional[Seconds] = None
+    positive_class: Optional[str] = None
     time_column: Optional[str] = None
     series_id: list[str] = Field(default_factory=list)
     horizon: Optional[AtLeastOne] = None
@@ -164,6 +165,9 @@ class TrainSettings(BaseModel):
             if given:
                 raise ValueError(f"{given[0]} applies to forecasting only; leave it out for "
                                  f"{self.task}, or use --task forecasting")
+            if self.positive_class is not None and self.task != "classification":
+                raise ValueError("positive_class applies to classification only; leave it out "
+                                 f"for {self.task}")
             if self.dask_address and self.task_runner != "dask":
                 raise ValueError("dask_address applies only with task_runner 'dask'; give "
                                  "--task-runner dask too, or leave it out")

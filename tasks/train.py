@@ -183,7 +183,9 @@ def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     spec: CandidateSpec = parameters["spec"]
     data: PreparedData = parameters["data"]
     plan: SplitPlan = parameters["plan"]
-    payload = [CACHE_VERSION, data.fingerprint, data.roles, spec.family, spec.config,
+    # The classes' order is the labels' encoding (the positive class of two is encoded 1).
+    classes = None if data.classes is None else [str(c) for c in data.classes]
+    payload = [CACHE_VERSION, data.fingerprint, data.roles, classes, spec.family, spec.config,
                spec.fraction, parameters["seed"], plan.signature,
                bool(parameters.get("calibrate")), library_versions()]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())

@@ -56,6 +56,15 @@ class PreparedData:
         return 0 if self.classes is None else len(self.classes)
 
     @property
+    def positive_class(self) -> Any:
+        """The class binary metrics (average precision) and charts score: encoded 1, second in
+        ``classes`` (None unless there are two classes)."""
+        if self.n_classes != 2:
+            return None
+        label = self.classes[1]
+        return label.item() if isinstance(label, np.generic) else label
+
+    @property
     def labels(self) -> np.ndarray:
         """The target as the data had it: class labels, not their codes (regression: ``y``)."""
         return self.y if self.classes is None else self.classes[self.y]
@@ -261,7 +270,8 @@ def _as_read_whole(y: pd.Series) -> pd.Series:
     return y
 
 
-def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+def _encode_target(y: pd.Series, task: str, target: str, positive: Optional[str] = None
+                   ) -> tuple[np.ndarray, Optional[np.ndarray]]:
     if task == "regression":
         return y.to_numpy(dtype=float), None
     y = _as_read_whole(y)
@@ -292,7 +302,31 @@ def _encode_target(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, Op
             f"target class {shown(rare)} of {target!r} has only {counts.min()} row; every class "
             "needs at least 2 rows to be validated: add rows of that class or drop it"
         )
+    if positive is not None and len(classes) != 2:
+        raise AutoMLInputError(f"--positive-class applies to two classes; target {target!r} "
+                               f"has {len(classes)}: leave it out")
+    if len(classes) == 2 and _positive_index(classes, counts, positive, target) == 0:
+        return 1 - encoded, classes[::-1]  # the positive class is encoded 1
     return encoded, classes
+
+
+def _positive_index(classes: np.ndarray, counts: np.ndarray, given: Optional[str],
+                    target: str) -> int:
+    """Which of two classes is positive: the one given; else 1 or True of numbers or booleans,
+    and the rarer class of labels written as text (the later in order when they are as many)."""
+    if given is not None:
+        texts = [str(label) for label in classes.tolist()]
+        if given.strip() in texts:
+            return texts.index(given.strip())
+        try:
+            return [float(c) for c in classes.tolist()].index(float(given))
+        except (TypeError, ValueError):
+            pass
+        raise AutoMLInputError(f"--positive-class {given!r} is not a class of target "
+                               f"{target!r}; give one of {listed(classes.tolist(), show=shown)}")
+    if classes.dtype.kind in "biuf" or counts[0] == counts[1]:
+        return 1
+    return int(np.argmin(counts))
 
 
 def prepare_data(
@@ -336,7 +370,7 @@ def prepare_data(
             "needed to train and validate"
         )
     X = frame.drop(columns=[target])
-    y, classes = _encode_target(frame[target], settings.task, target)
+    y, classes = _encode_target(frame[target], settings.task, target, settings.positive_class)
     zeros = int((y == 0).sum()) if settings.metric == "mape" else 0
     if zeros:
         raise AutoMLInputError(

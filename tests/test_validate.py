@@ -18,7 +18,9 @@ def _settings(task="classification", target="label", **kw):
 
 def test_awkward_data_is_prepared(classification_frame):
     data = prepare_data(classification_frame, _settings())
-    assert list(data.classes) == ["no", "yes"] and data.n_rows_dropped == 5
+    assert sorted(data.classes) == ["no", "yes"] and data.n_rows_dropped == 5
+    rarer = pd.Series(data.labels).value_counts().idxmin()
+    assert data.positive_class == rarer == data.classes[1]
     assert len(data.y) == len(classification_frame) - 5
     status = {g.name: g.status for g in data.guardrails}
     assert status["missing_target"] == "Done" and status["unusable_columns"] == "Done"
