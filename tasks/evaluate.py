@@ -58,6 +58,14 @@ def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: Optional[np.ndarray]) -> fl
     return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro"))
 
 
+def _mape(y: np.ndarray, pred: np.ndarray, proba: Optional[np.ndarray]) -> float:
+    """Mean absolute percentage error, undefined (NaN, by ValueError) where a true value is 0:
+    scikit-learn divides by its epsilon there and reports about 1e15."""
+    if np.any(np.asarray(y) == 0):
+        raise ValueError("MAPE is undefined where the target is 0")
+    return float(skm.mean_absolute_percentage_error(y, pred))
+
+
 def _rmse(y, pred, proba) -> float:
     return float(np.sqrt(skm.mean_squared_error(y, pred)))
 
@@ -77,8 +85,7 @@ METRICS: dict[str, Metric] = {
         Metric("rmse", False, _rmse),
         Metric("mae", False, lambda y, p, q: float(skm.mean_absolute_error(y, p))),
         Metric("r2", True, lambda y, p, q: float(skm.r2_score(y, p))),
-        Metric("mape", False,
-               lambda y, p, q: float(skm.mean_absolute_percentage_error(y, p))),
+        Metric("mape", False, _mape),
     )
 }
 

@@ -24,6 +24,17 @@ def test_metrics_match_sklearn():
     assert reg["r2"] == pytest.approx(skm.r2_score(values, pred))
 
 
+def test_mape_is_undefined_where_a_target_is_zero():
+    """With a zero target, the leaderboard, metrics.json and the report showed MAPE ~1e15
+    (scikit-learn divides by its epsilon)."""
+    y, pred = np.array([0.0, 2.0, 4.0]), np.array([0.5, 2.5, 3.0])
+    scores = compute_metrics("regression", y, pred)
+    assert np.isnan(scores["mape"])
+    assert np.isfinite([scores[m] for m in ("rmse", "mae", "r2")]).all()
+    assert compute_metrics("regression", y + 1, pred)["mape"] == pytest.approx(
+        skm.mean_absolute_percentage_error(y + 1, pred))
+
+
 @pytest.mark.parametrize("n, levels", [(7, 3), (300, 20), (5_000, 10**6)])
 def test_binary_auc_is_scikit_learns_ties_included(n, levels):
     rng = np.random.default_rng(n)
