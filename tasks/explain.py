@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
 
 from models._calibration import clip_probabilities
 from models._ensemble import make_ensemble
@@ -203,6 +204,12 @@ def _shuffled_copies(X: pd.DataFrame, group: list, rng: np.random.Generator) -> 
     return stacked
 
 
+#: Where importance was measured when no time was left to train a model without those rows.
+TRAINING_ROWS_SOURCE = ("training rows, seen by the published model (no time was left in the "
+                        "budget to train a model without them): a column the model overfits, "
+                        "noise included, can look important there that would not on new rows")
+
+
 def fit_on_rows(specs: Sequence[CandidateSpec], weights: Sequence[float], data: PreparedData,
                 rows: np.ndarray, seed: int, seconds: Optional[float] = None,
                 temperatures: Optional[Sequence[float]] = None,
@@ -244,20 +251,24 @@ def explain_model(
         valid_rows = np.sort(np.random.default_rng(seed).choice(valid_rows, max_rows,
                                                                 replace=False))
     X, y = data.X.iloc[valid_rows], data.y[valid_rows]
-    if 1.5 * fit_seconds < seconds_left:
-        started = time.perf_counter()
-        # The search may have cut the candidate short, so its seconds can understate a full fit.
-        model = fit_on_rows(specs, weights, data, train_rows, seed,
-                            None if math.isinf(seconds_left) else 0.5 * seconds_left,
-                            temperatures, blend_temperature)
-        seconds_left -= time.perf_counter() - started
-        source = f"validation rows ({plan.describe()}, first fold), model trained without them"
-    else:
-        model = final_model
-        source = ("training rows seen by the published model (no time left in the budget to "
-                  "train a model without them): an upper bound")
-    table = permutation_importance_table(model, X, y, data, metric, n_repeats, seed,
-                                         max_seconds=max(0.0, 0.5 * seconds_left), source=source)
+    # One BLAS thread, as the candidate's fit_seconds were measured: with two, on a busy
+    # machine, a logistic regression took five times as long, and lbfgs cannot be cut short.
+    with threadpool_limits(limits=1):
+        if 1.5 * fit_seconds < seconds_left:
+            started = time.perf_counter()
+            # The search may have cut the candidate short: its seconds can understate a fit.
+            model = fit_on_rows(specs, weights, data, train_rows, seed,
+                                None if math.isinf(seconds_left) else 0.5 * seconds_left,
+                                temperatures, blend_temperature)
+            seconds_left -= time.perf_counter() - started
+            source = (f"validation rows ({plan.describe()}, first fold), model trained without "
+                      "them")
+        else:
+            model = final_model
+            source = TRAINING_ROWS_SOURCE
+        table = permutation_importance_table(model, X, y, data, metric, n_repeats, seed,
+                                             max_seconds=max(0.0, 0.5 * seconds_left),
+                                             source=source)
     return Explanation(table, source)
 
 

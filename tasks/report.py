@@ -93,7 +93,7 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
             "</p>" if facts.get("baseline check") else "")
          + figures(content.winner_charts)),
         ("Feature importance",
-         f"<p>Permutation importance on the raw columns the model uses: how much validation "
+         f"<p>Permutation importance on the raw columns the model uses: how much "
          f"{metric} worsens when one column's values are shuffled (mean and spread over "
          f"repeats). Measured on "
          f"{html.escape(source)}. Full table: feature_importance.csv.</p>"

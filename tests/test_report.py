@@ -313,6 +313,46 @@ def test_the_model_explained_is_calibrated_as_the_published_one():
     assert _candidate(leaderboard.drop(columns="temperature"), 1, 3).temperatures == [1.0]
 
 
+def test_the_model_explained_is_trained_on_one_blas_thread():
+    """The retraining for the importance used every BLAS thread, unlike the candidates whose
+    seconds planned it: on a busy machine a logistic regression took five times as long, and
+    lbfgs cannot be stopped at a deadline (one run took 72 s in this step of a 30 s budget)."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    from models import registry
+    from tasks.explain import explain_model
+    from tasks.settings import TrainSettings
+    from tasks.split import SplitPlan
+    from tasks.types import CandidateSpec
+    from tasks.validate import prepare_data
+    from tests.conftest import fixed_family
+
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    if not blas or max(blas) < 2:
+        pytest.skip("BLAS runs one thread here: there is no second thread to keep out")
+    seen = []
+
+    class Counting(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            seen.append(max(i["num_threads"] for i in threadpool_info()
+                            if i["user_api"] == "blas"))
+            return super().fit(X, y, sample_weight)
+
+    data = prepare_data(single_signal(200), TrainSettings(data="x", target="label",
+                                                          task="classification"))
+    rows = np.arange(200)
+    plan = SplitPlan("holdout", ((rows[50:], rows[:50]),), 50)
+    reg = registry()
+    reg.add(fixed_family("test_counting", {"classification"}, Counting), origin="test")
+    try:
+        explanation = explain_model([CandidateSpec(1, "test_counting", {})], [1.0], data, plan,
+                                    "roc_auc", 0, final_model=None, n_repeats=1)
+    finally:
+        registry(refresh=True)
+    assert seen == [1] and explanation.source.startswith("validation rows")
+
+
 def test_a_rare_class_the_model_does_not_predict_is_a_warning(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
