@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import lzma
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence
 
 import fsspec
@@ -126,6 +129,11 @@ def frame_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_axis(names, axis=1)
 
 
+# A file that is not what its name says, or is cut short: a truncated .gz raises EOFError, a
+# corrupt one zlib.error, neither of which is transient.
+_UNREADABLE = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
 def load_table(uri: str) -> pd.DataFrame:
     """Read a CSV/TSV (optionally compressed) or Parquet table from a path or fsspec URI.
 
@@ -162,7 +170,7 @@ def load_table(uri: str) -> pd.DataFrame:
             frame = _read_csv(uri)
     except AutoMLInputError:
         raise
-    except (OSError, ValueError) as exc:
+    except _UNREADABLE as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AutoMLInputError(f"cannot read data {uri!r}: {first}") from None
     frame.columns = [str(c) for c in frame.columns]

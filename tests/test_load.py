@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import fsspec
 import pandas as pd
@@ -65,6 +66,24 @@ def test_missing_and_empty_files(tmp_path, content, match):
     if content is not None:
         path.write_text(content)
     with pytest.raises(AutoMLInputError, match=match):
+        load_table(str(path))
+
+
+@pytest.mark.parametrize("name", ["cut.csv.gz", "garbage.csv.gz", "cut.csv.xz", "bad.csv.zip",
+                                  "cut.csv.bz2"])
+def test_a_truncated_or_corrupt_compressed_file_is_one_line_naming_it(tmp_path, name):
+    """A cut .csv.gz stopped the run with 'run failed: EOFError: Compressed file ended ...',
+    after two retries, naming no file; a corrupt one with a zlib error."""
+    import bz2
+    import lzma
+
+    text = ("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(5000))).encode()
+    whole = {"gz": gzip.compress, "xz": lzma.compress, "bz2": bz2.compress,
+             "zip": lambda b: b"PK\x03\x04" + b[:100]}[name.rsplit(".", 1)[1]](text)
+    path = tmp_path / name
+    path.write_bytes(whole[:len(whole) // 2] if name.startswith("cut") else
+                     whole[:10] + bytes(range(256)) * 4 if name.startswith("garbage") else whole)
+    with pytest.raises(AutoMLInputError, match=rf"^cannot read data '{re.escape(str(path))}': "):
         load_table(str(path))
 
 
