@@ -161,6 +161,16 @@ def wait_for_local_api(timeout: float) -> None:
         time.sleep(0.1)
 
 
+#: Seconds a command line's exit takes to send its last logs and stop the API it started
+#: (about 2 to 4 on 2 cores): kept out of the run's budget, which its wall time includes.
+STOP_SECONDS = 3.0
+
+
+def started_here() -> bool:
+    """Whether this process started the local API and it is still up (it stops at exit)."""
+    return _PROCESS is not None and _PROCESS.poll() is None
+
+
 def _send_pending_logs() -> None:
     """Send the logs and events Prefect still queues for the API while it is up: stopped first,
     they would fail at exit with "--- Error logging to API ---" on stderr (after a flow run

@@ -26,7 +26,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from pydantic import Field, WithJsonSchema  # noqa: E402
 
-from flows import _env  # noqa: E402
+from flows import _env, _local_api  # noqa: E402
 from flows._ensemble import plan_ensemble  # noqa: E402
 from flows._forecast import run_forecasting  # noqa: E402
 from flows._frames import frame_flow  # noqa: E402
@@ -224,6 +224,10 @@ def train(
         seconds = settings.effective_time_budget
         if seconds is not None and settings.registry:  # registering comes after the budget
             seconds = max(0.0, seconds - REGISTER_SECONDS)
+        if seconds is not None and _local_api.started_here():  # so does stopping it at exit
+            seconds = max(0.0, seconds - _local_api.STOP_SECONDS)
+            get_run_logger().info("%g s of the time budget are kept for stopping the temporary "
+                                  "Prefect API at exit", _local_api.STOP_SECONDS)
         with flow_threads(settings.n_workers):
             return run_training(settings, frame, Budget(started, seconds,
                                                          settings.effective_time_budget))

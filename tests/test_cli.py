@@ -180,15 +180,18 @@ def test_only_the_temporary_apis_cancelled_and_redone_work_is_kept_off_the_conso
 def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path):
     home = tmp_path / "prefect-home"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env["PREFECT_HOME"] = str(home)
+    env["PREFECT_HOME"], env["PREFECT_LOGGING_LEVEL"] = str(home), "INFO"
     out = tmp_path / "out"
     done = _run(["--data", str(data_dir / "numbers.csv"), "--target", "y", "--task",
-                 "regression", "--max-trials", "6", "--output", str(out)], env)
+                 "regression", "--max-trials", "6", "--time-budget", "120", "--output", str(out)],
+                env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert done.stderr == ""
     assert "Traceback" not in done.stdout and "Error flushing" not in done.stdout
     assert "best:" in done.stdout and (out / "model.pkl").exists()
     assert len(pd.read_csv(out / "leaderboard.csv")) == 6
+    # Its wall time includes stopping the API it started, after the flow.
+    assert "3 s of the time budget are kept for stopping the temporary Prefect API" in done.stdout
     with sqlite3.connect(home / "prefect.db") as db:
         runs = dict(db.execute("select name, state_type from task_run").fetchall())
     trained = [n for n in runs if n.startswith("train-")]
