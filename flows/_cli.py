@@ -134,6 +134,12 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted; the output folder keeps what it held unless this run had "
+              "published its model", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not a crash
         if debug:
             raise

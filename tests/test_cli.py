@@ -199,6 +199,29 @@ def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path
     assert any(n.startswith("refit-") for n in runs)
 
 
+def test_ctrl_c_is_one_line_and_publishes_nothing(data_dir, tmp_path):
+    """Ctrl-C printed a KeyboardInterrupt traceback of some 40 lines."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"], env["PREFECT_LOGGING_LEVEL"] = str(tmp_path / "home"), "INFO"
+    out = tmp_path / "out"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "flows.train", "--data", str(data_dir / "numbers.csv"), "--target",
+         "y", "--task", "regression", "--time-budget", "120", "--output", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in running.stdout:  # the candidates are training
+            if "Task run 'train-" in line:
+                break
+        running.send_signal(signal.SIGINT)
+        stdout, stderr = running.communicate(timeout=120)
+    finally:
+        running.kill()
+    assert running.returncode == 130, stdout[-2000:] + stderr
+    assert stderr == ("error: interrupted; the output folder keeps what it held unless this run "
+                      "had published its model\n")
+    assert "Traceback" not in stdout and not out.exists()
+
+
 def test_a_local_api_that_does_not_answer_in_time_is_stopped(data_dir, tmp_path):
     """A new PREFECT_HOME's database takes seconds to create, more than the 1 s allowed here: the
     run fails in one line and stops the server (an orphan would hold the caller's pipes, so
