@@ -109,10 +109,25 @@ def _class_imbalance(y: pd.Series) -> Guardrail:
         return Guardrail(
             "class_imbalance", "Alerted",
             f"smallest class {shown(counts.idxmin())} has {counts.min()} rows, "
-            f"{ratio:.0%} of the largest ({counts.max()}); prefer balanced_accuracy, f1_macro or "
+            f"{ratio:.1%} of the largest ({counts.max()}); prefer balanced_accuracy, f1_macro or "
             "average_precision as the metric",
         )
     return Guardrail("class_imbalance", "Passed", f"smallest/largest class ratio {ratio:.2f}")
+
+
+def _similar_labels(y: pd.Series) -> Guardrail:
+    """Labels that differ only in case (and spaces around them) are likely one class typed
+    two ways: each is trained as a class of its own."""
+    labels = pd.Series(sorted({v for v in y.dropna() if isinstance(v, str)}), dtype=object)
+    folded = labels.str.strip().str.casefold()
+    alike = [list(labels[folded == f]) for f in sorted(set(folded[folded.duplicated()]))]
+    if alike:
+        pairs = "; ".join(" and ".join(shown(v) for v in group) for group in alike[:3])
+        more = f" (and {len(alike) - 3} more)" if len(alike) > 3 else ""
+        return Guardrail("similar_labels", "Alerted",
+                         f"target labels {pairs}{more} differ only in case: each is a class of "
+                         "its own; if they are one class, write them alike in the data")
+    return Guardrail("similar_labels", "Passed", "no two target labels differ only in case")
 
 
 def _leak_score(feature: pd.Series, y: pd.Series, task: str) -> float:
@@ -186,6 +201,6 @@ def run_guardrails(
         _numbers_with_text(frame, profiles, seed),
     ]
     if task == "classification":
-        rails.append(_class_imbalance(y))
+        rails += [_class_imbalance(y), _similar_labels(y)]
     rails.append(_target_leakage(frame.drop(columns=[target]), y, task, profiles, seed))
     return rails

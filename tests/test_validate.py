@@ -120,6 +120,23 @@ def test_imbalance_and_leakage_are_alerted():
     assert "'leak'" in status["target_leakage"].detail
 
 
+def test_labels_that_differ_only_in_case_are_alerted_and_a_tiny_share_shown():
+    """'Yes', 'yes', 'No' and ' no' trained as four classes without a word, and the imbalance
+    guardrail called a class of 0.5 % of the largest '0%'."""
+    rng = np.random.default_rng(0)
+    label = rng.choice(["Yes", "No"], 1200)
+    label[:6], label[6:12] = "yes", " no"
+    frame = pd.DataFrame({"x": rng.normal(size=1200), "label": label})
+    status = {g.name: g for g in prepare_data(frame, _settings()).guardrails}
+    assert status["similar_labels"].status == "Alerted"
+    assert status["similar_labels"].detail.startswith(
+        "target labels ' no' and 'No'; 'Yes' and 'yes' differ only in case: each is a class")
+    assert "1.0% of the largest" in status["class_imbalance"].detail
+    plain = prepare_data(frame.assign(label=np.where(label == "yes", "Yes", label)).query(
+        "label != ' no'"), _settings())
+    assert {g.name: g.status for g in plain.guardrails}["similar_labels"] == "Passed"
+
+
 def test_imbalance_names_a_numeric_class_as_the_data_does():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=400), "label": (rng.random(400) < 0.1) * 1})
