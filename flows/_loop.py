@@ -146,6 +146,7 @@ def _finish(spec: CandidateSpec, future) -> CandidateResult:
     error = future.result(raise_on_failure=False)
     timed_out = state.name == "TimedOut" or isinstance(error, TimeoutError)
     return CandidateResult(spec, "timeout" if timed_out else "failed",
+                           fit_seconds=round(getattr(error, "seconds", 0.0), 3),
                            error=f"{type(error).__name__}: {error}".splitlines()[0][:300])
 
 

@@ -77,6 +77,18 @@ def _training_rows(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
 
 
+class CandidateTimedOut(TimeoutError):
+    """A candidate stopped at its deadline after ``seconds`` (``args[1]``, kept by pickling)."""
+
+    @property
+    def seconds(self) -> float:
+        """How long the candidate ran."""
+        return float(self.args[1]) if len(self.args) > 1 else 0.0
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def evaluate_candidate(
     spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
     deadline: Optional[float] = None, calibrate: bool = False,
@@ -93,7 +105,8 @@ def evaluate_candidate(
     deadline : float, optional
         ``time.time()`` after which no further fold starts, nor one that would end after it
         if it takes as long as the previous fold; a fold's booster, forest or saga fit stops
-        at it (see :func:`models._time_limit.fit_within`). Either raises ``TimeoutError``.
+        at it (see :func:`models._time_limit.fit_within`). Either raises
+        :class:`CandidateTimedOut`.
     calibrate : bool, default=False
         Classification: fit a temperature on the pooled out-of-fold probabilities (see
         :func:`models._calibration.fit_temperature`); the scores and the stored predictions are
@@ -111,6 +124,7 @@ def evaluate_candidate(
     model_bytes = 0
     fold_models: list[Any] = []
     last_fold = 0.0  # seconds the previous fold took: the next one is expected to take as long
+    began = time.perf_counter()
     try:
         for train_rows, valid_rows in plan.folds:
             if deadline is not None and time.time() + last_fold > deadline:
@@ -140,8 +154,8 @@ def evaluate_candidate(
         # Sizes learned on a subsample would not suit all rows: only full-data folds teach them.
         refit_params = (registry().get(spec.family).refit_params(fold_models)
                         if spec.fraction >= 1.0 else {})
-    except TimeoutError:
-        raise
+    except TimeoutError as exc:  # raised, not returned: a timeout is not a result to cache
+        raise CandidateTimedOut(str(exc), time.perf_counter() - began) from None
     except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         return CandidateResult(spec, "failed", fit_seconds=fit_seconds, error=message)
