@@ -22,7 +22,7 @@ from tasks.charts import (
     regression_charts,
     run_chart,
 )
-from tasks.evaluate import rarely_predicted
+from tasks.evaluate import miscalibrated, rarely_predicted
 from tasks.explain import Explanation
 from tasks.report import ReportContent, report_html, report_markdown
 from tasks.types import CandidateResult, CandidateSpec
@@ -73,12 +73,17 @@ def winner_charts(data: PreparedData, chosen: CandidateResult) -> list[Chart]:
 
 def prediction_warnings(data: PreparedData, chosen: CandidateResult) -> list[str]:
     """What a user of the chosen model's ``predict`` should know that its score does not say:
-    a class it seldom predicts where it should (a rare class under a ranking metric, say)."""
+    a class it seldom predicts where it should (a rare class under a ranking metric, say), and
+    probabilities far from how often each class occurs (class weights, say)."""
     if data.task != "classification" or chosen.oof is None:
         return []
     oof = np.asarray(chosen.oof, dtype=float).reshape(len(data.y), -1)
     missed = rarely_predicted(data.y, oof, list(data.classes))
-    return [] if missed is None else [f"the model {missed}"]
+    off = miscalibrated(data.y, oof, list(data.classes))
+    weighted = " (class weights, which the search chose, raise a rare class's probabilities)" if (
+        "balanced" in str(chosen.spec.config)) else ""
+    return ([] if missed is None else [f"the model {missed}"]) + (
+        [] if off is None else [f"the model {off}{weighted}"])
 
 
 def build_report(data: PreparedData, chosen: CandidateResult, leaderboard: pd.DataFrame,

@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from tasks.errors import shown
 
 __all__ = ["METRICS", "Metric", "binary_auc", "compute_metrics", "default_metric", "loss_of",
-           "rarely_predicted"]
+           "miscalibrated", "rarely_predicted"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +164,31 @@ def rarely_predicted(y: np.ndarray, proba: np.ndarray, classes: Sequence,
     return (f"predicts {named}{more}: predict gives the most probable class; to find more of "
             "them, threshold predict_proba's column for the class instead (a lower threshold "
             "finds more, with more false alarms)")
+
+
+def miscalibrated(y: np.ndarray, proba: np.ndarray, classes: Sequence) -> Optional[str]:
+    """A sentence naming the class whose mean predicted probability is furthest from its share
+    of the validated rows, when it is off by over half that share and 5 points; None when every
+    class is close (rows with a NaN probability are left out).
+
+    Class weights and resampling raise the probabilities of rare classes: the scores can still
+    rank well, but ``predict_proba`` then overstates how often the class occurs.
+
+    Examples
+    --------
+    >>> proba = np.array([[0.4, 0.6]] * 4 + [[0.3, 0.7]])
+    >>> miscalibrated(np.array([0, 0, 0, 0, 1]), proba, ["no", "yes"]).split(";")[0]
+    "gives 'yes' a probability of 62% on average on validation rows, of which 20% are 'yes'"
+    """
+    rows = ~np.isnan(proba).any(axis=1)
+    if not rows.any():
+        return None
+    mean = proba[rows].mean(axis=0)
+    share = np.bincount(y[rows], minlength=len(classes)) / rows.sum()
+    gap = np.abs(mean - share) / np.maximum(share, 1e-12)
+    worst = int(np.argmax(gap))
+    if abs(mean[worst] - share[worst]) <= max(0.05, 0.5 * share[worst]):
+        return None
+    return (f"gives {shown(classes[worst])} a probability of {mean[worst]:.0%} on average on "
+            f"validation rows, of which {share[worst]:.0%} are {shown(classes[worst])}; read "
+            "predict_proba as a score that ranks rows, not as a probability")

@@ -353,6 +353,40 @@ def test_the_model_explained_is_trained_on_one_blas_thread():
     assert seen == [1] and explanation.source.startswith("validation rows")
 
 
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_probabilities_raised_by_class_weights_are_a_warning(class_weight):
+    """A model chosen with balanced class weights gave the rare class 32% on average where 13%
+    of rows had it, and nothing said that predict_proba overstated it."""
+    from flows._report import prediction_warnings
+    from models import registry
+    from models._base import DataShape
+    from tasks.settings import TrainSettings
+    from tasks.split import plan_split
+    from tasks.train import evaluate_candidate
+    from tasks.types import CandidateSpec
+    from tasks.validate import prepare_data
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 2))
+    label = np.where(rng.random(600) < 1 / (1 + np.exp(-(1.5 * x[:, 0] - 2.5))), "yes", "no")
+    frame = pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "label": label})
+    data = prepare_data(frame, TrainSettings(data="x", target="label", task="classification"))
+    family = registry().get("elastic_net")
+    config = {**family.initial_config("classification", DataShape(600, 2, 2, True)),
+              "class_weight": class_weight}
+    plan = plan_split(data.y, "classification", seed=0)
+    result = evaluate_candidate(CandidateSpec(1, "elastic_net", config), data, plan, seed=0)
+    warnings = [w for w in prediction_warnings(data, result) if "on average" in w]
+    if class_weight is None:
+        assert warnings == []
+    else:
+        (warning,) = warnings
+        assert warning.startswith("the model gives 'yes' a probability of ")
+        assert warning.endswith("read predict_proba as a score that ranks rows, not as a "
+                                "probability (class weights, which the search chose, raise a "
+                                "rare class's probabilities)")
+
+
 def test_a_rare_class_the_model_does_not_predict_is_a_warning(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
