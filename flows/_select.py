@@ -135,6 +135,12 @@ def summarize_run(
     }
     if data.positive_class is not None:
         summary["positive class"] = _positive_text(data, settings)
+    if best.spec.family == "ensemble":
+        single = select_best([r for r in results if r.spec.family != "ensemble"], metric)
+        summary["blend"] = (
+            f"{metric} {best.metrics[metric]:.5g} against {single.metrics[metric]:.5g} for the "
+            f"best single candidate ({single.spec.run_name}); its weights were chosen on the same "
+            "out-of-fold rows, so part of that edge may not carry over to new rows")
     metrics = {
         "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
         "validation": plan.describe(),

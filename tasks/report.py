@@ -22,6 +22,7 @@ from tasks.html_page import (
     page,
     table,
 )
+from tasks.evaluate import METRICS
 from tasks.settings import FORECASTING_SETTINGS
 
 __all__ = ["ReportContent", "report_html", "report_markdown"]
@@ -57,12 +58,23 @@ def _usage(content: ReportContent) -> str:
     return "\n".join(lines)
 
 
+def better(metric: str) -> str:
+    """``"higher is better"`` or ``"lower is better"`` for a metric (forecasting's are errors)."""
+    return ("higher is better" if metric in METRICS and METRICS[metric].greater_is_better
+            else "lower is better")
+
+
+def _winner_table(content: ReportContent) -> pd.DataFrame:
+    return pd.DataFrame([(name, value, better(name)) for name, value in
+                         sorted(content.metrics["validation_metrics"].items())],
+                        columns=["metric", "validation value", "direction"])
+
+
 def _sections(content: ReportContent) -> list[tuple[str, str]]:
     facts, metric = content.facts, content.metrics["metric"]
     guardrails = pd.DataFrame(list(content.guardrails), columns=["name", "status", "detail"])
     columns = pd.Series(content.columns, name="kind").rename_axis("column").reset_index()
-    winner = pd.DataFrame(sorted(content.metrics["validation_metrics"].items()),
-                          columns=["metric", "validation value"])
+    winner = _winner_table(content)
     settings = pd.DataFrame([(k, json.dumps(v, default=str)) for k, v in
                              sorted(content.settings.items())
                              if v not in (None, [], "") and k not in FORECASTING_SETTINGS],
@@ -81,7 +93,7 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
         ("Leaderboard",
          f"<p>{facts['candidates']} candidates trained; stopped because "
          f"{html.escape(str(facts['stopped']))}. Top {LEADERBOARD_ROWS} by validation "
-         f"{metric}; the "
+         f"{metric} ({better(metric)}); the "
          "whole table is leaderboard.csv.</p>"
          + table(leaderboard_view(content.leaderboard, metric),
                  numeric=[metric, "fit_seconds", "predict_seconds_per_1000", "model_bytes"])
@@ -89,6 +101,9 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
         ("The chosen model",
          f"<p>{html.escape(facts['best'])}. Its validation metrics (out-of-fold predictions):</p>"
          + table(winner, numeric=["validation value"])
+         + "".join(f"<p>{label}: {html.escape(str(facts[key]))}.</p>" for key, label in (
+             ("blend", "The blend scores"), ("positive class", "Positive class"))
+             if facts.get(key))
          + (f"<p>Against HistGradientBoosting defaults: {html.escape(facts['baseline check'])}."
             "</p>" if facts.get("baseline check") else "")
          + figures(content.winner_charts)),
@@ -110,8 +125,8 @@ def report_html(content: ReportContent) -> str:
     facts, metric = content.facts, content.metrics["metric"]
     value = content.metrics["value"]
     kpis = [("task", facts["task"]), ("target", facts["target"]),
-            (f"validation {metric}", number(float(value))), ("candidates", facts["candidates"]),
-            ("rows", facts["rows"])]
+            (f"validation {metric} ({better(metric)})", number(float(value))),
+            ("candidates", facts["candidates"]), ("rows", facts["rows"])]
     return page(f"AutoML report: {facts['task']} of {facts['target']}",
                 f"Chosen: {facts['best']}", kpis, _sections(content),
                 "Validation numbers come from rows each model did not train on "
@@ -122,14 +137,14 @@ def report_html(content: ReportContent) -> str:
 def report_markdown(content: ReportContent) -> str:
     """The report's tables as markdown (the Prefect UI shows the charts as image artifacts)."""
     facts, metric = content.facts, content.metrics["metric"]
-    winner = pd.DataFrame(sorted(content.metrics["validation_metrics"].items()),
-                          columns=["metric", "validation value"])
+    winner = _winner_table(content)
     importance = content.importance[["feature", "importance", "std"]].head(15)
     parts = [f"# AutoML report: {facts['task']} of `{facts['target']}`", "",
              f"**Chosen:** {facts['best']}  ", f"**Validation:** {facts['validation']}  ",
              f"**Candidates:** {facts['candidates']} ({facts['stopped']})", "",
              "## The chosen model", "", markdown_table(winner), "",
-             f"## Leaderboard (top 10 by {metric}, and the published model)", "",
+             f"## Leaderboard (top 10 by {metric}, {better(metric)}; and the published model)",
+             "",
              markdown_table(leaderboard_view(content.leaderboard, metric, rows=10)), "",
              "## Feature importance (raw columns)", "", markdown_table(importance), "",
              "## Guardrails", "",

@@ -4,6 +4,7 @@ self-contained report.html that renders in headless Chromium, and the Prefect UI
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -102,7 +103,7 @@ def test_regression_charts_and_importance(tmp_path):
 
 
 def test_report_is_self_contained_and_complete(signal_run):
-    out, _, _ = signal_run
+    out, _, result = signal_run
     text = (out / "report.html").read_text()
     assert "http://" not in text and "https://" not in text and "<script" not in text
     for name in CLASSIFICATION_CHARTS:
@@ -112,6 +113,15 @@ def test_report_is_self_contained_and_complete(signal_run):
         assert f"<h2>{heading}</h2>" in text
     assert "joblib.load(&quot;model.pkl&quot;)" in text
     assert "backtest_windows" not in text and "max_trials" in text  # no forecasting settings
+    # Which way each metric is better, the positive class, and what a blend gained over the
+    # best single candidate, on rows that also chose its weights, were nowhere.
+    assert "by validation roc_auc (higher is better)" in text
+    assert "<td>log_loss</td><td class=\"num\">" in text and "lower is better" in text
+    assert re.search(r"Positive class: &#x27;(pos|neg)&#x27; \((the rarer|as common)", text)
+    summary = json.loads((out / "metrics.json").read_text())["summary"]
+    assert ("blend" in summary) == (result.best.family == "ensemble")
+    if "blend" in summary:
+        assert f"The blend scores: roc_auc {result.score:.5g} against " in text
 
 
 def _chromium() -> str:
