@@ -160,11 +160,15 @@ def load_table(uri: str) -> pd.DataFrame:
         raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
     if not exists:
         raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
-    if fs.isdir(path):
+    folder = fs.isdir(path)
+    if folder and not any(p.endswith(_PARQUET_SUFFIXES) for p in fs.find(path)):
         raise AutoMLInputError(
-            f"data {uri!r} is a folder; give the path of one CSV or Parquet file")
+            f"data {uri!r} is a folder without Parquet files; give the path of one CSV or "
+            "Parquet file, or a folder of Parquet files")
     try:
-        if _base_name(uri).endswith(_PARQUET_SUFFIXES):
+        if folder:
+            frame = _parquet_folder(uri)
+        elif _base_name(uri).endswith(_PARQUET_SUFFIXES):
             frame = pd.read_parquet(uri)
         else:
             frame = _read_csv(uri)
@@ -177,6 +181,15 @@ def load_table(uri: str) -> pd.DataFrame:
     _check_unique_names(list(frame.columns), uri)
     if frame.shape[1] == 0:
         raise AutoMLInputError(f"data file {uri!r} has no columns; give a table with a header row")
+    return frame
+
+
+def _parquet_folder(uri: str) -> pd.DataFrame:
+    """A folder of Parquet files (a Spark or Dask export, ``part-*.parquet``) as one table;
+    partition folders (``year=2024/``) become columns of their plain values."""
+    frame = pd.read_parquet(uri)
+    for column in frame.columns[frame.dtypes == "category"]:
+        frame[column] = frame[column].astype(frame[column].cat.categories.dtype)
     return frame
 
 

@@ -87,9 +87,25 @@ def test_a_truncated_or_corrupt_compressed_file_is_one_line_naming_it(tmp_path, 
         load_table(str(path))
 
 
-def test_folder_is_refused(tmp_path):
-    with pytest.raises(AutoMLInputError, match="is a folder"):
+def test_a_folder_without_parquet_files_is_refused(tmp_path):
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(AutoMLInputError, match="is a folder without Parquet files; give the path "
+                       "of one CSV or Parquet file, or a folder of Parquet files"):
         load_table(str(tmp_path))
+
+
+def test_a_folder_of_parquet_files_is_one_table(tmp_path):
+    """A Spark or Dask export (part files, partition folders, a _SUCCESS marker) was refused."""
+    for year in (2023, 2024):
+        (tmp_path / f"year={year}").mkdir()
+        pd.DataFrame({"x": [1.5, 2.5], "label": ["a", "b"]}).to_parquet(
+            tmp_path / f"year={year}" / "part-00000.parquet")
+    (tmp_path / "_SUCCESS").write_text("")
+    for uri in (str(tmp_path), f"file://{tmp_path}"):
+        frame = load_table(uri)
+        assert frame.sort_values(["year", "x"]).to_dict("list") == {
+            "x": [1.5, 2.5, 1.5, 2.5], "label": ["a", "b", "a", "b"],
+            "year": [2023, 2023, 2024, 2024]}
 
 
 def test_select_columns_include_exclude_and_nearest_names():
