@@ -54,6 +54,27 @@ def test_gzip_and_parquet(tmp_path):
     pd.testing.assert_frame_equal(load_table(str(pq)), FRAME)
 
 
+def test_a_table_over_http(tmp_path):
+    """http:// URIs needed aiohttp, which nothing installed: 'HTTPFileSystem requires
+    "requests" and "aiohttp" to be installed'."""
+    import functools
+    import http.server
+    import threading
+
+    pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}).to_csv(tmp_path / "t.csv", index=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert load_table(f"{base}/t.csv").to_dict("list") == {"x": [1, 2, 3],
+                                                               "y": ["a", "b", "c"]}
+        with pytest.raises(AutoMLInputError, match=r"^data file 'http://.*/nope.csv' does not "):
+            load_table(f"{base}/nope.csv")
+    finally:
+        server.shutdown()
+
+
 def test_fsspec_uri():
     with fsspec.open("memory://bucket/t.csv", "w") as handle:
         FRAME.to_csv(handle, index=False)
