@@ -298,7 +298,12 @@ def _encode_target(y: pd.Series, task: str, target: str, positive: Optional[str]
     counts = np.bincount(encoded)
     if counts.min() < 2:
         rare = classes[int(np.argmin(counts))]
+        # Mostly distinct numbers are a quantity to predict, not classes.
+        continuous = (classes.dtype.kind in "iuf" and len(classes) > 0.5 * len(labels)
+                      and len(classes) > 20)
         raise AutoMLInputError(
+            f"target {target!r} has {len(classes)} distinct numbers in {len(labels)} rows: a "
+            "quantity, not classes; use --task regression" if continuous else
             f"target class {shown(rare)} of {target!r} has only {counts.min()} row; every class "
             "needs at least 2 rows to be validated: add rows of that class or drop it"
         )

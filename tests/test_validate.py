@@ -137,6 +137,15 @@ def test_labels_that_differ_only_in_case_are_alerted_and_a_tiny_share_shown():
     assert {g.name: g.status for g in plain.guardrails}["similar_labels"] == "Passed"
 
 
+def test_a_continuous_target_for_classification_says_to_use_regression():
+    """'target class -1.92 of 'price' has only 1 row' did not say what was wrong."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "price": rng.normal(size=200).round(2)})
+    with pytest.raises(AutoMLInputError, match=r"^target 'price' has \d+ distinct numbers in 200 "
+                       r"rows: a quantity, not classes; use --task regression$"):
+        prepare_data(frame, _settings(target="price"))
+
+
 def test_imbalance_names_a_numeric_class_as_the_data_does():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=400), "label": (rng.random(400) < 0.1) * 1})
