@@ -36,6 +36,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valid
 from typing_extensions import Annotated
 
 from featurizers._cleaning import NA_TEXT
+from featurizers._numbers import as_numbers
 from featurizers._datetime import read_dates
 from flows._follow import ChampionFollower
 from tasks.drift import NOT_FINITE, date_readings, not_finite
@@ -59,6 +60,10 @@ def _one_error(value: Any, handler: Any) -> Any:
     try:
         return handler(value)
     except ValidationError:
+        amount = as_numbers(pd.Series([value], dtype=object)).iloc[0] if isinstance(
+            value, str) else math.nan
+        if not math.isnan(amount):  # "$17,463", "1.234,5": as the model reads the column
+            return float(amount)
         if isinstance(value, float):  # NaN or Infinity, which Python's JSON parser reads
             raise ValueError("not a finite number: send a number, or null for a missing "
                              "value") from None

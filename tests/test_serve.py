@@ -98,6 +98,17 @@ def test_health_and_predictions(server, trained):
     assert set(answer["predictions"]) <= {"no", "yes"}
 
 
+def test_amounts_written_as_people_write_them_score_as_their_numbers(server, trained):
+    """The model reads "1,234.5" or "$12" in a number column as the number; the service
+    refused them with 422 'not a number'."""
+    row = _rows(trained[1], 1)[0]
+    for number, written in ((1234.5, "1,234.5"), (12.0, "$12"), (-3.5, "-3,5 €")):
+        answers = [_post(server, json.dumps({"rows": [{**row, "température °C": value}]}))
+                   for value in (number, written)]
+        assert [code for code, _ in answers] == [200, 200], answers
+        assert answers[0][1]["probabilities"] == answers[1][1]["probabilities"]
+
+
 def test_texts_a_csv_reads_as_missing_score_as_missing(server, trained):
     """"NA" in a JSON row means what it meant in the training CSV: a missing value."""
     rows = _rows(trained[1], 3)

@@ -146,6 +146,19 @@ def test_a_continuous_target_for_classification_says_to_use_regression():
         prepare_data(frame, _settings(target="price"))
 
 
+def test_amounts_written_with_currency_and_thousands_are_numbers():
+    """'$17,463' was a category of near-unique values: the income it held was lost."""
+    rng = np.random.default_rng(0)
+    income = rng.integers(1_000, 90_000, size=300)
+    frame = pd.DataFrame({"income": [f"${v:,}" for v in income],
+                          "rate": [f"{v:.1f}%" for v in rng.uniform(0, 40, 300)],
+                          "label": np.where(income > 45_000, "high", "low")})
+    data = prepare_data(frame, _settings())
+    assert data.roles["income"] == data.roles["rate"] == "numeric"
+    from featurizers._numbers import as_numbers
+    assert (as_numbers(data.X["income"]).to_numpy() == income).all()
+
+
 def test_imbalance_names_a_numeric_class_as_the_data_does():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=400), "label": (rng.random(400) < 0.1) * 1})
