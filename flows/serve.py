@@ -32,7 +32,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError,
-                      WrapValidator, create_model)
+                      WithJsonSchema, WrapValidator, create_model)
 from typing_extensions import Annotated
 
 from featurizers._cleaning import NA_TEXT
@@ -71,9 +71,17 @@ def _one_error(value: Any, handler: Any) -> Any:
                          "null for a missing value") from None
 
 
+# What the schema says a number column takes: _one_error also reads numeric text.
+_NUMERIC_SCHEMA = {"anyOf": [
+    {"type": "number"}, {"type": "boolean"},
+    {"type": "string", "description": "numeric text, read as the model reads it: 1.5, 1,5, "
+     "1,234.5, $1,234, 45%"},
+    {"type": "null"}]}
+
 _TYPES: dict[str, Any] = {
     # Strict: lax booleans would read "yes", "on" or "t" in a number column as 1.
-    "numeric": Annotated[Optional[Union[Number, StrictBool]], WrapValidator(_one_error)],
+    "numeric": Annotated[Optional[Union[Number, StrictBool]], WrapValidator(_one_error),
+                         WithJsonSchema(_NUMERIC_SCHEMA)],
     "datetime": Optional[str],
     "text": Optional[str],
 }
@@ -221,7 +229,8 @@ def create_app(loaded: LoadedModel, max_body_bytes: int = MAX_BODY_BYTES,
                 "model_sha256": loaded.manifest.get("model_sha256"), "source": loaded.source,
                 "version": version}
 
-    @app.post("/predict", response_model=PredictResponse)
+    # A regressor's or forecaster's answer has no classes or probabilities (not null ones).
+    @app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)
     def predict(body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
         """Predict every row; a row the model cannot score is a 422 naming the problem."""
         rows = [r.model_dump(by_alias=True) for r in body.rows]

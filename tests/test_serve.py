@@ -126,6 +126,9 @@ def test_openapi_schema_lists_the_training_columns(server):
     row = schema["components"]["schemas"]["Row"]
     assert {"city", "température °C", "signup date", "comment"} <= set(row["properties"])
     assert "label" not in row["properties"]
+    # A number column takes numeric text too ("1,5", "$1,234"); the schema said number only.
+    takes = row["properties"]["température °C"]["anyOf"]
+    assert {t["type"] for t in takes} == {"number", "boolean", "string", "null"}
 
 
 @pytest.mark.parametrize("body, status, words", [
@@ -350,6 +353,7 @@ def test_a_forecasting_model_is_served_with_its_series_ids_and_times(tmp_path):
         rows = [{"store": 2, "month": "2019-02-01"}, {"store": 1, "month": "2019-01-01"}]
         status, answer = _post(url, json.dumps({"rows": rows}))
         assert status == 200, answer
+        assert set(answer) == {"predictions"}  # it had "classes": null and "probabilities": null
         expected = joblib.load(out / "model.pkl").predict(pd.DataFrame(rows))
         assert answer["predictions"] == pytest.approx(list(expected))
         # A time written as digits is read as model.predict reads it (it was a 422).
