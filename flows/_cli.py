@@ -115,6 +115,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     from flows._select import choose_families
     from models import DataShape
     from tasks.portfolio import load_portfolio
+    from tasks.load import check_source
     from tasks.publish import check_output_folder
 
     args = vars(build_parser().parse_args(argv))
@@ -122,6 +123,9 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     try:
         settings = settings_from_kwargs(**args)
         check_output_folder(settings.output)  # the flow checks again; here it fails in a second
+        for source in (settings.data, settings.validation_data):  # so does a missing file
+            if source:
+                check_source(source)
         choose_families(settings, DataShape(0, 0))
         load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()

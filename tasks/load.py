@@ -19,7 +19,8 @@ from prefect import task
 from featurizers._numbers import WHOLE_NUMBER
 from tasks.errors import AutoMLInputError, nearest_names
 
-__all__ = ["data_fingerprint", "frame_table", "load_table", "load_table_task", "select_columns"]
+__all__ = ["check_source", "data_fingerprint", "frame_table", "load_table", "load_table_task",
+           "select_columns"]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
@@ -134,6 +135,31 @@ def frame_table(frame: pd.DataFrame) -> pd.DataFrame:
 _UNREADABLE = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
 
+def check_source(uri: str) -> bool:
+    """Check that ``uri`` names a table to read, without reading it; return whether it is a
+    folder (of Parquet files).
+
+    Raises
+    ------
+    AutoMLInputError
+        When it does not exist, its filesystem is unknown or not installed, or it is a folder
+        without Parquet files.
+    """
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        exists = fs.exists(path)
+    except (ImportError, ValueError) as exc:
+        raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
+    if not exists:
+        raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
+    folder = fs.isdir(path)
+    if folder and not any(p.endswith(_PARQUET_SUFFIXES) for p in fs.find(path)):
+        raise AutoMLInputError(
+            f"data {uri!r} is a folder without Parquet files; give the path of one CSV or "
+            "Parquet file, or a folder of Parquet files")
+    return bool(folder)
+
+
 def load_table(uri: str) -> pd.DataFrame:
     """Read a CSV/TSV (optionally compressed) or Parquet table from a path or fsspec URI.
 
@@ -153,18 +179,7 @@ def load_table(uri: str) -> pd.DataFrame:
     AutoMLInputError
         When the file does not exist, is empty, or is not a table.
     """
-    try:
-        fs, path = fsspec.core.url_to_fs(uri)
-        exists = fs.exists(path)
-    except (ImportError, ValueError) as exc:
-        raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
-    if not exists:
-        raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
-    folder = fs.isdir(path)
-    if folder and not any(p.endswith(_PARQUET_SUFFIXES) for p in fs.find(path)):
-        raise AutoMLInputError(
-            f"data {uri!r} is a folder without Parquet files; give the path of one CSV or "
-            "Parquet file, or a folder of Parquet files")
+    folder = check_source(uri)
     try:
         if folder:
             frame = _parquet_folder(uri)

@@ -199,6 +199,19 @@ def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path
     assert any(n.startswith("refit-") for n in runs)
 
 
+def test_a_missing_data_file_fails_before_the_flow_starts(tmp_path):
+    """The command waited for its local API and began a flow run (7 to 14 s) to find that the
+    data file did not exist."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"], env["PREFECT_LOGGING_LEVEL"] = str(tmp_path / "home"), "INFO"
+    for data in (tmp_path / "nope.csv", tmp_path):  # a folder without Parquet files too
+        done = _run(["--data", str(data), "--target", "y", "--task", "regression",
+                     "--output", str(tmp_path / "out")], env)
+        assert done.returncode == 2 and "Beginning flow run" not in done.stdout, done.stdout
+        assert done.stderr.startswith("error: data") and done.stderr.count("\n") == 1
+        assert not (tmp_path / "out").exists()
+
+
 def test_ctrl_c_is_one_line_and_publishes_nothing(data_dir, tmp_path):
     """Ctrl-C printed a KeyboardInterrupt traceback of some 40 lines."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
