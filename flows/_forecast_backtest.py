@@ -90,7 +90,7 @@ def _global_rows(budget: Budget, n_features: int, cost: float) -> int:  # cost x
     40% of the time left (the local candidates run beside it; later ones get the rest)."""
     if budget.seconds is None:
         return 300_000
-    seconds = budget.remaining() * 0.4
+    seconds = max(0.0, budget.remaining()) * 0.4  # none once the time has run out
     return int(min(1_000_000, seconds / (2 * GLOBAL_SECONDS_PER_CELL * n_features * cost)))
 
 
@@ -262,8 +262,8 @@ def backtest_all(candidates: list[Candidate], panel: Panel, settings: TrainSetti
             continue
         if budget.seconds is not None:
             logger.info("%s: about %.0f s expected, %.0f s left beyond %.0f s kept for the "
-                        "final stage", spec.run_name, expected, budget.remaining() - reserve,
-                        reserve)
+                        "final stage", spec.run_name, expected,
+                        max(budget.remaining() - reserve, 0.0), reserve)
         groups = [list(range(len(panel)))] if cand.family.kind == "global" else groups_of
         name = f"backtest-{spec.family}-{spec.id:02d}"
         futures = [backtest_task.with_options(task_run_name=f"{name}-b{b}").submit(

@@ -87,3 +87,14 @@ def test_forecasts_worse_than_naive2_or_better_ones_left_out_are_warned_of():
         "but their final forecasts did not fit the time left; give a larger time budget"]
     fine = CandidateResult(CandidateSpec(3, "theta", {}), "ok", {"mase": 0.8, "owa": 0.9})
     assert forecast_warnings(fine, [fine], Selection("global", [{3: 1.0}], {}), "mase") == []
+
+
+def test_a_global_candidate_affords_no_rows_once_the_time_has_run_out():
+    """Past the budget, its rows were negative ('the time left affords -4120 training rows')."""
+    import time
+
+    from flows._forecast_backtest import _global_rows
+    from flows._loop import Budget
+
+    assert _global_rows(Budget(time.time() - 40, 30.0), n_features=13, cost=1.0) == 0
+    assert _global_rows(Budget(time.time(), 30.0), n_features=13, cost=1.0) > 0
