@@ -189,6 +189,10 @@ def miscalibrated(y: np.ndarray, proba: np.ndarray, classes: Sequence) -> Option
     worst = int(np.argmax(gap))
     if abs(mean[worst] - share[worst]) <= max(0.05, 0.5 * share[worst]):
         return None
-    return (f"gives {shown(classes[worst])} a probability of {mean[worst]:.0%} on average on "
-            f"validation rows, of which {share[worst]:.0%} are {shown(classes[worst])}; read "
-            "predict_proba as a score that ranks rows, not as a probability")
+    return (f"gives {shown(classes[worst])} a probability of {_percent(mean[worst])} on average "
+            f"on validation rows, of which {_percent(share[worst])} are {shown(classes[worst])};"
+            " read predict_proba as a score that ranks rows, not as a probability")
+
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.095 else f"{share:.1%}"  # 0.5%, not 0%
