@@ -29,22 +29,26 @@ def _key_text(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
 
 
+def _place(output: str, keep: int, stem: bool = False) -> str:
+    """The last ``keep`` characters of ``output``'s parent folder's name and its own (without
+    its suffix when ``stem``), as key text: what tells two experiments or scorings apart."""
+    path = PurePosixPath(output.rstrip("/"))
+    return _key_text(f"{path.parent.name}-{path.stem if stem else path.name}")[-keep:].strip("-")
+
+
 def experiment_key(target: str, output: str) -> str:
     """A stable artifact-key prefix per experiment (lowercase letters, digits and dashes): the
     output folder's parent's name and its own, and the target (``results/a/model`` and
     ``results/b/model`` keep their histories apart)."""
-    path = PurePosixPath(output.rstrip("/"))
-    folder = _key_text(f"{path.parent.name}-{path.name}")[-40:].strip("-")
-    return "-".join(p for p in ("automl", folder, _key_text(target)) if p)[:60].strip("-")
+    parts = ("automl", _place(output, 40), _key_text(target))
+    return "-".join(p for p in parts if p)[:60].strip("-")
 
 
 def scoring_key(output: str) -> str:
     """The artifact-key prefix of a scoring run that writes ``output`` (a file path or URI):
     its folder's name and its own (``results/run1/predictions.csv`` and
     ``results/scheduled/predictions.csv`` keep their drift apart)."""
-    path = PurePosixPath(output.rstrip("/"))
-    name = _key_text(f"{path.parent.name}-{path.stem}")
-    return f"automl-score-{name[-50:].strip('-') or 'predictions'}"
+    return f"automl-score-{_place(output, 50, stem=True) or 'predictions'}"
 
 
 class Progress:
