@@ -115,7 +115,7 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
     from flows._select import choose_families
     from models import DataShape
     from tasks.portfolio import load_portfolio
-    from tasks.load import check_source
+    from tasks.load import check_named_columns, check_source, read_header
     from tasks.publish import check_output_folder
 
     args = vars(build_parser().parse_args(argv))
@@ -126,6 +126,9 @@ def main(flow: Any, argv: Optional[Sequence[str]] = None) -> int:
         for source in (settings.data, settings.validation_data):  # so does a missing file
             if source:
                 check_source(source)
+        columns = read_header(settings.data)  # and a misspelt column, when the header reads
+        if columns is not None:
+            check_named_columns(columns, settings.named_columns, settings.target)
         choose_families(settings, DataShape(0, 0))
         load_portfolio(settings.task, settings.portfolio)
         _env.RUN_STARTED = _process_started()

@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 
 from featurizers import day_first, has_zone, utc_offsets, wall_clock
 from featurizers._cleaning import category_text
-from tasks.errors import AutoMLInputError, listed, nearest_names, shown
+from tasks.errors import AutoMLInputError, listed, shown
 from tasks.frequency import infer_frequency, replacement, season_of
 from tasks.guardrails import Guardrail
-from tasks.load import data_fingerprint
+from tasks.load import check_named_columns, data_fingerprint
 from tasks.settings import TrainSettings
 from tasks.validate import _context, check_has_rows, great_expectations
 
@@ -178,11 +178,8 @@ def _check_unique_times(frame: pd.DataFrame, keys: list[str], time_column: str) 
 
 def _run_forecast_suite(frame: pd.DataFrame, suite: gx.ExpectationSuite,
                         settings: TrainSettings) -> None:
-    missing = [c for c in [settings.target, settings.time_column, *settings.series_id,
-                           *settings.known_features] if c not in frame.columns]
-    if missing:  # GE would only say that an expectation failed
-        raise AutoMLInputError(f"column {missing[0]!r} is not in the data."
-                               + nearest_names(missing[0], frame.columns))
+    # GE would only say that an expectation failed
+    check_named_columns(list(frame.columns), settings.named_columns, settings.target)
     context = _context()
     asset = context.data_sources.add_pandas("automl").add_dataframe_asset("forecast")
     batch = asset.add_batch_definition_whole_dataframe("all").get_batch(

@@ -11,16 +11,19 @@ import re
 import zipfile
 import zlib
 from collections.abc import Sequence
+from typing import Optional
 
 import fsspec
 import pandas as pd
+import pyarrow
+import pyarrow.dataset
 from prefect import task
 
 from featurizers._numbers import WHOLE_NUMBER
 from tasks.errors import AutoMLInputError, nearest_names
 
-__all__ = ["check_source", "data_fingerprint", "frame_table", "load_table", "load_table_task",
-           "select_columns"]
+__all__ = ["check_named_columns", "check_source", "data_fingerprint", "frame_table", "load_table",
+           "load_table_task", "read_header", "select_columns"]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
@@ -71,12 +74,20 @@ def _comma_decimal_columns(frame: pd.DataFrame) -> list[str]:
     return found
 
 
+def _empty(uri: str) -> AutoMLInputError:
+    return AutoMLInputError(f"data file {uri!r} is empty; give a table with a header row")
+
+
+def _first_encoding(raw: bytes) -> str:
+    return "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
 def _read_csv(uri: str) -> pd.DataFrame:
     with fsspec.open(uri, "rb", compression="infer") as handle:
         raw = handle.read()
     if not raw.strip():
-        raise AutoMLInputError(f"data file {uri!r} is empty; give a table with a header row")
-    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        raise _empty(uri)
+    encoding = _first_encoding(raw)
     text_sample = raw[:_SNIFF_BYTES].decode(encoding, errors="replace")
     delimiter = _sniff_delimiter(text_sample, uri)
     try:
@@ -160,6 +171,75 @@ def check_source(uri: str) -> bool:
     return bool(folder)
 
 
+def read_header(uri: str) -> Optional[list[str]]:
+    """The column names of a table as :func:`load_table` would name them, read from the first
+    bytes of a CSV or the schema of Parquet, without reading the rows.
+
+    Returns
+    -------
+    list of str or None
+        None when the names cannot be known so cheaply (a header longer than the bytes read, a
+        non-ASCII header whose encoding the later rows decide, a file that does not read): the
+        full read then gives the answer.
+
+    Raises
+    ------
+    AutoMLInputError
+        When the file is empty.
+    """
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        if fs.isdir(path) or _base_name(uri).endswith(_PARQUET_SUFFIXES):
+            return [str(name) for name in pyarrow.dataset.dataset(
+                path, filesystem=fs, format="parquet", partitioning="hive").schema.names]
+        with fsspec.open(uri, "rb", compression="infer") as handle:
+            raw = handle.read(_SNIFF_BYTES)
+    except (*_UNREADABLE, pyarrow.ArrowException):
+        return None
+    whole = len(raw) < _SNIFF_BYTES
+    if whole and not raw.strip():
+        raise _empty(uri)
+    return _header_names(raw, whole, uri)
+
+
+def _header_names(raw: bytes, whole: bool, uri: str) -> Optional[list[str]]:
+    encoding = _first_encoding(raw)
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding == "utf-16" or whole or exc.start < len(raw) - 3:  # not a character cut short
+            encoding, text = "latin-1", raw.decode("latin-1")
+        else:
+            text = raw[:exc.start].decode(encoding)
+    lines = text.splitlines(keepends=True)
+    if not whole:
+        lines = lines[:-1]  # the last line may be cut mid-row
+        if not lines or (encoding != "latin-1" and not lines[0].isascii()):
+            return None  # a bad byte further on would have the whole file read as latin-1
+    delimiter = _sniff_delimiter(text, uri)
+    try:
+        names = pd.read_csv(io.StringIO("".join(lines)), sep=delimiter, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    return [str(name) for name in names]
+
+
+def check_named_columns(columns: Sequence[str], names: Sequence[str], target: str) -> None:
+    """Check that every one of ``names`` is among ``columns``.
+
+    Raises
+    ------
+    AutoMLInputError
+        Naming the first missing one (as the target column when it is ``target``), with the
+        nearest existing names.
+    """
+    for name in names:
+        if name not in columns:
+            kind = "target column" if name == target else "column"
+            raise AutoMLInputError(
+                f"{kind} {name!r} is not in the data." + nearest_names(name, columns))
+
+
 def load_table(uri: str) -> pd.DataFrame:
     """Read a CSV/TSV (optionally compressed) or Parquet table from a path or fsspec URI.
 
@@ -218,12 +298,7 @@ def select_columns(
     AutoMLInputError
         Naming a column that does not exist, with the nearest existing names.
     """
-    for name in [target, *include, *exclude]:
-        if name not in frame.columns:
-            kind = "target column" if name == target else "column"
-            raise AutoMLInputError(
-                f"{kind} {name!r} is not in the data." + nearest_names(name, frame.columns)
-            )
+    check_named_columns(list(frame.columns), [target, *include, *exclude], target)
     keep = list(include) if include else [c for c in frame.columns if c != target]
     keep = [c for c in keep if c not in set(exclude) and c != target]
     return frame[[*keep, target]]

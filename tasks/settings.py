@@ -196,6 +196,14 @@ class TrainSettings(BaseModel):
                              "--series-id and --known-features")
 
     @property
+    def named_columns(self) -> list[str]:
+        """The columns these settings name, the target first; the data must hold them all."""
+        if self.task == "forecasting":
+            return [self.target, *filter(None, [self.time_column]), *self.series_id,
+                    *self.known_features]
+        return [self.target, *self.include_columns, *self.exclude_columns]
+
+    @property
     def effective_time_budget(self) -> Optional[float]:
         """Seconds for the whole run: the given budget, else a default unless trials bound it."""
         if self.time_budget is not None:

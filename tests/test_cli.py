@@ -199,16 +199,26 @@ def test_local_run_on_the_embedded_api_records_every_task_run(data_dir, tmp_path
     assert any(n.startswith("refit-") for n in runs)
 
 
-def test_a_missing_data_file_fails_before_the_flow_starts(tmp_path):
+def test_a_missing_data_file_or_column_fails_before_the_flow_starts(tmp_path):
     """The command waited for its local API and began a flow run (7 to 14 s) to find that the
-    data file did not exist."""
+    data file did not exist, was empty, or had no column of the target's name."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"], env["PREFECT_LOGGING_LEVEL"] = str(tmp_path / "home"), "INFO"
-    for data in (tmp_path / "nope.csv", tmp_path):  # a folder without Parquet files too
-        done = _run(["--data", str(data), "--target", "y", "--task", "regression",
-                     "--output", str(tmp_path / "out")], env)
+    (tmp_path / "empty.csv").write_text("\n")
+    (tmp_path / "sales.csv").write_text("day,store,units\n2024-01-01,a,3\n")
+    cases = [("nope.csv", ["--target", "y", "--task", "regression"], "error: data"),
+             ("", ["--target", "y", "--task", "regression"], "error: data"),  # no Parquet in it
+             ("empty.csv", ["--target", "y", "--task", "regression"], "error: data file"),
+             ("sales.csv", ["--target", "unit", "--task", "regression"],
+              "error: target column 'unit' is not in the data. Did you mean 'units'?"),
+             ("sales.csv", ["--target", "units", "--task", "forecasting", "--time-column", "day",
+                            "--horizon", "2", "--series-id", "shop"],
+              "error: column 'shop' is not in the data.")]
+    for name, settings, error in cases:
+        done = _run(["--data", str(tmp_path / name), *settings, "--output",
+                     str(tmp_path / "out")], env)
         assert done.returncode == 2 and "Beginning flow run" not in done.stdout, done.stdout
-        assert done.stderr.startswith("error: data") and done.stderr.count("\n") == 1
+        assert done.stderr.startswith(error) and done.stderr.count("\n") == 1, done.stderr
         assert not (tmp_path / "out").exists()
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tasks.errors import AutoMLInputError
-from tasks.load import data_fingerprint, load_table, select_columns
+from tasks.load import data_fingerprint, load_table, read_header, select_columns
 
 FRAME = pd.DataFrame({"a b": [1, 2, 3], "ünï": ["x", "y", "z"], "y": [0.5, 1.5, 2.5]})
 
@@ -124,9 +124,40 @@ def test_a_folder_of_parquet_files_is_one_table(tmp_path):
     (tmp_path / "_SUCCESS").write_text("")
     for uri in (str(tmp_path), f"file://{tmp_path}"):
         frame = load_table(uri)
+        assert sorted(read_header(uri)) == sorted(frame.columns)
         assert frame.sort_values(["year", "x"]).to_dict("list") == {
             "x": [1.5, 2.5, 1.5, 2.5], "label": ["a", "b", "a", "b"],
             "year": [2023, 2023, 2024, 2024]}
+
+
+def test_the_header_alone_names_the_columns_as_the_full_read_does(tmp_path):
+    """The command line checks the named columns from the header before a flow run starts."""
+    tables = {"t.csv": lambda p: FRAME.to_csv(p, sep=";", index=False),
+              "t.tsv.gz": lambda p: FRAME.to_csv(p, sep="\t", index=False),
+              "t.parquet": FRAME.to_parquet,
+              "bom.csv": lambda p: FRAME.to_csv(p, index=False, encoding="utf-8-sig"),
+              "latin.csv": lambda p: FRAME.to_csv(p, index=False, encoding="latin-1")}
+    for name, write in tables.items():
+        write(tmp_path / name)
+        uri = str(tmp_path / name)
+        assert read_header(uri) == list(load_table(uri).columns), name
+    # Named as pandas names them; the full read then says which name is repeated.
+    (tmp_path / "repeated.csv").write_text("a,a,,y\n1,2,3,4\n")
+    assert read_header(str(tmp_path / "repeated.csv")) == ["a", "a.1", "Unnamed: 2", "y"]
+    many = tmp_path / "many.csv"  # the header is in the first bytes, the rows go on
+    pd.DataFrame({"id": range(20_000), "y": 0.5}).to_csv(many, index=False)
+    assert read_header(str(many)) == ["id", "y"]
+    # Beyond those bytes a latin-1 byte would have the whole file read as latin-1: an accented
+    # header is left to the full read.
+    pd.DataFrame({"ünï": range(20_000)}).to_csv(many, index=False)
+    assert read_header(str(many)) is None
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(20_000)) + "\n1\n")
+    assert read_header(str(tmp_path / "wide.csv")) is None  # longer than the bytes read
+    (tmp_path / "empty.csv").write_text(" \n")
+    with pytest.raises(AutoMLInputError, match="is empty; give a table with a header row"):
+        read_header(str(tmp_path / "empty.csv"))
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n" * 100)[:20])
+    assert read_header(str(tmp_path / "cut.csv.gz")) is None  # the full read says why
 
 
 def test_select_columns_include_exclude_and_nearest_names():
