@@ -1,6 +1,6 @@
-"""Logging filters: a user-input error is reported as its one-line message, without a traceback
-(in every flow's run log); the CLI's temporary API's shutdown does not print the traces of work it
-cancels and redoes."""
+"""Logging filters: a user-input error and a candidate's timeout are reported as their one-line
+message, without a traceback (in every flow's run log); the CLI's temporary API's shutdown does
+not print the traces of work it cancels and redoes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from tasks.errors import AutoMLInputError
+from tasks.train import CandidateTimedOut
 
 __all__ = ["ShutdownCancelFilter", "UserErrorFilter", "quiet_user_errors"]
 
@@ -15,11 +16,13 @@ RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class UserErrorFilter(logging.Filter):
-    """Drop the traceback from records about an :class:`AutoMLInputError`."""
+    """Drop the traceback from records about an :class:`AutoMLInputError` or a
+    :class:`CandidateTimedOut`: the message says all there is (a timeout is the budget at work,
+    and its traceback, some 20 lines, only ever pointed at where the deadline is checked)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, AutoMLInputError):
+        if isinstance(exc, (AutoMLInputError, CandidateTimedOut)):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -264,8 +264,9 @@ class _Loop:
             if self.halving.promote(result, self.metric):
                 self.promotions.append(self.searcher.promote(result.spec))
             score = result.metrics.get(self.metric, math.nan)
-            logger.info("%s: %s %s=%.5g in %.1fs%s%s", result.spec.run_name, result.status,
-                        self.metric, score, seconds, " (cached)" if result.cached else "",
+            scored = "" if math.isnan(score) else f" {self.metric}={score:.5g}"
+            logger.info("%s: %s%s in %.1fs%s%s", result.spec.run_name, result.status, scored,
+                        seconds, " (cached)" if result.cached else "",
                         f" - {result.error}" if result.error else "")
             if (self.settings.exit_score is not None and result.spec.fraction >= 1.0
                     and not math.isnan(score)

@@ -21,7 +21,7 @@ from flows.train import train
 from tasks.artifacts import Progress, experiment_key, mark_progress_failed
 from tasks.errors import AutoMLInputError
 from tasks.types import TrainResult
-from tests.conftest import awkward_classification, small_regression
+from tests.conftest import LogRecords, awkward_classification, small_regression
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 FILES = {"model.pkl", "leaderboard.csv", "metrics.json", "manifest.json", "data_contract.json",
@@ -179,17 +179,8 @@ def test_a_number_out_of_bounds_fails_the_call_naming_it(tmp_path):
     assert not (tmp_path / "bounds").exists()
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 def test_a_bad_input_from_python_is_logged_without_a_traceback(tmp_path):
-    handler = _Records()
+    handler = LogRecords()
     loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
     for logger in loggers:
         logger.addHandler(handler)
