@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tasks.errors import AutoMLInputError
-from tasks.train import CandidateTimedOut
+from tasks.errors import AutoMLInputError, CandidateTimedOut
 
 __all__ = ["ShutdownCancelFilter", "UserErrorFilter", "quiet_user_errors"]
 

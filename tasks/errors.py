@@ -1,4 +1,5 @@
-"""The one exception type that means "the user's input or settings are wrong"."""
+"""The one exception type that means "the user's input or settings are wrong", and a candidate's
+timeout. Light to import: the command line's package imports it before Prefect."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "OneLineParser", "as_parameters", "nearest_existing",
+__all__ = ["AutoMLInputError", "CandidateTimedOut", "OneLineParser", "as_parameters", "nearest_existing",
            "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
@@ -32,6 +33,18 @@ class AutoMLInputError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class CandidateTimedOut(TimeoutError):
+    """A candidate stopped at its deadline after ``seconds`` (``args[1]``, kept by pickling)."""
+
+    @property
+    def seconds(self) -> float:
+        """How long the candidate ran."""
+        return float(self.args[1]) if len(self.args) > 1 else 0.0
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class OneLineParser(argparse.ArgumentParser):

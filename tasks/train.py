@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from featurizers import AutoFeaturizer
 from models import make_model, registry
 from models._calibration import clip_probabilities, fit_temperature, scale_probabilities
+from tasks.errors import CandidateTimedOut
 from tasks.evaluate import compute_metrics
 from tasks.publish import package_versions
 from tasks.split import SplitPlan
@@ -75,18 +76,6 @@ def _training_rows(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         return rows
     size = max(2, int(round(fraction * len(rows))))
     return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
-
-
-class CandidateTimedOut(TimeoutError):
-    """A candidate stopped at its deadline after ``seconds`` (``args[1]``, kept by pickling)."""
-
-    @property
-    def seconds(self) -> float:
-        """How long the candidate ran."""
-        return float(self.args[1]) if len(self.args) > 1 else 0.0
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 def evaluate_candidate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,12 @@ def test_an_unreadable_profile_leaves_it_to_prefect(places):
     env, cwd = places
     _profiles(env, "active = [not toml")
     assert api_chosen_elsewhere(env, cwd)
+
+
+def test_the_package_is_light_enough_to_start_the_api_before_prefect():
+    """``python -m flows.train`` imports ``flows`` first: once it imported Prefect (through a
+    logging filter's exception class), the API started after Prefect, by Prefect, 10 s later."""
+    done = subprocess.run([sys.executable, "-c", "import sys, flows; print(sorted("
+                           "m for m in ('prefect', 'pandas', 'sklearn') if m in sys.modules))"],
+                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert done.stdout.strip() == "[]", done.stderr
