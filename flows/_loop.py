@@ -22,6 +22,7 @@ from prefect.logging import get_run_logger
 from models._calibration import calibrates
 from tasks.costs import CostModel
 from tasks.evaluate import METRICS, loss_of
+from tasks.explain import retrain_seconds
 from tasks.search import MAX_FAILURES, Searcher
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan
@@ -36,6 +37,7 @@ __all__ = ["BASELINE_CHECK_SECONDS", "REGISTER_SECONDS", "TOO_LITTLE_TIME", "Bud
 PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
 TOO_LITTLE_TIME = "would not fit the time left"  # the error of a candidate left out
 EXPLAIN_SECONDS = 1.0  # shuffling the raw columns once (beyond refitting the model on one fold)
+EXPLAIN_SHARE = 0.2  # of the budget, at most, kept for refitting the best to explain it
 BASELINE_CHECK_SECONDS = 1.0  # resampling the validation rows (see tasks.baseline)
 # Registering, after publishing: loading and scoring the champion, resampling the gain, copying
 # the results folder in as a version (0.8 s for the demo data on a 2-core machine).
@@ -126,15 +128,24 @@ def refit_bytes(members: list[CandidateResult], plan: SplitPlan) -> float:
 
 
 def refit_reserve(results: list[CandidateResult], metric: str, plan: SplitPlan,
-                  n_workers: int) -> float:
+                  n_workers: int, budget_seconds: Optional[float] = None) -> float:
     """Seconds to keep for refitting the best few (an ensemble) on all rows, for training the
     best once more without its validation rows (its raw-column importance), comparing the winner
-    with the baseline, and publishing."""
+    with the baseline, and publishing.
+
+    Training the best once more is kept only while it takes at most ``EXPLAIN_SHARE`` of
+    ``budget_seconds``: on large data the search has the better use for the time, and the
+    importance is then measured on the published model when no time is left for it.
+    """
     ok = sorted((r for r in results if r.status == "ok" and r.spec.fraction >= 1.0),
                 key=lambda r: loss_of(metric, r.metrics.get(metric, math.nan)))
     if not ok:
         return PUBLISH_SECONDS
-    explain = full_fit_seconds(ok[0], plan) + EXPLAIN_SECONDS
+    # As explaining will decide whether to train the best again on a fold (tasks.explain).
+    again = retrain_seconds(ok[0].fit_seconds / max(1, len(plan.folds)))
+    if budget_seconds is not None and again > EXPLAIN_SHARE * budget_seconds:
+        again = 0.0
+    explain = again + EXPLAIN_SECONDS
     return (BASELINE_CHECK_SECONDS + publish_seconds(refit_bytes(ok[:3], plan)) + explain
             + refit_seconds(ok[:3], plan, n_workers))
 
@@ -205,15 +216,17 @@ class _Loop:
     def launch(self) -> None:
         """Fill the free workers."""
         specs: list[CandidateSpec] = []
-        reserve = refit_reserve(self.results, self.metric, self.plan, self.settings.n_workers)
-        left = self.budget.remaining() - reserve
+        reserve = refit_reserve(self.results, self.metric, self.plan, self.settings.n_workers,
+                                self.budget.seconds)
+        remaining = self.budget.remaining()
+        left = remaining - reserve
         while self.stop is None and len(self.running) + len(specs) < self.settings.n_workers:
             if self.started + len(specs) >= self.max_trials:
                 self.stop = f"reached max_trials={self.settings.max_trials}"
             elif left <= 1.0:
                 self.stop = "time budget used" + (
-                    f" (its last {reserve:.0f} s are kept for refitting, ensembling, explaining "
-                    "and publishing)" if reserve >= 1 else "")
+                    f" (its last {min(reserve, max(0.0, remaining)):.0f} s are kept for "
+                    "refitting, ensembling, explaining and publishing)" if reserve >= 1 else "")
             elif (spec := self._next_spec(left)) is None:
                 self.stop = ("every model family failed its candidates"
                              if self.searcher.all_given_up

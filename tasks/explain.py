@@ -25,7 +25,18 @@ from tasks.types import CandidateSpec
 from tasks.validate import PreparedData
 
 __all__ = ["Explanation", "explain_model", "explain_task", "fit_on_rows", "model_loss",
-           "model_predictions", "permutation_importance_table"]
+           "model_predictions", "permutation_importance_table", "retrain_seconds"]
+
+# Training the model again on a fold is done only with this multiple of its estimate to spare:
+# the search may have cut the candidate short, and not every family can be stopped.
+RETRAIN_MARGIN = 1.5
+
+
+def retrain_seconds(fold_fit_seconds: float) -> float:
+    """Seconds that training the chosen model again on a fold needs to be tried: what the
+    search and the explanation both plan for it."""
+    return RETRAIN_MARGIN * fold_fit_seconds
+
 
 MIN_ROWS = 200
 # Rows per prediction call while shuffling: a call's fixed cost (the featurization's and
@@ -254,7 +265,7 @@ def explain_model(
     # One BLAS thread, as the candidate's fit_seconds were measured: with two, on a busy
     # machine, a logistic regression took five times as long, and lbfgs cannot be cut short.
     with threadpool_limits(limits=1):
-        if 1.5 * fit_seconds < seconds_left:
+        if retrain_seconds(fit_seconds) < seconds_left:
             started = time.perf_counter()
             # The search may have cut the candidate short: its seconds can understate a fit.
             model = fit_on_rows(specs, weights, data, train_rows, seed,
