@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["AutoMLInputError", "CandidateTimedOut", "OneLineParser", "as_parameters", "nearest_existing",
-           "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
+__all__ = ["AutoMLInputError", "CandidateTimedOut", "OneLineParser", "as_parameters",
+           "nearest_existing", "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 #: What a message quotes: a command between backticks, or a name or path as ``repr`` shows it
