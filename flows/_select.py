@@ -115,6 +115,13 @@ def _positive_text(data: PreparedData, settings: TrainSettings) -> str:
     return f"{data.positive_class!r} ({why}; average precision and the charts score it)"
 
 
+def _calibration_text(temperature: float) -> str:
+    way = ("softened: the model was overconfident" if temperature > 1
+           else "sharpened: the model was underconfident")
+    return (f"probabilities {way} on the out-of-fold rows; its log-probabilities are divided by "
+            f"a temperature of {temperature:.3g}, fitted there to minimise log loss")
+
+
 def summarize_run(
     settings: TrainSettings, data: PreparedData, plan: SplitPlan, metric: str,
     best: CandidateResult, results: list[CandidateResult], stop_reason: str, budget: Budget,
@@ -135,6 +142,8 @@ def summarize_run(
     }
     if data.positive_class is not None:
         summary["positive class"] = _positive_text(data, settings)
+    if best.temperature != 1.0:
+        summary["calibration"] = _calibration_text(best.temperature)
     if best.spec.family == "ensemble":
         single = select_best([r for r in results if r.spec.family != "ensemble"], metric)
         summary["blend"] = (
@@ -145,7 +154,7 @@ def summarize_run(
         "metric": metric, "value": best.metrics[metric], "validation_metrics": best.metrics,
         "validation": plan.describe(),
         "best": {"id": best.spec.id, "family": best.spec.family, "config": best.spec.config,
-                 "fit_seconds": best.fit_seconds, **members},
+                 "fit_seconds": best.fit_seconds, "temperature": best.temperature, **members},
         "candidates": {"total": len(trained), **{str(k): int(v) for k, v in counts.items()}},
         "stop_reason": stop_reason,
         "positive_class": data.positive_class,
@@ -168,11 +177,12 @@ def summarize_run(
 
 
 def _members_of(best: CandidateResult, results: list[CandidateResult]) -> dict[str, Any]:
-    """An ensemble's members as ``{"members": [{"id", "family", "weight"}, ...]}`` (heaviest
-    first); empty for a single model."""
+    """An ensemble's members as ``{"members": [{"id", "family", "weight", "temperature"}, ...]}``
+    (heaviest first); empty for a single model."""
     if best.spec.family != "ensemble":
         return {}
-    family = {r.spec.id: r.spec.family for r in results}
-    members = [{"id": int(i), "family": family.get(int(i), "?"), "weight": w}
+    by_id = {r.spec.id: r for r in results}
+    members = [{"id": int(i), "family": by_id[int(i)].spec.family if int(i) in by_id else "?",
+                "weight": w, "temperature": by_id[int(i)].temperature if int(i) in by_id else 1.0}
                for i, w in best.spec.config["members"].items()]
     return {"members": sorted(members, key=lambda m: (-m["weight"], m["id"]))}

@@ -102,7 +102,8 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
          f"<p>{html.escape(facts['best'])}. Its validation metrics (out-of-fold predictions):</p>"
          + table(winner, numeric=["validation value"])
          + "".join(f"<p>{label}: {html.escape(str(facts[key]))}.</p>" for key, label in (
-             ("blend", "The blend scores"), ("positive class", "Positive class"))
+             ("blend", "The blend scores"), ("calibration", "Calibration"),
+             ("positive class", "Positive class"))
              if facts.get(key))
          + (f"<p>Against HistGradientBoosting defaults: {html.escape(facts['baseline check'])}."
             "</p>" if facts.get("baseline check") else "")

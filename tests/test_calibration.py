@@ -93,6 +93,14 @@ def test_a_log_loss_run_publishes_the_temperatures_of_the_ensemble_and_its_membe
     assert sorted((m["id"], m["family"], m["weight"]) for m in members) == sorted(
         (i, board.loc[i, "family"], w) for i, w in result.ensemble.items())
     assert [m["weight"] for m in members] == sorted(result.ensemble.values(), reverse=True)
+    # The temperatures were in leaderboard.csv only, not in the report or metrics.json.
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["best"]["temperature"] == model.temperature
+    assert [m["temperature"] for m in members] == [board.loc[m["id"], "temperature"]
+                                                   for m in members]
+    shown = f"a temperature of {model.temperature:.3g}"
+    assert shown in metrics["summary"]["calibration"]
+    assert shown in (tmp_path / "o" / "report.html").read_text()
 
 
 def test_a_calibrated_blend_gets_its_own_temperature():
