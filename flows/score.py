@@ -43,7 +43,7 @@ from tasks.artifacts import scoring_key  # noqa: E402
 from tasks.drift import DriftReport, check_against_contract, score_frame  # noqa: E402
 from tasks.errors import (  # noqa: E402
     AutoMLInputError, OneLineParser, nearest_names, parameter_names)
-from tasks.load import load_table  # noqa: E402
+from tasks.load import check_source, load_table, read_header  # noqa: E402
 from tasks.model_io import (  # noqa: E402
     fetch_published,
     load_verified,
@@ -229,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # The flow checks again; here it fails before any flow run.
         check_output(args.output, args.data)
+        check_source(args.data)
+        columns = read_header(args.data) if args.keep_columns else None
+        if columns is not None:
+            kept_columns(pd.DataFrame(columns=columns), args.keep_columns)
         wait_for_local_api(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         with _env.command_line():
             result = score(model=args.model, data=args.data, output=args.output,

@@ -193,7 +193,9 @@ def read_header(uri: str) -> Optional[list[str]]:
             return [str(name) for name in pyarrow.dataset.dataset(
                 path, filesystem=fs, format="parquet", partitioning="hive").schema.names]
         with fsspec.open(uri, "rb", compression="infer") as handle:
-            raw = handle.read(_SNIFF_BYTES)
+            raw = b""  # a stream (HTTP without a length) may return less before its end
+            while len(raw) < _SNIFF_BYTES and (chunk := handle.read(_SNIFF_BYTES - len(raw))):
+                raw += chunk
     except (*_UNREADABLE, pyarrow.ArrowException):
         return None
     whole = len(raw) < _SNIFF_BYTES
@@ -207,16 +209,17 @@ def _header_names(raw: bytes, whole: bool, uri: str) -> Optional[list[str]]:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        if encoding == "utf-16" or whole or exc.start < len(raw) - 3:  # not a character cut short
+        if whole or exc.reason not in ("unexpected end of data", "truncated data"):  # not cut
             encoding, text = "latin-1", raw.decode("latin-1")
         else:
             text = raw[:exc.start].decode(encoding)
+    # As _read_csv sniffs it, whichever encoding then reads the names.
+    delimiter = _sniff_delimiter(raw.decode(_first_encoding(raw), errors="replace"), uri)
     lines = text.splitlines(keepends=True)
     if not whole:
         lines = lines[:-1]  # the last line may be cut mid-row
         if not lines or (encoding != "latin-1" and not lines[0].isascii()):
             return None  # a bad byte further on would have the whole file read as latin-1
-    delimiter = _sniff_delimiter(text, uri)
     try:
         names = pd.read_csv(io.StringIO("".join(lines)), sep=delimiter, nrows=0).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError):

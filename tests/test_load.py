@@ -75,6 +75,40 @@ def test_a_table_over_http(tmp_path):
         server.shutdown()
 
 
+def test_the_header_of_a_stream_without_a_length_is_read_whole():
+    """An HTTP answer without Content-Length is a stream whose read(n) returns what has come:
+    the header was cut at its first part, and the CLI refused a column that was there."""
+    import http.server
+    import threading
+    import time
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # the end of the body is the end of the connection
+
+        def do_GET(self):  # noqa: N802 - the handler's name in http.server
+            self.send_response(200)
+            self.end_headers()
+            for part in (b"first_column,sec", b"ond_column\n", b"1,2\n3,4\n"):
+                self.wfile.write(part)
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def do_HEAD(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}/t.csv"
+        assert read_header(uri) == ["first_column", "second_column"]
+    finally:
+        server.shutdown()
+
+
 def test_fsspec_uri():
     with fsspec.open("memory://bucket/t.csv", "w") as handle:
         FRAME.to_csv(handle, index=False)
@@ -153,6 +187,12 @@ def test_the_header_alone_names_the_columns_as_the_full_read_does(tmp_path):
     assert read_header(str(many)) is None
     (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(20_000)) + "\n1\n")
     assert read_header(str(tmp_path / "wide.csv")) is None  # longer than the bytes read
+    # UTF-16 whose first 64 KiB end inside a character (two code units): read as latin-1, its
+    # header was "a\x00,\x00b" and every column named missing.
+    text = "a,b\n" + "1,2\n" * 8190 + "x,\U0001F600\n"
+    assert len(("a,b\n" + "1,2\n" * 8190 + "x,").encode("utf-16")) == 65534
+    (tmp_path / "wide16.csv").write_text(text, encoding="utf-16")
+    assert read_header(str(tmp_path / "wide16.csv")) == ["a", "b"]
     (tmp_path / "empty.csv").write_text(" \n")
     with pytest.raises(AutoMLInputError, match="is empty; give a table with a header row"):
         read_header(str(tmp_path / "empty.csv"))

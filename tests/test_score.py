@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,18 @@ def test_cli_writes_csv_and_fails_in_one_line(model_dir, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         f"error: output {str(tmp_path / 'p.txt')!r} must end in .csv or .parquet"]
+    # A missing data file or a misspelt column to keep: found before any flow run starts (the
+    # command waited for its local API and a flow run, some 7 s, to say so).
+    for data_file, keep, error in [
+            (tmp_path / "nope.csv", [], "error: data file"),
+            (data, ["--keep-columns", "row_id"], "error: --keep-columns: 'row_id' is not in the "
+                                                 "data. Did you mean 'row id'?")]:
+        bad = subprocess.run([sys.executable, "-m", "flows.score", "--model", str(model_dir),
+                              "--data", str(data_file), "--output", str(tmp_path / "q.csv"),
+                              *keep], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"})
+        assert bad.returncode == 2 and "Beginning flow run" not in bad.stdout, bad.stdout
+        assert bad.stderr.startswith(error) and bad.stderr.count("\n") == 1, bad.stderr
 
 
 def test_columns_kept_from_the_data_come_first_in_row_order(model_dir, tmp_path):
