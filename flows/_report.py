@@ -98,7 +98,8 @@ def build_report(data: PreparedData, chosen: CandidateResult, leaderboard: pd.Da
         facts=facts, settings=settings, metrics=metrics,
         guardrails=metrics["guardrails"], columns=data.roles, leaderboard=leaderboard,
         importance=explanation.table, featurization=featurization,
-        winner_charts=[*winner, *importance], run_charts=runs)
+        winner_charts=[*winner, *importance], run_charts=runs,
+        shared_importance=explanation.shared)
     charts = [*winner, *runs, *importance]
     files = {chart.name: chart.png for chart in charts}
     files["feature_importance.csv"] = explanation.table.to_csv(index=False).encode()

@@ -115,11 +115,20 @@ def _positive_text(data: PreparedData, settings: TrainSettings) -> str:
     return f"{data.positive_class!r} ({why}; average precision and the charts score it)"
 
 
-def _calibration_text(temperature: float) -> str:
-    way = ("softened: the model was overconfident" if temperature > 1
-           else "sharpened: the model was underconfident")
-    return (f"probabilities {way} on the out-of-fold rows; its log-probabilities are divided by "
-            f"a temperature of {temperature:.3g}, fitted there to minimise log loss")
+def _calibration_text(temperature: float, members: list[dict[str, Any]]) -> Optional[str]:
+    """How the published probabilities were calibrated (log loss), or None when they were not:
+    the model's or blend's own ``temperature``, and each blend member's."""
+    scaled = [m for m in members if m["temperature"] != 1.0]
+    if temperature == 1.0 and not scaled:
+        return None
+    named = ", ".join(f"{m['family']}-{m['id']:02d} {m['temperature']:.3g}" for m in scaled)
+    parts = [f"each member's by its own temperature ({named})"] if scaled else []
+    if temperature != 1.0:
+        way = "softened: over" if temperature > 1 else "sharpened: under"
+        parts.append(f"{'the blend' if members else 'the model'}'s by a temperature of "
+                     f"{temperature:.3g} ({way}confident)")
+    return ("log-probabilities divided, each factor fitted on the out-of-fold rows to minimise "
+            "log loss: " + "; ".join(parts))
 
 
 def summarize_run(
@@ -142,8 +151,9 @@ def summarize_run(
     }
     if data.positive_class is not None:
         summary["positive class"] = _positive_text(data, settings)
-    if best.temperature != 1.0:
-        summary["calibration"] = _calibration_text(best.temperature)
+    calibration = _calibration_text(best.temperature, members.get("members", []))
+    if calibration:
+        summary["calibration"] = calibration
     if best.spec.family == "ensemble":
         single = select_best([r for r in results if r.spec.family != "ensemble"], metric)
         summary["blend"] = (

@@ -304,7 +304,8 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
                          facts, explanation, features)
     facts["charts"] = report.chart_numbers()
     facts["feature_importance"] = {"source": explanation.source, "top": explanation.table.head(
-        10)[["feature", "importance", "std"]].to_dict("records")}
+        10)[["feature", "importance", "std"]].to_dict("records"),
+        "near_duplicates": explanation.shared}
     # A registry version records the rows it trained on: the next run compares on new ones.
     rows_file = training_rows_file(prepared, model) if settings.registry else {}
     model_path = publish_task(settings.output, model, leaderboard, facts, manifest,

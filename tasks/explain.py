@@ -6,7 +6,7 @@ import itertools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -25,7 +25,8 @@ from tasks.types import CandidateSpec
 from tasks.validate import PreparedData
 
 __all__ = ["Explanation", "explain_model", "explain_task", "fit_on_rows", "model_loss",
-           "model_predictions", "permutation_importance_table", "retrain_seconds"]
+           "model_predictions", "near_duplicates", "permutation_importance_table",
+           "retrain_seconds"]
 
 # Training the model again on a fold is done only with this multiple of its estimate to spare:
 # the search may have cut the candidate short, and not every family can be stopped.
@@ -48,10 +49,42 @@ IMPORTANCE_COLUMNS = ["feature", "importance", "std", "min", "max", "repeats", "
 
 @dataclass
 class Explanation:
-    """Raw-column importance of one model and how it was measured."""
+    """Raw-column importance of one model and how it was measured; ``shared`` lists the pairs of
+    measured columns that are nearly the same (see :func:`near_duplicates`)."""
 
     table: pd.DataFrame
     source: str
+    shared: list[dict[str, Any]] = field(default_factory=list)
+
+
+NEAR_DUPLICATE = 0.95  # |Spearman correlation| from which two columns share their importance
+
+
+def near_duplicates(X: pd.DataFrame, columns: Sequence[str], most: int = 10,
+                    among: int = 100) -> list[dict[str, Any]]:
+    """Pairs of numeric ``columns`` whose values on ``X`` rank nearly alike (``|Spearman| >=
+    NEAR_DUPLICATE``), most alike first, at most ``most``: shuffling one leaves the other to
+    the model, so permutation importance splits what the pair carries between them. Only the
+    first ``among`` columns are compared (the most important, as the table orders them).
+
+    Returns
+    -------
+    list of dict
+        ``{"columns": [a, b], "correlation": rho}``.
+    """
+    numeric = [c for c in columns[:among]
+               if c in X.columns and pd.api.types.is_numeric_dtype(X[c])
+               and not pd.api.types.is_bool_dtype(X[c]) and X[c].nunique() > 2]
+    if len(numeric) < 2:
+        return []
+    # Two mostly empty columns sharing three rows would correlate by chance.
+    rho = X[numeric].rank().corr(min_periods=max(30, len(X) // 10)).to_numpy()
+    pairs = [(abs(rho[i, j]), *sorted([numeric[i], numeric[j]]), rho[i, j])
+             for i in range(len(numeric)) for j in range(i + 1, len(numeric))
+             if abs(rho[i, j]) >= NEAR_DUPLICATE]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    return [{"columns": [a, b], "correlation": round(float(r), 4)}
+            for _, a, b, r in pairs[:most]]
 
 
 def model_predictions(model: Any, X: pd.DataFrame, data: PreparedData) -> np.ndarray:
@@ -280,7 +313,7 @@ def explain_model(
         table = permutation_importance_table(model, X, y, data, metric, n_repeats, seed,
                                              max_seconds=max(0.0, 0.5 * seconds_left),
                                              source=source)
-    return Explanation(table, source)
+    return Explanation(table, source, near_duplicates(X, list(table["feature"])))
 
 
 @task(name="explain", cache_policy=NO_CACHE)

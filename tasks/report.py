@@ -42,6 +42,7 @@ class ReportContent:
     featurization: pd.DataFrame
     winner_charts: Sequence[Chart]
     run_charts: Sequence[Chart]
+    shared_importance: Sequence[dict[str, Any]] = ()
 
 
 def _usage(content: ReportContent) -> str:
@@ -68,6 +69,16 @@ def _winner_table(content: ReportContent) -> pd.DataFrame:
     return pd.DataFrame([(name, value, better(name)) for name, value in
                          sorted(content.metrics["validation_metrics"].items())],
                         columns=["metric", "validation value", "direction"])
+
+
+def _shared_text(pairs: Sequence[dict[str, Any]]) -> str:
+    if not pairs:
+        return ""
+    named = "; ".join(f"{html.escape(p['columns'][0])} and {html.escape(p['columns'][1])} "
+                      f"({p['correlation']:+.2f})" for p in pairs)
+    return (f"<p>Nearly the same columns (rank correlation on these rows): {named}. Shuffling "
+            "one leaves the other to the model, so each can look less important than the pair "
+            "is; together they may matter more.</p>")
 
 
 def _sections(content: ReportContent) -> list[tuple[str, str]]:
@@ -113,6 +124,7 @@ def _sections(content: ReportContent) -> list[tuple[str, str]]:
          f"{metric} worsens when one column's values are shuffled (mean and spread over "
          f"repeats). Measured on "
          f"{html.escape(source)}. Full table: feature_importance.csv.</p>"
+         + _shared_text(content.shared_importance)
          + table(importance.head(25), numeric=["importance", "std", "min", "max"])),
         ("Featurization",
          "<p>Every engineered feature comes from one raw column through one transformer "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import joblib
@@ -98,9 +99,12 @@ def test_a_log_loss_run_publishes_the_temperatures_of_the_ensemble_and_its_membe
     assert metrics["best"]["temperature"] == model.temperature
     assert [m["temperature"] for m in members] == [board.loc[m["id"], "temperature"]
                                                    for m in members]
-    shown = f"a temperature of {model.temperature:.3g}"
+    shown = (f"each member's by its own temperature ({members[0]['family']}-"
+             f"{members[0]['id']:02d} {members[0]['temperature']:.3g}")
     assert shown in metrics["summary"]["calibration"]
-    assert shown in (tmp_path / "o" / "report.html").read_text()
+    assert f"the blend's by a temperature of {model.temperature:.3g}" in metrics["summary"][
+        "calibration"]
+    assert html.escape(shown) in (tmp_path / "o" / "report.html").read_text()
 
 
 def test_a_calibrated_blend_gets_its_own_temperature():

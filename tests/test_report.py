@@ -88,7 +88,9 @@ def test_classification_charts_match_metrics_json(signal_run):
 
 def test_regression_charts_and_importance(tmp_path):
     out = tmp_path / "reg"
-    train(data=small_regression(n=300), target="y", task="regression", max_trials=4,
+    noise = np.random.default_rng(3).normal(size=300)  # and the same noise in other units
+    frame = small_regression(n=300).assign(noise=noise, **{"noise in %": 100 * noise + 1e-3})
+    train(data=frame, target="y", task="regression", max_trials=4,
           include=["linear", "hist_gradient_boosting"], output=str(out))
     metrics = json.loads((out / "metrics.json").read_text())
     charts = metrics["charts"]
@@ -100,6 +102,32 @@ def test_regression_charts_and_importance(tmp_path):
                                                            rel=1e-9)
     table = pd.read_csv(out / "feature_importance.csv")
     assert list(table["feature"][:2]) == ["x1", "x2"]  # y = 3 x1 - 2 x2 + 1.5 [group a] + noise
+    # Two columns that are one split their importance: the report and metrics.json say so.
+    assert metrics["feature_importance"]["near_duplicates"] == [
+        {"columns": ["noise", "noise in %"], "correlation": 1.0}]
+    assert ("Nearly the same columns (rank correlation on these rows): noise and noise in % "
+            "(+1.00)") in (out / "report.html").read_text()
+
+
+def test_near_duplicates_are_numeric_columns_that_rank_alike():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    frame = pd.DataFrame({"x": x, "x cubed": x ** 3, "minus x": -x + rng.normal(0, 0.01, 500),
+                          "other": rng.normal(size=500), "flag": x > 0, "dummy": (x > 0) * 1,
+                          "text": np.where(x > 0, "a", "b")})
+    from tasks.explain import near_duplicates
+    found = near_duplicates(frame, list(frame.columns))
+    # Ranks, not values: x cubed is x. Signs kept. Booleans, 0/1 and text are left out.
+    assert [(p["columns"], p["correlation"]) for p in found] == [
+        (["x", "x cubed"], 1.0), (["minus x", "x"], pytest.approx(-1.0, abs=1e-3)),
+        (["minus x", "x cubed"], pytest.approx(-1.0, abs=1e-3))]
+    assert near_duplicates(frame, ["x", "x cubed"], most=0) == []
+    assert near_duplicates(frame, ["x", "other"]) == []
+    # Mostly empty columns that share three rows correlate by chance: not reported.
+    sparse = pd.DataFrame({"a": np.nan, "b": np.nan}, index=range(500))
+    sparse.loc[:2, "a"], sparse.loc[:2, "b"] = [1.0, 2.0, 3.0], [5.0, 6.0, 7.0]
+    sparse.loc[3:9, "a"], sparse.loc[10:16, "b"] = rng.normal(size=7), rng.normal(size=7)
+    assert near_duplicates(sparse, ["a", "b"]) == []
 
 
 def test_report_is_self_contained_and_complete(signal_run):
