@@ -57,7 +57,9 @@ class _AutoMLBase(BaseEstimator):
         check_is_fitted(self, "pipeline_")
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X)
-        X = X.rename(columns=str)
+        # Named as in training (tasks.load.frame_table): str of each label, a MultiIndex's
+        # tuples included (rename(columns=str) would keep the levels).
+        X = X.set_axis([str(c) for c in X.columns], axis=1)
         repeated = [c for c in X.columns[X.columns.duplicated()] if c in self.feature_names_in_]
         if repeated:
             raise ValueError(f"column {repeated[0]!r} appears twice in the rows to score; keep "

@@ -62,6 +62,13 @@ def test_integer_column_labels_are_read_as_a_files_names_are(tmp_path):
     proba = model.predict_proba(frame.drop(columns=8))  # integer labels again, as trained
     np.testing.assert_allclose(proba, model.predict_proba(frame.drop(columns=8).rename(
         columns=str)))
+    # Columns of two levels (a pivot table's) were named one way in training and another in
+    # predict, which found every column missing.
+    frame.columns = pd.MultiIndex.from_tuples([("x", str(i)) for i in range(8)] + [("label", "")])
+    result = train(data=frame, target="('label', '')", task="classification", max_trials=1,
+                   include=["linear"], ensemble=False, output=str(tmp_path / "multi"))
+    model = joblib.load(result.model_path)
+    np.testing.assert_allclose(model.predict_proba(frame.drop(columns=[("label", "")])), proba)
 
 
 def test_the_model_answers_zero_rows_with_zero_predictions(tmp_path):
