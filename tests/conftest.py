@@ -65,6 +65,19 @@ def awkward_classification(n: int = 240, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def single_signal(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A label that depends on the column ``signal`` only; the other columns are noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    return pd.DataFrame({
+        "noise a": rng.normal(size=n),
+        "signal": signal,
+        "noise b": rng.uniform(size=n),
+        "colour": rng.choice(["red", "green", "blue"], size=n),
+        "label": np.where(signal + rng.normal(scale=0.3, size=n) > 0, "pos", "neg"),
+    })
+
+
 def small_regression(n: int = 200, seed: int = 1) -> pd.DataFrame:
     """A numeric regression table with one categorical column."""
     rng = np.random.default_rng(seed)
