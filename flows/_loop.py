@@ -200,7 +200,8 @@ class _Loop:
     runner: Optional[Any] = None
     results: list[CandidateResult] = field(default_factory=list)
     running: dict = field(default_factory=dict)
-    promotions: list[CandidateSpec] = field(default_factory=list)
+    # Configurations to run on all rows, each with the id of the candidate that screened it.
+    promotions: list[tuple[CandidateSpec, int]] = field(default_factory=list)
     started: int = 0
     stop: Optional[str] = None
 
@@ -208,13 +209,22 @@ class _Loop:
     def max_trials(self) -> float:
         return self.settings.max_trials or math.inf
 
-    def _next_spec(self, left: float) -> Optional[CandidateSpec]:
-        if self.promotions:
-            return self.promotions.pop(0)
+    def _next_spec(self, left: float, logger) -> Optional[CandidateSpec]:
+        while self.promotions:
+            spec, screened = self.promotions.pop(0)
+            expected = self.costs.predict(spec)
+            if expected <= left:
+                return spec
+            logger.info("%s skipped: candidate %d's configuration on all rows would take about "
+                        "%.0f s, %.0f s left", spec.run_name, screened, expected, left)
+            self.results.append(CandidateResult(
+                spec, "too_slow", error=TOO_LITTLE_TIME,
+                finished_seconds=round(time.time() - self.budget.started, 3)))
         return self.searcher.propose(left, self.costs.predict, self.halving.fraction)
 
-    def launch(self) -> None:
-        """Fill the free workers."""
+    def launch(self, logger) -> None:
+        """Fill the free workers; a promotion whose run on all rows is not expected to finish
+        in the time left is recorded as too slow instead."""
         specs: list[CandidateSpec] = []
         reserve = refit_reserve(self.results, self.metric, self.plan, self.settings.n_workers,
                                 self.budget.seconds)
@@ -227,7 +237,7 @@ class _Loop:
                 self.stop = "time budget used" + (
                     f" (its last {min(reserve, max(0.0, remaining)):.0f} s are kept for "
                     "refitting, ensembling, explaining and publishing)" if reserve >= 1 else "")
-            elif (spec := self._next_spec(left)) is None:
+            elif (spec := self._next_spec(left, logger)) is None:
                 self.stop = ("every model family failed its candidates"
                              if self.searcher.all_given_up
                              else "no candidate can finish within the time left")
@@ -275,7 +285,7 @@ class _Loop:
             if result.status == "ok":  # a cached result carries the seconds it was measured in
                 self.costs.observe(result.spec, seconds)
             if self.halving.promote(result, self.metric):
-                self.promotions.append(self.searcher.promote(result.spec))
+                self.promotions.append((self.searcher.promote(result.spec), result.spec.id))
             score = result.metrics.get(self.metric, math.nan)
             scored = "" if math.isnan(score) else f" {self.metric}={score:.5g}"
             logger.info("%s: %s%s in %.1fs%s%s", result.spec.run_name, result.status, scored,
@@ -316,7 +326,7 @@ def run_candidates(
     loop = _Loop(searcher, data, plan, settings, metric, budget, costs, halving, on_progress,
                  runner)
     while True:
-        loop.launch()
+        loop.launch(logger)
         if not loop.running:
             return loop.results, loop.stop or "search space exhausted"
         loop.collect(logger)

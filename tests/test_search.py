@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections import Counter
@@ -16,7 +17,10 @@ from flows._ensemble import plan_ensemble
 from flows._loop import (
     BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
+    TOO_LITTLE_TIME,
+    Budget,
     Halving,
+    _Loop,
     full_fit_seconds,
     publish_seconds,
     refit_bytes,
@@ -31,7 +35,7 @@ from tasks.evaluate import compute_metrics
 from tasks.search import MAX_FAILURES, Searcher, unusable
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, CandidateSpec
-from tests.conftest import fixed_family
+from tests.conftest import LogRecords, fixed_family
 
 SHAPE = DataShape(500, 5)
 
@@ -129,6 +133,32 @@ def test_proposals_respect_the_time_left():
     specs = [searcher.propose(time_left=10.0, predict=predict) for _ in range(12)]
     assert all(s is not None and s.family not in slow for s in specs)
     assert searcher.propose(time_left=0.5, predict=predict) is None
+
+
+def test_a_promotion_that_would_not_finish_is_recorded_as_too_slow_not_started():
+    # As on 50 classes and 40,000 rows at 60 s: xgboost took 10 s on a quarter of the rows, so
+    # about 40 s on all of them, with 28 s left; it was started and stopped at the deadline.
+    families = {f.name: f for f in _families("classification")}
+    config = registry().get("xgboost").initial_config("classification", SHAPE)
+    costs = CostModel(families)
+    costs.observe(CandidateSpec(1, "xgboost", config, 0.25), 10.0)
+    searcher = Searcher(list(families.values()), "classification", SHAPE, "log_loss", seed=0)
+    loop = _Loop(searcher, None, None, None, "log_loss", Budget(time.time(), 60.0), costs,
+                 Halving(0.25), lambda fraction: None)
+    logger, records = logging.getLogger("test-promotion"), LogRecords()
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    promoted = CandidateSpec(7, "xgboost", config, 1.0)
+    loop.promotions.append((promoted, 1))
+    assert loop._next_spec(41.0, logger) is promoted
+    loop.promotions.append((promoted, 1))
+    started = loop._next_spec(28.0, logger)
+    assert started is not None and started.id != 7
+    [skipped] = loop.results
+    assert (skipped.spec, skipped.status, skipped.error) == (promoted, "too_slow", TOO_LITTLE_TIME)
+    assert records.records[0].getMessage() == (
+        "train-xgboost-07 skipped: candidate 1's configuration on all rows would take about 40 s,"
+        " 28 s left")
 
 
 def test_tuner_learns_towards_low_loss():
