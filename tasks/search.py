@@ -138,23 +138,32 @@ class Searcher:
             Seconds a spec is expected to take; without it every spec fits.
         fraction : float, default=1.0
             Share of the training rows the candidate is first evaluated on (successive halving).
+            Only while its run on all rows could follow in ``time_left``: a configuration
+            that can only be screened could never be chosen, so it then starts on all rows.
         """
-        fits = (lambda spec: predict(spec) <= time_left) if predict else (lambda spec: True)
+        def start(family: str, config: dict[str, Any]) -> Optional[float]:
+            if predict is None:
+                return fraction
+            full = predict(CandidateSpec(self.next_id, family, config, 1.0))
+            if fraction < 1.0 and (
+                    predict(CandidateSpec(self.next_id, family, config, fraction)) + full
+                    <= time_left):
+                return fraction
+            return 1.0 if full <= time_left else None
+
         while self.queue:
             family, config = self.queue.pop(0)
             if family + FamilyTuner.key(config) in self.seen or self.records[family].given_up:
                 continue
-            spec = CandidateSpec(self.next_id, family, config, fraction)
-            if fits(spec):
-                return self._spec(family, config, fraction)
+            if (share := start(family, config)) is not None:
+                return self._spec(family, config, share)
         allowed = [name for name in self.families if not self.records[name].given_up]
         while allowed:
             family = self._pick_family(allowed)
             config = self.tuners[family].ask()
             if config is not None:
-                spec = CandidateSpec(self.next_id, family, config, fraction)
-                if fits(spec):
-                    return self._spec(family, config, fraction)
+                if (share := start(family, config)) is not None:
+                    return self._spec(family, config, share)
                 self.tuners[family].tell(config, None)
             allowed.remove(family)
         return None

@@ -135,6 +135,14 @@ def test_proposals_respect_the_time_left():
     assert searcher.propose(time_left=0.5, predict=predict) is None
 
 
+def test_under_halving_a_configuration_is_screened_only_if_its_run_on_all_rows_could_follow():
+    searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=0)
+    predict = lambda spec: 8.0 * spec.fraction  # noqa: E731 - 8 s on all rows, 2 s on a quarter
+    assert searcher.propose(12.0, predict, 0.25).fraction == 0.25  # 2 s, then 8 s
+    assert searcher.propose(9.0, predict, 0.25).fraction == 1.0  # screened, it could not follow
+    assert searcher.propose(7.0, predict, 0.25) is None
+
+
 def test_a_promotion_that_would_not_finish_is_recorded_as_too_slow_not_started():
     # As on 50 classes and 40,000 rows at 60 s: xgboost took 10 s on a quarter of the rows, so
     # about 40 s on all of them, with 28 s left; it was started and stopped at the deadline.
