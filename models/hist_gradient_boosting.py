@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -20,7 +21,9 @@ class HistGradientBoosting(ModelFamily):
 
     @classmethod
     def cost_units(cls, config: dict[str, Any]) -> float:
-        return config["max_iter"] / 100
+        """Iterations, and leaves per tree: 128 leaves take 1.7 to 2.6 times 31, 8 leaves 0.4
+        to 0.7 times (measured on binary and 50-class data), about their square root."""
+        return config["max_iter"] / 100 * math.sqrt(config.get("max_leaf_nodes", 31) / 31)
 
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:

@@ -18,7 +18,9 @@ class XGBoost(ModelFamily):
 
     @classmethod
     def cost_units(cls, config: dict[str, Any]) -> float:
-        return config["n_estimators"] / 100
+        """Rounds, and levels per tree: a level's histograms cost about the same at any depth
+        (measured on binary and 50-class data: 10 levels take 1.6 to 2.5 times 6)."""
+        return config["n_estimators"] / 100 * config.get("max_depth", 6) / 6
 
     @classmethod
     def search_space(cls, task: str, shape: DataShape) -> dict[str, Param]:
