@@ -150,9 +150,7 @@ def nearest_names(name: str, candidates: Iterable[str], n: int = 3) -> str:
     close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
     if close:
         return " Did you mean " + ", ".join(repr(lowered[c]) for c in close) + "?"
-    shown = ", ".join(repr(c) for c in candidates[:8])
-    more = f" (and {len(candidates) - 8} more)" if len(candidates) > 8 else ""
-    return f" Available: {shown}{more}."
+    return f" Available: {listed(candidates)}."
 
 
 def nearest_existing(path: Path) -> Path:

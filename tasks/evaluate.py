@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from tasks.errors import shown
+from tasks.errors import listed, shown
 
 __all__ = ["METRICS", "Metric", "binary_auc", "compute_metrics", "default_metric", "loss_of",
            "miscalibrated", "rarely_predicted"]
@@ -158,10 +158,9 @@ def rarely_predicted(y: np.ndarray, proba: np.ndarray, classes: Sequence,
     missed = [i for i in range(len(classes)) if present[i] and found[i] < min_recall * present[i]]
     if not missed:
         return None
-    named = ", ".join(f"{shown(classes[i])} for {found[i]} of the {present[i]} validated rows of "
-                      f"that class (recall {found[i] / present[i]:.0%})" for i in missed[:3])
-    more = f", and {len(missed) - 3} more" if len(missed) > 3 else ""
-    return (f"predicts {named}{more}: predict gives the most probable class; to find more of "
+    named = listed(missed, 3, lambda i: f"{shown(classes[i])} for {found[i]} of the {present[i]} "
+                   f"validated rows of that class (recall {found[i] / present[i]:.0%})")
+    return (f"predicts {named}: predict gives the most probable class; to find more of "
             "them, threshold predict_proba's column for the class instead (a lower threshold "
             "finds more, with more false alarms)")
 

@@ -125,4 +125,4 @@ def test_rarely_predicted_names_three_classes_and_counts_the_rest():
     assert text.split(":")[0] == (
         "predicts 'b' for 0 of the 5 validated rows of that class (recall 0%), 'c' for 0 of the 5 "
         "validated rows of that class (recall 0%), 'd' for 0 of the 5 validated rows of that "
-        "class (recall 0%), and 2 more")
+        "class (recall 0%) and 2 more")
