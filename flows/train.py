@@ -67,7 +67,7 @@ from tasks.evaluate import METRICS, default_metric  # noqa: E402
 from tasks.errors import parameter_names  # noqa: E402
 from tasks.explain import explain_task  # noqa: E402
 from tasks.featurize import featurize_task  # noqa: E402
-from tasks.load import frame_table, load_table_task  # noqa: E402
+from tasks.load import FRAME_DATA, frame_table, load_table_task  # noqa: E402
 from tasks.publish import check_output_folder, leaderboard_frame, publish_task  # noqa: E402
 from tasks.costs import CostModel  # noqa: E402
 from tasks.portfolio import load_portfolio  # noqa: E402
@@ -203,7 +203,7 @@ def train(
         started = _env.RUN_STARTED or time.time()
         frame = data if isinstance(data, pd.DataFrame) else None
         settings = settings_from_kwargs(
-            data="<DataFrame>" if frame is not None else data, target=target, task=task,
+            data=FRAME_DATA if frame is not None else data, target=target, task=task,
             metric=metric, time_budget=time_budget, max_trials=max_trials, seed=seed,
             output=output, include=include or [], exclude=exclude or [], exit_score=exit_score,
             cv_folds=cv_folds,

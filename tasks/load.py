@@ -22,15 +22,15 @@ from prefect import task
 from featurizers._numbers import WHOLE_NUMBER
 from tasks.errors import AutoMLInputError, nearest_names
 
-__all__ = ["check_named_columns", "check_source", "data_fingerprint", "frame_table", "load_table",
-           "load_table_task", "read_header", "select_columns"]
+__all__ = ["FRAME_DATA", "check_named_columns", "check_source", "data_fingerprint", "frame_table",
+           "load_table", "load_table_task", "read_header", "select_columns"]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _SNIFF_BYTES = 64 * 1024
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
 _NOT_THOUSANDS = re.compile(r",(?:\d{1,2}|\d{4,})\s*$")  # 1,234 may be a thousand and more
-_FRAME = "<DataFrame>"  # the settings' data when a Python caller gave a DataFrame
+FRAME_DATA = "<DataFrame>"  # the settings' data when a Python caller gave a DataFrame
 
 
 def _base_name(uri: str) -> str:
@@ -118,7 +118,7 @@ def _check_unique_names(names: list[str], uri: str) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            source = "the DataFrame given as data" if uri == _FRAME else f"data {uri!r}"
+            source = "the DataFrame given as data" if uri == FRAME_DATA else f"data {uri!r}"
             raise AutoMLInputError(f"{source} has two columns named {name!r}; rename or drop "
                                    "one of them")
         seen.add(name)
@@ -134,7 +134,7 @@ def frame_table(frame: pd.DataFrame) -> pd.DataFrame:
         Naming a repeated column, or saying the DataFrame has no columns.
     """
     names = [str(c) for c in frame.columns]
-    _check_unique_names(names, _FRAME)
+    _check_unique_names(names, FRAME_DATA)
     if not names:
         raise AutoMLInputError("data (a DataFrame) has no columns; give a table with the "
                                "target and feature columns")
