@@ -200,27 +200,36 @@ class _Loop:
     runner: Optional[Any] = None
     results: list[CandidateResult] = field(default_factory=list)
     running: dict = field(default_factory=dict)
-    # Configurations to run on all rows, each with the id of the candidate that screened it.
-    promotions: list[tuple[CandidateSpec, int]] = field(default_factory=list)
+    promotions: list[CandidateSpec] = field(default_factory=list)  # screens to run on all rows
     started: int = 0
     stop: Optional[str] = None
+    out_of_time: bool = False
 
     @property
     def max_trials(self) -> float:
         return self.settings.max_trials or math.inf
 
+    def _skip(self, screened: CandidateSpec, why: str, logger) -> None:
+        spec = self.searcher.promote(screened)
+        logger.info("%s skipped: candidate %d's configuration on all rows %s", spec.run_name,
+                    screened.id, why)
+        self.results.append(CandidateResult(
+            spec, "too_slow", error=TOO_LITTLE_TIME,
+            finished_seconds=round(time.time() - self.budget.started, 3)))
+
     def _next_spec(self, left: float, logger) -> Optional[CandidateSpec]:
         while self.promotions:
-            spec, screened = self.promotions.pop(0)
-            expected = self.costs.predict(spec)
+            screened = self.promotions.pop(0)
+            expected = self.costs.predict(dataclasses.replace(screened, fraction=1.0))
             if expected <= left:
-                return spec
-            logger.info("%s skipped: candidate %d's configuration on all rows would take about "
-                        "%.0f s, %.0f s left", spec.run_name, screened, expected, left)
-            self.results.append(CandidateResult(
-                spec, "too_slow", error=TOO_LITTLE_TIME,
-                finished_seconds=round(time.time() - self.budget.started, 3)))
+                return self.searcher.promote(screened)
+            self._skip(screened, f"would take about {expected:.0f} s, {left:.0f} s left", logger)
         return self.searcher.propose(left, self.costs.predict, self.halving.fraction)
+
+    def finish(self, logger) -> None:
+        """Record the promotions the time budget left no room for."""
+        while self.promotions and self.out_of_time:
+            self._skip(self.promotions.pop(0), "was not started: the time budget was used", logger)
 
     def launch(self, logger) -> None:
         """Fill the free workers; a promotion whose run on all rows is not expected to finish
@@ -234,10 +243,14 @@ class _Loop:
             if self.started + len(specs) >= self.max_trials:
                 self.stop = f"reached max_trials={self.settings.max_trials}"
             elif left <= 1.0:
+                self.out_of_time = True
                 self.stop = "time budget used" + (
                     f" (its last {min(reserve, max(0.0, remaining)):.0f} s are kept for "
                     "refitting, ensembling, explaining and publishing)" if reserve >= 1 else "")
             elif (spec := self._next_spec(left, logger)) is None:
+                if self.running or specs:  # what they teach (promotions, costs) may fit later
+                    break
+                self.out_of_time = not self.searcher.all_given_up
                 self.stop = ("every model family failed its candidates"
                              if self.searcher.all_given_up
                              else "no candidate can finish within the time left")
@@ -285,7 +298,7 @@ class _Loop:
             if result.status == "ok":  # a cached result carries the seconds it was measured in
                 self.costs.observe(result.spec, seconds)
             if self.halving.promote(result, self.metric):
-                self.promotions.append((self.searcher.promote(result.spec), result.spec.id))
+                self.promotions.append(result.spec)
             score = result.metrics.get(self.metric, math.nan)
             scored = "" if math.isnan(score) else f" {self.metric}={score:.5g}"
             logger.info("%s: %s%s in %.1fs%s%s", result.spec.run_name, result.status, scored,
@@ -328,5 +341,6 @@ def run_candidates(
     while True:
         loop.launch(logger)
         if not loop.running:
+            loop.finish(logger)
             return loop.results, loop.stop or "search space exhausted"
         loop.collect(logger)

@@ -143,30 +143,74 @@ def test_under_halving_a_configuration_is_screened_only_if_its_run_on_all_rows_c
     assert searcher.propose(7.0, predict, 0.25) is None
 
 
+class _Runner:
+    """Stands in for a task runner: records what the loop starts and runs none of it."""
+
+    def map(self, task, parameters):
+        return [object() for _ in parameters["spec"]]
+
+
+def _halving_loop(family_names, predict, budget_seconds, n_workers=1):
+    families = [f for f in _families("classification") if f.name in family_names]
+    searcher = Searcher(families, "classification", SHAPE, "log_loss", seed=0)
+    settings = SimpleNamespace(n_workers=n_workers, max_trials=None, candidate_timeout=None,
+                               seed=0)
+    logger, records = logging.getLogger("test-halving-loop"), LogRecords()
+    logger.handlers[:] = [records]
+    logger.setLevel(logging.INFO)
+    loop = _Loop(searcher, None, None, settings, "log_loss", Budget(time.time(), budget_seconds),
+                 SimpleNamespace(predict=predict), Halving(0.25), lambda fraction: None,
+                 runner=_Runner())
+    return loop, logger, records
+
+
 def test_a_promotion_that_would_not_finish_is_recorded_as_too_slow_not_started():
     # As on 50 classes and 40,000 rows at 60 s: xgboost took 10 s on a quarter of the rows, so
     # about 40 s on all of them, with 28 s left; it was started and stopped at the deadline.
-    families = {f.name: f for f in _families("classification")}
     config = registry().get("xgboost").initial_config("classification", SHAPE)
-    costs = CostModel(families)
+    costs = CostModel({f.name: f for f in _families("classification")})
     costs.observe(CandidateSpec(1, "xgboost", config, 0.25), 10.0)
-    searcher = Searcher(list(families.values()), "classification", SHAPE, "log_loss", seed=0)
-    loop = _Loop(searcher, None, None, None, "log_loss", Budget(time.time(), 60.0), costs,
-                 Halving(0.25), lambda fraction: None)
-    logger, records = logging.getLogger("test-promotion"), LogRecords()
-    logger.addHandler(records)
-    logger.setLevel(logging.INFO)
-    promoted = CandidateSpec(7, "xgboost", config, 1.0)
-    loop.promotions.append((promoted, 1))
-    assert loop._next_spec(41.0, logger) is promoted
-    loop.promotions.append((promoted, 1))
+    loop, logger, records = _halving_loop({"xgboost", "linear"}, costs.predict, 60.0)
+    screened = CandidateSpec(1, "xgboost", config, 0.25)
+    loop.promotions.append(screened)
+    started = loop._next_spec(41.0, logger)
+    assert (started.family, started.config, started.fraction) == ("xgboost", config, 1.0)
+    loop.promotions.append(screened)
     started = loop._next_spec(28.0, logger)
-    assert started is not None and started.id != 7
+    assert started is not None and started.config != config
     [skipped] = loop.results
-    assert (skipped.spec, skipped.status, skipped.error) == (promoted, "too_slow", TOO_LITTLE_TIME)
+    assert (skipped.spec.config, skipped.spec.fraction, skipped.status, skipped.error) == (
+        config, 1.0, "too_slow", TOO_LITTLE_TIME)
     assert records.records[0].getMessage() == (
-        "train-xgboost-07 skipped: candidate 1's configuration on all rows would take about 40 s,"
-        " 28 s left")
+        f"{skipped.spec.run_name} skipped: candidate 1's configuration on all rows would take "
+        "about 40 s, 28 s left")
+
+
+def test_a_search_waits_for_its_running_screens_before_it_stops_for_time():
+    first = {}
+
+    def predict(spec):  # the first configuration takes 20 s on all rows, any other 200 s
+        first.setdefault("config", spec.config)
+        return (20.0 if spec.config == first["config"] else 200.0) * spec.fraction
+
+    loop, logger, _ = _halving_loop({"xgboost", "linear"}, predict, 100.0)
+    loop.launch(logger)
+    [screen] = loop.running.values()
+    assert screen.fraction == 0.25
+    loop.settings.n_workers, loop.budget = 2, Budget(time.time(), 30.0)
+    loop.launch(logger)  # nothing else fits, but the screen may earn a promotion that does
+    assert loop.stop is None and list(loop.running.values()) == [screen]
+    loop.running.clear()
+    loop.promotions.append(screen)  # as collecting its result does
+    loop.launch(logger)
+    [promoted] = loop.running.values()
+    assert (promoted.config, promoted.fraction) == (screen.config, 1.0)
+    loop.running.clear()
+    loop.launch(logger)
+    assert loop.stop == "no candidate can finish within the time left" and not loop.running
+    loop.promotions.append(screen)
+    loop.finish(logger)  # a promotion left when the time ran out is on the leaderboard
+    assert [(r.spec.config, r.status) for r in loop.results] == [(screen.config, "too_slow")]
 
 
 def test_a_boosters_predicted_seconds_grow_with_its_trees_size():
