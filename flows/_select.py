@@ -57,18 +57,26 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
 
 def check_time_for_candidates(results: list[CandidateResult], budget: Budget) -> None:
     """Raise when the time budget ran out before any candidate could be trained or backtested
-    (every one was left out for time, or stopped by it).
+    on all rows (every one was left out for time, or stopped by it; under successive halving,
+    some may have been trained on a subsample only).
 
     Raises
     ------
     AutoMLInputError
         Naming ``--time-budget`` and the seconds that went before training.
     """
+    full = [r for r in results if r.spec.fraction >= 1.0]
     if budget.seconds is None or not all(
-            r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in results):
+            r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in full):
         return
-    stopped = sum(r.status == "timeout" for r in results)
+    stopped = sum(r.status == "timeout" for r in full)
+    screened = sum(r.status == "ok" for r in results if r.spec.fraction < 1.0)
     given = budget.given if budget.given is not None else budget.seconds
+    if screened:
+        raise AutoMLInputError(
+            f"--time-budget {given:g} s ran out before any candidate was trained on all rows: "
+            f"{'1 was' if screened == 1 else f'{screened} were'} trained on a subsample of them "
+            "only (successive halving); give a larger --time-budget")
     if stopped:
         raise AutoMLInputError(
             f"--time-budget {given:g} s ran out before any candidate finished: "

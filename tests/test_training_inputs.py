@@ -137,6 +137,11 @@ def test_the_time_budget_error_says_whether_candidates_started():
     with pytest.raises(AutoMLInputError, match=r"before any candidate finished: 1 started and "
                        r"were stopped at their deadline"):
         check_time_for_candidates([left_out, stopped], budget)
+    screen = CandidateResult(CandidateSpec(4, "xgboost", {}, 0.25), "ok")
+    promoted = CandidateResult(CandidateSpec(5, "xgboost", {}), "too_slow", error=TOO_LITTLE_TIME)
+    with pytest.raises(AutoMLInputError, match=r"before any candidate was trained on all rows: 1 "
+                       r"was trained on a subsample"):
+        check_time_for_candidates([screen, promoted], budget)
     finished = CandidateResult(CandidateSpec(3, "linear", {}), "ok")
     check_time_for_candidates([stopped, finished], budget)  # one finished: nothing to say
     check_time_for_candidates([left_out], Budget(time.time(), None))  # no budget, no error
