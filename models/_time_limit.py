@@ -33,6 +33,8 @@ _FORESTS = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier,
             ExtraTreesRegressor)
 _FIRST_ROUNDS = 20  # measured first, to learn the seconds per round
 _FIRST_EPOCHS = 10  # likewise for saga's passes over the data
+_STEP_SHARE = 0.5  # of the time left that one of a forest's steps is planned to take
+_STEP_GROWTH = 4  # a forest's step adds at most this many times the trees of the step before
 
 
 class StopAtTime(TrainingCallback):
@@ -58,25 +60,34 @@ class StopAtTime(TrainingCallback):
 
 
 def _grow_within(estimator: Any, X: Any, y: Any, seconds: float, size: str,
-                 grown: Callable[[Any], int], first: int) -> Any:
+                 grown: Callable[[Any], int], first: int, share: float = 1.0,
+                 growth: Optional[int] = None) -> Any:
     """Grow a warm-startable estimator in steps (the same model as one fit: its random state is
     fixed, so a booster's early-stopping split and a forest's trees are those of one fit) until
     it stops by itself, reaches its ``size`` parameter or the time is up. The first step
-    (``first`` rounds or trees) measures the seconds per unit; the next ask for as many as the
-    time left allows."""
+    (``first`` rounds or trees) measures the seconds per unit; each next step asks for the
+    ``share`` of what the time left allows at the rate of the step before, and at most
+    ``growth`` times that step's units. A booster's rounds cost alike (one step does); a
+    forest's trees may not (deep trees on many classes fill gigabytes and slow down): halves
+    and a growth of 4 end it near the time, not far past it. A booster's steps cost more than
+    one fit (each predicts its trees so far), so it takes as few as it can.
+    """
     if not isinstance(estimator.random_state, int):
         estimator.set_params(random_state=0)
     total = int(estimator.get_params()[size])
     ends = time.perf_counter() + seconds
     estimator.set_params(warm_start=True, **{size: min(total, first)})
-    started = time.perf_counter()
+    before, started = 0, time.perf_counter()
     estimator.fit(X, y)
-    per_unit = (time.perf_counter() - started) / max(1, grown(estimator))
     while grown(estimator) == estimator.get_params()[size] < total:
-        affordable = int((ends - time.perf_counter()) / max(per_unit, 1e-6))
-        if affordable < 1:
+        per_unit = (time.perf_counter() - started) / max(1, grown(estimator) - before)
+        left = ends - time.perf_counter()
+        if left < per_unit:
             break
-        estimator.set_params(**{size: min(total, grown(estimator) + affordable)})
+        step = max(1, min(int(share * left / max(per_unit, 1e-6)),
+                          growth * (grown(estimator) - before) if growth else total))
+        estimator.set_params(**{size: min(total, grown(estimator) + step)})
+        before, started = grown(estimator), time.perf_counter()
         estimator.fit(X, y)
     estimator.set_params(warm_start=False, **{size: total})
     return estimator
@@ -136,7 +147,7 @@ def fit_within(estimator: Any, X: Any, y: Any, seconds: Optional[float] = None) 
             "balanced", "balanced_subsample"):
         return _grow_within(estimator, X, y, float(seconds), "n_estimators",
                             lambda fitted: len(fitted.estimators_),
-                            max(1, int(estimator.n_estimators) // 10))
+                            max(1, int(estimator.n_estimators) // 10), _STEP_SHARE, _STEP_GROWTH)
     if isinstance(estimator, LogisticRegression) and estimator.solver == "saga":
         return _iterate_within(estimator, X, y, float(seconds))
     if "time_limit" in getattr(estimator, "get_params", dict)():

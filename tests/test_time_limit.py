@@ -92,6 +92,42 @@ def test_the_limit_is_kept_when_the_rounds_are_slow():
     assert took < 2.0 + 3 * step + 1.0, (fitted.n_iter_, took, step)  # unlimited: over a minute
 
 
+class _SlowingForest:
+    """A warm-startable forest whose each next tree takes longer than the last, as a forest of
+    deep trees on many classes does when its gigabytes of trees press on memory (9 GB at 50
+    classes and 36,000 rows); made here without the gigabytes."""
+
+    def __init__(self, n_estimators: int) -> None:
+        self.n_estimators, self.warm_start, self.random_state = n_estimators, False, 0
+        self.estimators_: list[int] = []
+
+    def get_params(self):
+        return {"n_estimators": self.n_estimators, "warm_start": self.warm_start}
+
+    def set_params(self, **params):
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def fit(self, X, y):
+        while len(self.estimators_) < self.n_estimators:
+            time.sleep(0.001 * (1 + len(self.estimators_) / 5))
+            self.estimators_.append(len(self.estimators_))
+        return self
+
+
+def test_the_limit_is_kept_when_each_tree_takes_longer_than_the_last():
+    from models._time_limit import _STEP_GROWTH, _STEP_SHARE, _grow_within
+
+    forest = _SlowingForest(5_000)
+    started = time.perf_counter()
+    _grow_within(forest, None, None, 1.0, "n_estimators", lambda f: len(f.estimators_), 10,
+                 _STEP_SHARE, _STEP_GROWTH)
+    took = time.perf_counter() - started
+    # Planned at the first ten trees' rate, one step would have asked for ~450 trees: ~20 s.
+    assert 10 < len(forest.estimators_) < 5_000 and took < 1.5, (len(forest.estimators_), took)
+
+
 def _saga(**kw) -> LogisticRegression:
     return LogisticRegression(solver="saga", l1_ratio=0.5, random_state=0, **{"tol": 1e-3, **kw})
 
