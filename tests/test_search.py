@@ -1,9 +1,8 @@
-"""The searcher (warm start, family choice, TPE inside a family), costs, halving and ensembling."""
+"""The searcher (warm start, family choice, TPE inside a family), costs and ensembling."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import time
 from collections import Counter
@@ -17,10 +16,6 @@ from flows._ensemble import plan_ensemble
 from flows._loop import (
     BASELINE_CHECK_SECONDS,
     EXPLAIN_SECONDS,
-    TOO_LITTLE_TIME,
-    Budget,
-    Halving,
-    _Loop,
     full_fit_seconds,
     publish_seconds,
     refit_bytes,
@@ -35,7 +30,7 @@ from tasks.evaluate import compute_metrics
 from tasks.search import MAX_FAILURES, Searcher, unusable
 from tasks.split import SplitPlan
 from tasks.types import CandidateResult, CandidateSpec
-from tests.conftest import LogRecords, fixed_family
+from tests.conftest import fixed_family
 
 SHAPE = DataShape(500, 5)
 
@@ -135,84 +130,6 @@ def test_proposals_respect_the_time_left():
     assert searcher.propose(time_left=0.5, predict=predict) is None
 
 
-def test_under_halving_a_configuration_is_screened_only_if_its_run_on_all_rows_could_follow():
-    searcher = Searcher(_families(), "regression", SHAPE, "rmse", seed=0)
-    predict = lambda spec: 8.0 * spec.fraction  # noqa: E731 - 8 s on all rows, 2 s on a quarter
-    assert searcher.propose(12.0, predict, 0.25).fraction == 0.25  # 2 s, then 8 s
-    assert searcher.propose(9.0, predict, 0.25).fraction == 1.0  # screened, it could not follow
-    assert searcher.propose(7.0, predict, 0.25) is None
-
-
-class _Runner:
-    """Stands in for a task runner: records what the loop starts and runs none of it."""
-
-    def map(self, task, parameters):
-        return [object() for _ in parameters["spec"]]
-
-
-def _halving_loop(family_names, predict, budget_seconds, n_workers=1):
-    families = [f for f in _families("classification") if f.name in family_names]
-    searcher = Searcher(families, "classification", SHAPE, "log_loss", seed=0)
-    settings = SimpleNamespace(n_workers=n_workers, max_trials=None, candidate_timeout=None,
-                               seed=0)
-    logger, records = logging.getLogger("test-halving-loop"), LogRecords()
-    logger.handlers[:] = [records]
-    logger.setLevel(logging.INFO)
-    loop = _Loop(searcher, None, None, settings, "log_loss", Budget(time.time(), budget_seconds),
-                 SimpleNamespace(predict=predict), Halving(0.25), lambda fraction: None,
-                 runner=_Runner())
-    return loop, logger, records
-
-
-def test_a_promotion_that_would_not_finish_is_recorded_as_too_slow_not_started():
-    # As on 50 classes and 40,000 rows at 60 s: xgboost took 10 s on a quarter of the rows, so
-    # about 40 s on all of them, with 28 s left; it was started and stopped at the deadline.
-    config = registry().get("xgboost").initial_config("classification", SHAPE)
-    costs = CostModel({f.name: f for f in _families("classification")})
-    costs.observe(CandidateSpec(1, "xgboost", config, 0.25), 10.0)
-    loop, logger, records = _halving_loop({"xgboost", "linear"}, costs.predict, 60.0)
-    screened = CandidateSpec(1, "xgboost", config, 0.25)
-    loop.promotions.append(screened)
-    started = loop._next_spec(41.0, logger)
-    assert (started.family, started.config, started.fraction) == ("xgboost", config, 1.0)
-    loop.promotions.append(screened)
-    started = loop._next_spec(28.0, logger)
-    assert started is not None and started.config != config
-    [skipped] = loop.results
-    assert (skipped.spec.config, skipped.spec.fraction, skipped.status, skipped.error) == (
-        config, 1.0, "too_slow", TOO_LITTLE_TIME)
-    assert records.records[0].getMessage() == (
-        f"{skipped.spec.run_name} skipped: candidate 1's configuration on all rows would take "
-        "about 40 s, 28 s left")
-
-
-def test_a_search_waits_for_its_running_screens_before_it_stops_for_time():
-    first = {}
-
-    def predict(spec):  # the first configuration takes 20 s on all rows, any other 200 s
-        first.setdefault("config", spec.config)
-        return (20.0 if spec.config == first["config"] else 200.0) * spec.fraction
-
-    loop, logger, _ = _halving_loop({"xgboost", "linear"}, predict, 100.0)
-    loop.launch(logger)
-    [screen] = loop.running.values()
-    assert screen.fraction == 0.25
-    loop.settings.n_workers, loop.budget = 2, Budget(time.time(), 30.0)
-    loop.launch(logger)  # nothing else fits, but the screen may earn a promotion that does
-    assert loop.stop is None and list(loop.running.values()) == [screen]
-    loop.running.clear()
-    loop.promotions.append(screen)  # as collecting its result does
-    loop.launch(logger)
-    [promoted] = loop.running.values()
-    assert (promoted.config, promoted.fraction) == (screen.config, 1.0)
-    loop.running.clear()
-    loop.launch(logger)
-    assert loop.stop == "no candidate can finish within the time left" and not loop.running
-    loop.promotions.append(screen)
-    loop.finish(logger)  # a promotion left when the time ran out is on the leaderboard
-    assert [(r.spec.config, r.status) for r in loop.results] == [(screen.config, "too_slow")]
-
-
 def test_a_boosters_predicted_seconds_grow_with_its_trees_size():
     # Measured (one thread, 9,000 rows, 50 classes, 50 rounds): xgboost at depths 4 and 10 took
     # 3.1 and 9.4 s; HistGradientBoosting with 31, 8 and 128 leaves 7.9, 3.3 and 20.8 s.
@@ -276,18 +193,6 @@ def test_on_many_classes_the_cost_model_scales_boosters_not_forests():
     assert families["xgboost"].relative_cost(DataShape(10, 2, 26)) == pytest.approx(xgb * 26)
     assert families["xgboost"].relative_cost(DataShape(10, 2, 2)) == pytest.approx(xgb)
     assert families["xgboost"].relative_cost(DataShape(10, 2, 0)) == pytest.approx(xgb)
-
-
-def test_halving_promotes_the_best_third():
-    halving = Halving.for_rows(40_000)
-    assert halving.fraction == 0.25 and Halving.for_rows(5_000).fraction == 1.0
-    promoted = []
-    for i, loss in enumerate([5.0, 4.0, 3.0, 6.0, 1.0, 7.0]):
-        result = CandidateResult(CandidateSpec(i, "linear", {}, 0.25), "ok", {"rmse": loss})
-        promoted.append(halving.promote(result, "rmse"))
-    assert promoted == [True, True, True, False, True, False]
-    full = CandidateResult(CandidateSpec(9, "linear", {}, 1.0), "ok", {"rmse": 0.1})
-    assert not halving.promote(full, "rmse")
 
 
 def test_greedy_ensemble_beats_or_equals_the_best_member():
