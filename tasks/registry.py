@@ -11,9 +11,11 @@ A version published for the registry also holds ``training_rows.npy``: a hash of
 trained on (the columns the model uses, and the label), so that the next run can score it only
 on rows it has not seen (see :func:`tasks.row_hashes.row_hashes`).
 
-A version folder is copied in under a temporary name and renamed when complete; the champion
-pointer is written to a temporary file and renamed over the old one, so a reader always sees a
-whole version and a whole pointer. A failed or worse retraining never moves the pointer.
+A version folder is copied in under a temporary name and renamed when complete (an object store,
+which cannot rename a folder, copies its files to the number, the manifest last: a version
+counts only with its manifest); the champion pointer is written to a temporary file and renamed
+over the old one, so a reader always sees a whole version and a whole pointer. A failed or
+worse retraining never moves the pointer.
 """
 
 from __future__ import annotations
@@ -165,14 +167,16 @@ class Registry:
         """The complete versions, oldest first."""
         # Object stores' filesystems (s3fs, gcsfs) keep listings: read what other runs wrote.
         self.fs.invalidate_cache(self.root)
+        return sorted(n for n in self._numbers()
+                      if self.fs.exists(f"{self.version_path(n)}/manifest.json"))
+
+    def _numbers(self) -> list[int]:
+        """The numbers of every version folder, complete or not."""
         if not self.fs.exists(self.root):
             return []
-        found = []
-        for entry in self.fs.ls(self.root, detail=False):
-            match = _VERSION.match(entry.rstrip("/").rsplit("/", 1)[-1])
-            if match and self.fs.exists(f"{entry.rstrip('/')}/manifest.json"):
-                found.append(int(match.group(1)))
-        return sorted(found)
+        names = (entry.rstrip("/").rsplit("/", 1)[-1]
+                 for entry in self.fs.ls(self.root, detail=False))
+        return [int(match.group(1)) for match in map(_VERSION.match, names) if match]
 
     def version_path(self, version: int) -> str:
         """Where version ``version`` lives."""
@@ -191,17 +195,28 @@ class Registry:
         self.fs.makedirs(self.root, exist_ok=True)
         staging = self._path(f".staging-{uuid.uuid4().hex}")
         self.fs.makedirs(staging, exist_ok=True)
-        for name in names:
-            self.fs.put_file(str(source / name), f"{staging}/{name}")
-        return self._claim(staging)
+        try:
+            for name in names:
+                self.fs.put_file(str(source / name), f"{staging}/{name}")
+            return self._claim(staging, names)
+        finally:
+            if self.fs.exists(staging):
+                self.fs.rm(staging, recursive=True)
 
-    def _claim(self, staging: str) -> int:
-        """Move ``staging`` in as the next version. On a local disk the rename is atomic and
-        refuses a number another run took meanwhile, so runs registering at once get a version
-        each; other stores have no such rename, and two runs there may race."""
-        version = max(self.versions(), default=0) + 1
+    def _claim(self, staging: str, names: list[str]) -> int:
+        """Move ``staging`` (holding ``names``, the manifest last) in as the next version.
+
+        On a local disk the rename is atomic and refuses a number another run took meanwhile,
+        so runs registering at once get a version each. Object stores cannot rename a folder:
+        the files are copied on the store, the manifest last, so the version is listed only
+        when whole; two runs registering there at once may race. The number is one no folder
+        has, whole or not (a copy cut short keeps its number).
+        """
+        self.fs.invalidate_cache(self.root)
+        version = max(self._numbers(), default=0) + 1
         if not isinstance(self.fs, LocalFileSystem):
-            self.fs.mv(staging, self.version_path(version), recursive=True)
+            for name in names:
+                self.fs.copy(f"{staging}/{name}", f"{self.version_path(version)}/{name}")
             return version
         while True:
             try:
@@ -210,7 +225,7 @@ class Registry:
             except OSError as exc:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-            version = max(max(self.versions(), default=0), version) + 1
+            version = max(max(self._numbers(), default=0), version) + 1
 
     def champion(self) -> Optional[int]:
         """The champion version (None before the first promotion).

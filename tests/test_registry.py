@@ -49,15 +49,21 @@ def test_a_version_holds_the_files_its_manifest_lists_and_all_of_them(tmp_path):
     assert reg.versions() == [1] and os.listdir(tmp_path / "reg" / "m") == ["v1"]
 
 
-@pytest.mark.parametrize("location", ["local", "memory://registry-test"])
-def test_versions_champion_and_resolve(tmp_path, location):
-    where = str(tmp_path / "reg") if location == "local" else location
+@pytest.mark.parametrize("location", ["local", "memory://registry-test", "s3"])
+def test_versions_champion_and_resolve(tmp_path, location, request):
+    where = {"local": str(tmp_path / "reg"),
+             "s3": f"{request.getfixturevalue('s3_bucket')}/versions"}.get(location, location)
     reg = Registry(where, "churn")
     assert reg.versions() == [] and reg.champion() is None
     assert reg.add(str(_published(tmp_path / "a", "first"))) == 1
     assert reg.add(str(_published(tmp_path / "b", "second"))) == 2
-    reg.fs.makedirs(reg.root + "/v9", exist_ok=True)  # incomplete: no manifest, so no version
+    reg.fs.makedirs(reg.root + "/v9", exist_ok=True)
+    reg.fs.pipe(reg.root + "/v9/model.pkl", b"cut short")  # no manifest, so no version
     assert reg.versions() == [1, 2]
+    assert reg.add(str(_published(tmp_path / "c", "third"))) == 10  # past the one cut short
+    assert reg.versions() == [1, 2, 10]
+    left = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in reg.fs.ls(reg.root, detail=False))
+    assert left == ["v1", "v10", "v2", "v9"]  # and no staging folder
     reg.set_champion(2)
     assert reg.champion() == 2 and reg.resolve().endswith("/churn/v2")
     with reg.fs.open(reg.resolve(1) + "/model.pkl") as handle:
