@@ -1,0 +1,94 @@
+"""Object storage end to end, on a real S3 API over HTTP (moto's server): training data read
+from S3, a registry on S3 that retraining promotes into, scoring from its champion into S3,
+rollback, and the model server following the champion there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import fsspec
+import pandas as pd
+import pytest
+
+from flows.registry import main as registry_main
+from flows.score import score
+from flows.train import train
+from tasks.registry import Registry
+from tests.conftest import awkward_classification
+from tests.test_serve import ROOT, _start
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def s3_folder(s3_bucket) -> str:
+    """A prefix of its own in the bucket, for one test."""
+    return f"{s3_bucket}/{uuid.uuid4().hex[:8]}"
+
+
+def _health(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/health", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_retraining_from_s3_into_a_registry_on_s3(s3_folder, tmp_path, capsys):
+    frame = awkward_classification(n=600)
+    first, grown, registry = (f"{s3_folder}/first.csv", f"{s3_folder}/grown",
+                              f"{s3_folder}/models")
+    with fsspec.open(first, "w") as handle:
+        frame.iloc[:300].to_csv(handle, index=False)
+    for part, rows in enumerate((frame.iloc[:300], frame.iloc[300:])):  # a folder of Parquet
+        rows.to_parquet(f"{grown}/part-{part}.parquet")
+    common = ["--target", "label", "--task", "classification", "--registry", registry,
+              "--model-name", "customers", "--max-trials", "1", "--seed", "1"]
+    done = subprocess.run([sys.executable, "-m", "flows.train", "--data", first, *common,
+                           "--include", "linear", "--output", str(tmp_path / "run1")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    entry = Registry(registry, "customers")
+    assert entry.versions() == [1] and entry.champion() == 1
+    held = sorted(p.rsplit("/", 1)[-1] for p in entry.fs.ls(entry.version_path(1), detail=False))
+    assert held == sorted(json.loads((tmp_path / "run1" / "manifest.json").read_text())["files"]
+                          + ["promotion.json"])
+    assert "training_rows.npy" in held
+
+    retrained = train(data=grown, target="label", task="classification", registry=registry,
+                      model_name="customers", max_trials=1, seed=1,
+                      include=["hist_gradient_boosting"], output=str(tmp_path / "run2"))
+    decision = retrained.promotion
+    assert decision["challenger_version"] == 2 and decision["champion_version"] == 1
+    assert decision["rows"] == frame["label"].iloc[300:].notna().sum()  # the new rows only
+    assert entry.versions() == [1, 2] and entry.champion() == (2 if decision["promoted"] else 1)
+    with fsspec.open(f"{registry}/customers/decisions.jsonl", "r") as handle:
+        assert [json.loads(line)["challenger_version"] for line in handle] == [1, 2]
+
+    assert registry_main(["--registry", registry, "--name", "customers", "rollback", "2"]) == 0
+    assert registry_main(["--registry", registry, "--name", "customers", "list"]) == 0
+    assert "* v2" in capsys.readouterr().out
+    new_rows = f"{s3_folder}/new.csv"
+    with fsspec.open(new_rows, "w") as handle:
+        awkward_classification(n=25, seed=7).drop(columns="label").to_csv(handle, index=False)
+    scored = score(model="customers", registry=registry, data=new_rows,
+                   output=f"{s3_folder}/scored/predictions.parquet")
+    assert scored.version == 2 and scored.scored == 25
+    predictions = pd.read_parquet(f"{s3_folder}/scored/predictions.parquet")
+    assert len(predictions) == 25 and {"prediction", "proba_yes"} <= set(predictions.columns)
+
+    process, url = _start("customers", "--registry", registry, "--poll-seconds", "0.3")
+    try:
+        assert _health(url)["version"] == 2
+        assert registry_main(["--registry", registry, "--name", "customers", "rollback",
+                              "1"]) == 0
+        deadline = time.time() + 60
+        while _health(url)["version"] != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        assert _health(url)["source"] == f"customers v1 of registry {registry}"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
