@@ -1,13 +1,13 @@
-"""Logging filters: a user-input error and a candidate's timeout are reported as their one-line
-message, without a traceback (in every flow's run log); the CLI's temporary API's shutdown does
-not print the traces of work it cancels and redoes."""
+"""Logging filters: a user-input error is reported as its one-line message, without a traceback
+(in every flow's run log); the CLI's temporary API's shutdown does not print the traces of work
+it cancels and redoes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from tasks.errors import AutoMLInputError, CandidateTimedOut
+from tasks.errors import AutoMLInputError
 
 __all__ = ["ShutdownCancelFilter", "UserErrorFilter", "quiet_user_errors"]
 
@@ -15,13 +15,12 @@ RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class UserErrorFilter(logging.Filter):
-    """Drop the traceback from records about an :class:`AutoMLInputError` or a
-    :class:`CandidateTimedOut`: the message says all there is (a timeout is the budget at work,
-    and its traceback, some 20 lines, only ever pointed at where the deadline is checked)."""
+    """Drop the traceback from records about an :class:`AutoMLInputError`: the message says all
+    there is."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, (AutoMLInputError, CandidateTimedOut)):
+        if isinstance(exc, AutoMLInputError):
             record.exc_info = None
             record.exc_text = None
         return True

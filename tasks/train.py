@@ -13,6 +13,8 @@ from typing import Any, Optional
 import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
+from prefect.transactions import get_transaction
 from threadpoolctl import threadpool_limits
 
 from featurizers import AutoFeaturizer
@@ -205,9 +207,22 @@ def candidate_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 def train_candidate_task(
     spec: CandidateSpec, data: PreparedData, plan: SplitPlan, seed: int,
     deadline: Optional[float] = None, calibrate: bool = False,
-) -> CandidateResult:
-    """Train and validate one candidate (cached by data, config, seed, folds and calibration)."""
-    return evaluate_candidate(spec, data, plan, seed, deadline, calibrate)
+) -> CandidateResult | State:
+    """Train and validate one candidate (cached by data, config, seed, folds and calibration).
+
+    A candidate stopped at its deadline is the budget at work, not a failure: the task ends in
+    a completed state named "Timed out" whose result, ``status="timeout"``, is not cached (with
+    more time, the candidate may finish).
+    """
+    try:
+        return evaluate_candidate(spec, data, plan, seed, deadline, calibrate)
+    except CandidateTimedOut as exc:
+        transaction = get_transaction()
+        if transaction is not None:
+            transaction.write_on_commit = False
+        stopped = CandidateResult(spec, "timeout", fit_seconds=round(exc.seconds, 3),
+                                  error=f"CandidateTimedOut: {exc}")
+        return Completed(name="Timed out", message=str(exc), data=stopped)
 
 
 def refit(spec: CandidateSpec, data: PreparedData, seed: int,
