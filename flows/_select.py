@@ -55,17 +55,26 @@ def choose_families(settings: TrainSettings, shape: DataShape) -> list[type[Mode
     return [reg.get(n) for n in chosen]
 
 
-def check_time_for_candidates(results: list[CandidateResult], budget: Budget) -> None:
+def check_time_for_candidates(results: list[CandidateResult], budget: Budget,
+                              candidate_timeout: Optional[float] = None) -> None:
     """Raise when the time budget ran out before any candidate could be trained or backtested
     on all rows (every one was left out for time, or stopped by it; under successive halving,
-    some may have been trained on a subsample only).
+    some may have been trained on a subsample only), or when ``candidate_timeout`` stopped
+    every one (the first ones start with the whole budget left: a timeout under half of it
+    is what stopped them).
 
     Raises
     ------
     AutoMLInputError
-        Naming ``--time-budget`` and the seconds that went before training.
+        Naming ``--time-budget`` and the seconds that went before training, or
+        ``--candidate-timeout``.
     """
     full = [r for r in results if r.spec.fraction >= 1.0]
+    if (candidate_timeout is not None and full and all(r.status == "timeout" for r in full)
+            and (budget.seconds is None or candidate_timeout < budget.seconds / 2)):
+        raise AutoMLInputError(
+            f"--candidate-timeout {candidate_timeout:g} s stopped every candidate "
+            f"({len(full)}) before it finished; give a larger --candidate-timeout")
     if budget.seconds is None or not all(
             r.status == "timeout" or r.error == TOO_LITTLE_TIME for r in full):
         return
@@ -80,8 +89,8 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget) ->
     if stopped:
         raise AutoMLInputError(
             f"--time-budget {given:g} s ran out before any candidate finished: "
-            f"{stopped} started and were stopped at their deadline; give a larger "
-            "--time-budget")
+            f"{'1 started and was' if stopped == 1 else f'{stopped} started and were'} stopped "
+            "at their deadline; give a larger --time-budget")
     raise AutoMLInputError(
         f"--time-budget {given:g} s ran out before any candidate could be trained: "
         f"{time.time() - budget.started:.0f} s went to start-up, loading, validation and "

@@ -271,7 +271,7 @@ def run_training(settings: TrainSettings, frame: Optional[pd.DataFrame],
     with runner as candidates_on:
         results, stop_reason = run_candidates(searcher, prepared, plan, settings, metric,
                                               budget, costs, progress.update, candidates_on)
-    check_time_for_candidates(results, budget)
+    check_time_for_candidates(results, budget, settings.candidate_timeout)
     best = select_best(results, metric)
     logger.info("stopped: %s; best single %s %s=%.5g", stop_reason, best.spec.run_name, metric,
                 best.metrics[metric])

@@ -135,8 +135,16 @@ def test_the_time_budget_error_says_whether_candidates_started():
     with pytest.raises(AutoMLInputError, match=r"could be trained: 12 s went to start-up"):
         check_time_for_candidates([left_out], budget)
     with pytest.raises(AutoMLInputError, match=r"before any candidate finished: 1 started and "
-                       r"were stopped at their deadline"):
+                       r"was stopped at their deadline"):
         check_time_for_candidates([left_out, stopped], budget)
+    # Stopped by --candidate-timeout (with no budget, or under half of it): that is named.
+    for limits in (Budget(time.time(), None), Budget(time.time(), 60.0)):
+        with pytest.raises(AutoMLInputError, match=r"^--candidate-timeout 0.5 s stopped every "
+                           r"candidate \(1\) before it finished; give a larger "
+                           r"--candidate-timeout$"):
+            check_time_for_candidates([stopped], limits, candidate_timeout=0.5)
+    with pytest.raises(AutoMLInputError, match="--time-budget 10 s ran out"):
+        check_time_for_candidates([stopped], budget, candidate_timeout=8.0)
     screen = CandidateResult(CandidateSpec(4, "xgboost", {}, 0.25), "ok")
     promoted = CandidateResult(CandidateSpec(5, "xgboost", {}), "too_slow", error=TOO_LITTLE_TIME)
     with pytest.raises(AutoMLInputError, match=r"before any candidate was trained on all rows: 1 "
@@ -144,6 +152,7 @@ def test_the_time_budget_error_says_whether_candidates_started():
         check_time_for_candidates([screen, promoted], budget)
     finished = CandidateResult(CandidateSpec(3, "linear", {}), "ok")
     check_time_for_candidates([stopped, finished], budget)  # one finished: nothing to say
+    check_time_for_candidates([stopped, finished], budget, candidate_timeout=0.5)
     check_time_for_candidates([left_out], Budget(time.time(), None))  # no budget, no error
 
 
