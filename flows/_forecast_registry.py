@@ -24,7 +24,8 @@ from models._forecast_model import ForecastModel
 from tasks.backtest import Naive2Reference, n_windows, pointwise_loss
 from tasks.forecast_data import Panel
 from tasks.model_io import registered_model
-from tasks.registry import Decision, Registry, decided_now, kept_by_hand
+from tasks.decisions import Decision, decided_now, kept_by_hand
+from tasks.registry import Registry
 from tasks.settings import TrainSettings
 
 __all__ = ["Backtest", "ForecastComparison", "compare_forecasts", "decide_forecast",

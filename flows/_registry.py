@@ -24,7 +24,8 @@ from tasks.evaluate import METRICS
 from tasks.explain import model_predictions
 from tasks.errors import AutoMLInputError, listed
 from tasks.model_io import local_path, registered_model, used_columns
-from tasks.registry import TRAINING_ROWS, Decision, Registry, RegistryBusy, decide, kept_by_hand
+from tasks.decisions import Decision, decide, kept_by_hand
+from tasks.registry import TRAINING_ROWS, Registry, RegistryBusy
 from tasks.row_hashes import row_hashes
 from tasks.settings import TrainSettings
 from tasks.split import SplitPlan

@@ -16,7 +16,8 @@ from typing import Any, Optional
 import numpy as np
 
 __all__ = ["AutoMLInputError", "CandidateTimedOut", "OneLineParser", "as_parameters",
-           "nearest_existing", "listed", "nearest_names", "parameter_names", "shown", "unwritable"]
+           "nearest_existing", "listed", "nearest_names", "parameter_names", "shown",
+           "store_errors", "unwritable"]
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 #: What a message quotes: a command between backticks, or a name or path as ``repr`` shows it
@@ -166,6 +167,27 @@ def nearest_existing(path: Path) -> Path:
     pathlib.Path
     """
     return next((p for p in [path, *path.parents] if p.exists()), Path("."))
+
+
+@contextmanager
+def store_errors(problem: str) -> Iterator[None]:
+    """Around an access to a store that may be remote: its client's failure (credentials that
+    cannot be found, access denied, a bucket that does not exist, a host that does not answer)
+    becomes one line, ``problem`` (``"data 's3://b/t.csv' cannot be read"``) with the error and
+    what to check. Each store's client raises its own types, so every exception is taken.
+
+    Raises
+    ------
+    AutoMLInputError
+    """
+    try:
+        yield
+    except AutoMLInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        detail = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
+        raise AutoMLInputError(f"{problem} ({type(exc).__name__}: {detail}); check the URI, "
+                               "that its bucket exists, and the credentials") from None
 
 
 def unwritable(folder: Path) -> Optional[str]:

@@ -20,7 +20,7 @@ import pyarrow.dataset
 from prefect import task
 
 from featurizers._numbers import WHOLE_NUMBER
-from tasks.errors import AutoMLInputError, nearest_names
+from tasks.errors import AutoMLInputError, nearest_names, store_errors
 
 __all__ = ["FRAME_DATA", "check_named_columns", "check_source", "data_fingerprint", "frame_table",
            "load_table", "load_table_task", "read_header", "select_columns"]
@@ -158,9 +158,10 @@ def check_source(uri: str) -> bool:
     """
     try:
         fs, path = fsspec.core.url_to_fs(uri)
-        exists = fs.exists(path)
     except (ImportError, ValueError) as exc:
         raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
+    with store_errors(f"data {uri!r} cannot be read"):
+        exists = fs.exists(path)
     if not exists:
         raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
     folder = fs.isdir(path)

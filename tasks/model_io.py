@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import AutoMLInputError
+from tasks.errors import AutoMLInputError, store_errors
 from tasks.publish import file_sha256
 from tasks.registry import Registry
 
@@ -199,6 +199,8 @@ def fetch_model(model: str, into: str) -> str:
         if local is not None:
             return model if fsspec.core.split_protocol(model)[0] is None else str(local)
         fs, path = fsspec.core.url_to_fs(model)
+        with store_errors(f"model {model!r} cannot be read"):
+            fs.exists(path)  # isfile says False for credentials not found or access denied
         is_file = path.endswith(".pkl") and fs.isfile(path)
         folder, name = posixpath.split(path) if is_file else (path.rstrip("/"), "model.pkl")
         if not fs.isfile(f"{folder}/{name}"):

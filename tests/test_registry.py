@@ -18,7 +18,8 @@ from flows.train import train
 from models import registry as family_registry
 from tasks.artifacts import experiment_key
 from tasks.errors import AutoMLInputError
-from tasks.registry import Registry, decide
+from tasks.decisions import decide
+from tasks.registry import Registry
 from tasks.row_hashes import row_hashes
 from tests.conftest import awkward_classification, fixed_family
 

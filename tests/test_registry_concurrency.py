@@ -11,7 +11,8 @@ import pytest
 from flows.registry import main as registry_main
 from flows.train import train
 from models import registry as family_registry
-from tasks.registry import Registry, decide
+from tasks.decisions import decide
+from tasks.registry import Registry
 from tests.test_registry import _growing_table, _Prior, _published
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

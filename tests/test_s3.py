@@ -5,6 +5,7 @@ rollback, and the model server following the champion there."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 from flows.registry import main as registry_main
 from flows.score import score
 from flows.train import train
+from tasks.errors import AutoMLInputError
 from tasks.registry import Registry
 from tests.conftest import awkward_classification
 from tests.test_serve import ROOT, _start
@@ -92,3 +94,48 @@ def test_retraining_from_s3_into_a_registry_on_s3(s3_folder, tmp_path, capsys):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_a_registry_whose_bucket_does_not_exist_stops_the_run_before_training(s3_bucket,
+                                                                              tmp_path):
+    """Registering created the bucket, after training: a mistyped name became a new bucket."""
+    missing = "s3://automl-tests-no-such-bucket/models"
+    with pytest.raises(AutoMLInputError, match=(
+            r"^registry 's3://automl-tests-no-such-bucket/models' cannot be written "
+            r"\(FileNotFoundError: .+\); check the URI, that its bucket exists, and the "
+            r"credentials$")):
+        train(data=awkward_classification(n=60), target="label", task="classification",
+              registry=missing, max_trials=1, output=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    s3 = fsspec.filesystem("s3")
+    s3.invalidate_cache()
+    assert not s3.exists("automl-tests-no-such-bucket")
+    Registry(f"{s3_bucket}/writable", "m").check_writable()  # and leaves nothing behind
+    assert not s3.exists(f"{s3_bucket}/writable")
+
+
+def test_without_credentials_data_and_registry_on_s3_are_one_line(s3_folder, tmp_path):
+    """Credentials that cannot be found ended the run as 'run failed: NoCredentialsError'."""
+    with fsspec.open(f"{s3_folder}/t.csv", "w") as handle:
+        awkward_classification(n=60).to_csv(handle, index=False)
+    awkward_classification(n=60).head(5).to_csv(tmp_path / "t.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"], AWS_EC2_METADATA_DISABLED="true",
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"))
+    fix = "; check the URI, that its bucket exists, and the credentials"
+    for command, problem in [
+        (["flows.train", "--data", f"{s3_folder}/t.csv", "--target", "label", "--task",
+          "classification", "--output", str(tmp_path / "out")], f"data '{s3_folder}/t.csv'"),
+        (["flows.registry", "--registry", f"{s3_folder}/models", "--name", "m", "list"],
+         f"registry '{s3_folder}/models'"),
+        (["flows.score", "--model", f"{s3_folder}/published", "--data", str(tmp_path / "t.csv"),
+          "--output", str(tmp_path / "p.csv")], f"model '{s3_folder}/published'"),
+    ]:
+        done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [
+            f"error: {problem} cannot be read (NoCredentialsError: Unable to locate "
+            f"credentials){fix}"]
+    assert not (tmp_path / "out").exists()
