@@ -36,6 +36,7 @@ __all__ = ["BASELINE_CHECK_SECONDS", "REGISTER_SECONDS", "TOO_LITTLE_TIME", "Bud
 
 PUBLISH_SECONDS = 5.0  # writing the results, the charts and the report
 TOO_LITTLE_TIME = "would not fit the time left"  # the error of a candidate left out
+AT_CANDIDATE_TIMEOUT = "at the candidate timeout"  # in the error of a timeout it caused
 EXPLAIN_SECONDS = 1.0  # shuffling the raw columns once (beyond refitting the model on one fold)
 EXPLAIN_SHARE = 0.2  # of the budget, at most, kept for refitting the best to explain it
 BASELINE_CHECK_SECONDS = 1.0  # resampling the validation rows (see tasks.baseline)
@@ -203,6 +204,7 @@ class _Loop:
     started: int = 0
     stop: Optional[str] = None
     out_of_time: bool = False
+    capped: set = field(default_factory=set)  # ids whose deadline was the candidate timeout
 
     @property
     def max_trials(self) -> float:
@@ -261,6 +263,8 @@ class _Loop:
         # checks before every fold: past it, the candidate stops and is recorded as a timeout.
         timeout = min(self.settings.candidate_timeout or math.inf, left)
         deadline = None if math.isinf(timeout) else time.time() + timeout
+        if timeout < left:
+            self.capped.update(spec.id for spec in specs)
         parameters = {"spec": specs, "data": unmapped(self.data), "plan": unmapped(self.plan),
                       "seed": unmapped(self.settings.seed), "deadline": unmapped(deadline),
                       "calibrate": unmapped(calibrates(self.metric))}
@@ -271,7 +275,11 @@ class _Loop:
         self.running.update(zip(futures, specs))
         self.started += len(specs)
 
-    def _latency_checked(self, result: CandidateResult) -> CandidateResult:
+    def _checked(self, result: CandidateResult) -> CandidateResult:
+        """``result``, with the limit that stopped it named (a timeout) or applied (latency)."""
+        if result.status == "timeout" and result.spec.id in self.capped:
+            return dataclasses.replace(result, error=f"{result.error} ({AT_CANDIDATE_TIMEOUT}, "
+                                                     f"{self.settings.candidate_timeout:g} s)")
         limit = self.settings.predict_time_limit
         if limit is None or result.status != "ok" or result.predict_seconds_per_1000 <= limit:
             return result
@@ -284,7 +292,7 @@ class _Loop:
         """Wait for finished candidates and learn from them."""
         done = _wait(self.running, first_only=self.budget.seconds is not None)
         finished = round(time.time() - self.budget.started, 3)
-        batch = [dataclasses.replace(self._latency_checked(_finish(self.running.pop(f), f)),
+        batch = [dataclasses.replace(self._checked(_finish(self.running.pop(f), f)),
                                      finished_seconds=finished) for f in done]
         for family in self.searcher.tell(batch):
             last = next(r for r in reversed(batch) if r.spec.family == family)

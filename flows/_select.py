@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from prefect.logging import get_run_logger
 
-from flows._loop import TOO_LITTLE_TIME, Budget
+from flows._loop import AT_CANDIDATE_TIMEOUT, TOO_LITTLE_TIME, Budget
 from models import DataShape, ModelFamily, registry
 from tasks.errors import AutoMLInputError, nearest_names
 from tasks.evaluate import loss_of
@@ -59,9 +59,8 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget,
                               candidate_timeout: Optional[float] = None) -> None:
     """Raise when the time budget ran out before any candidate could be trained or backtested
     on all rows (every one was left out for time, or stopped by it; under successive halving,
-    some may have been trained on a subsample only), or when ``candidate_timeout`` stopped
-    every one (the first ones start with the whole budget left: a timeout under half of it
-    is what stopped them).
+    some may have been trained on a subsample only), or when the candidate timeout (shorter
+    than the time left when they started) stopped every one.
 
     Raises
     ------
@@ -70,8 +69,8 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget,
         ``--candidate-timeout``.
     """
     full = [r for r in results if r.spec.fraction >= 1.0]
-    if (candidate_timeout is not None and full and all(r.status == "timeout" for r in full)
-            and (budget.seconds is None or candidate_timeout < budget.seconds / 2)):
+    if candidate_timeout is not None and full and all(
+            r.status == "timeout" and AT_CANDIDATE_TIMEOUT in r.error for r in full):
         raise AutoMLInputError(
             f"--candidate-timeout {candidate_timeout:g} s stopped every candidate "
             f"({len(full)}) before it finished; give a larger --candidate-timeout")
@@ -89,8 +88,9 @@ def check_time_for_candidates(results: list[CandidateResult], budget: Budget,
     if stopped:
         raise AutoMLInputError(
             f"--time-budget {given:g} s ran out before any candidate finished: "
-            f"{'1 started and was' if stopped == 1 else f'{stopped} started and were'} stopped "
-            "at their deadline; give a larger --time-budget")
+            + ("1 started and was stopped at its deadline" if stopped == 1 else
+               f"{stopped} started and were stopped at their deadline")
+            + "; give a larger --time-budget")
     raise AutoMLInputError(
         f"--time-budget {given:g} s ran out before any candidate could be trained: "
         f"{time.time() - budget.started:.0f} s went to start-up, loading, validation and "

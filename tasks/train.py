@@ -212,7 +212,8 @@ def train_candidate_task(
 
     A candidate stopped at its deadline is the budget at work, not a failure: the task ends in
     a completed state named "Timed out" whose result, ``status="timeout"``, is not cached (with
-    more time, the candidate may finish).
+    more time, the candidate may finish). Called directly rather than submitted or mapped, it
+    then returns that state; its ``result()`` is the result.
     """
     try:
         return evaluate_candidate(spec, data, plan, seed, deadline, calibrate)

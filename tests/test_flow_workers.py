@@ -63,6 +63,7 @@ def test_failed_and_timed_out_candidates_are_recorded_and_the_run_goes_on(tmp_pa
     assert [c.status for c in result.leaderboard][0] == "ok"
     assert status["test_failing"].status == "failed" and "quantile" in status["test_failing"].error
     assert status["test_slow"].status == "timeout"
+    assert status["test_slow"].error.endswith(" (at the candidate timeout, 2 s)")
     # It ran one 1.5 s fold, then stopped; it was recorded as taking no time at all.
     assert status["test_slow"].fit_seconds >= 1.4
     assert result.best.family == "linear"

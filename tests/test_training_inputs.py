@@ -125,7 +125,7 @@ def test_a_library_upgrade_gives_cached_candidates_new_keys(monkeypatch):
 def test_the_time_budget_error_says_whether_candidates_started():
     import time
 
-    from flows._loop import TOO_LITTLE_TIME, Budget
+    from flows._loop import AT_CANDIDATE_TIMEOUT, TOO_LITTLE_TIME, Budget
     from flows._select import check_time_for_candidates
     from tasks.types import CandidateResult, CandidateSpec
 
@@ -135,16 +135,18 @@ def test_the_time_budget_error_says_whether_candidates_started():
     with pytest.raises(AutoMLInputError, match=r"could be trained: 12 s went to start-up"):
         check_time_for_candidates([left_out], budget)
     with pytest.raises(AutoMLInputError, match=r"before any candidate finished: 1 started and "
-                       r"was stopped at their deadline"):
+                       r"was stopped at its deadline; give"):
         check_time_for_candidates([left_out, stopped], budget)
-    # Stopped by --candidate-timeout (with no budget, or under half of it): that is named.
-    for limits in (Budget(time.time(), None), Budget(time.time(), 60.0)):
+    # Every one stopped by the candidate timeout (the loop says so in its error): it is named.
+    capped = CandidateResult(CandidateSpec(6, "xgboost", {}), "timeout",
+                             error=f"deadline ({AT_CANDIDATE_TIMEOUT}, 0.5 s)")
+    for limits in (Budget(time.time(), None), budget):
         with pytest.raises(AutoMLInputError, match=r"^--candidate-timeout 0.5 s stopped every "
                            r"candidate \(1\) before it finished; give a larger "
                            r"--candidate-timeout$"):
-            check_time_for_candidates([stopped], limits, candidate_timeout=0.5)
-    with pytest.raises(AutoMLInputError, match="--time-budget 10 s ran out"):
-        check_time_for_candidates([stopped], budget, candidate_timeout=8.0)
+            check_time_for_candidates([capped], limits, candidate_timeout=0.5)
+    with pytest.raises(AutoMLInputError, match="--time-budget 10 s ran out"):  # one by the budget
+        check_time_for_candidates([capped, stopped], budget, candidate_timeout=0.5)
     screen = CandidateResult(CandidateSpec(4, "xgboost", {}, 0.25), "ok")
     promoted = CandidateResult(CandidateSpec(5, "xgboost", {}), "too_slow", error=TOO_LITTLE_TIME)
     with pytest.raises(AutoMLInputError, match=r"before any candidate was trained on all rows: 1 "
