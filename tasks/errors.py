@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import re
 import sys
 import tempfile
@@ -37,7 +38,8 @@ class AutoMLInputError(ValueError):
 
 
 class CandidateTimedOut(TimeoutError):
-    """A candidate stopped at its deadline after ``seconds`` (``args[1]``, kept by pickling)."""
+    """A candidate stopped at its deadline after ``seconds`` (``args[1]``), raised by
+    :func:`tasks.train.evaluate_candidate`; its Prefect task returns it as a result."""
 
     @property
     def seconds(self) -> float:
@@ -169,12 +171,29 @@ def nearest_existing(path: Path) -> Path:
     return next((p for p in [path, *path.parents] if p.exists()), Path("."))
 
 
+# What a store's client raises when retrying cannot help (by class name: the clients are
+# optional): credentials or a region that cannot be found, a credentials file without the
+# profile named.
+_STORE_SETUP_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "NoRegionError",
+                       "ProfileNotFound", "DefaultCredentialsError", "ClientAuthenticationError"}
+
+
+def _lasting(exc: Exception) -> bool:
+    """Whether ``exc`` from a store's client will be raised again by a retry."""
+    if isinstance(exc, (PermissionError, FileNotFoundError, NotADirectoryError)):
+        return True  # fsspec's clients raise these for access denied and a missing bucket
+    if isinstance(exc, OSError) and exc.errno == errno.EINVAL:  # e.g. a bucket name not valid
+        return True
+    return any(kind.__name__ in _STORE_SETUP_ERRORS for kind in type(exc).__mro__)
+
+
 @contextmanager
 def store_errors(problem: str) -> Iterator[None]:
-    """Around an access to a store that may be remote: its client's failure (credentials that
-    cannot be found, access denied, a bucket that does not exist, a host that does not answer)
-    becomes one line, ``problem`` (``"data 's3://b/t.csv' cannot be read"``) with the error and
-    what to check. Each store's client raises its own types, so every exception is taken.
+    """Around an access to a store that may be remote: a failure of its client that a retry
+    would meet again (credentials that cannot be found, access denied, a bucket that does not
+    exist) becomes one line, ``problem`` (``"data 's3://b/t.csv' cannot be read"``) with the
+    error and what to check. One that may pass (a connection reset, a timeout, a 503) is raised
+    as it is, so that a task's retries still apply.
 
     Raises
     ------
@@ -184,7 +203,9 @@ def store_errors(problem: str) -> Iterator[None]:
         yield
     except AutoMLInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - see above
+    except Exception as exc:
+        if not _lasting(exc):
+            raise
         detail = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
         raise AutoMLInputError(f"{problem} ({type(exc).__name__}: {detail}); check the URI, "
                                "that its bucket exists, and the credentials") from None

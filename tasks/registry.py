@@ -49,6 +49,8 @@ TRAINING_ROWS = "training_rows.npy"
 LOCK_WAIT_SECONDS = 60.0  # the lock is held for milliseconds: longer means a stuck process
 
 _VERSION = re.compile(r"^v(\d+)$")
+# Object stores whose first path part is a bucket, which making folders would create.
+_BUCKET_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 
 
 def _published_files(folder: Path) -> list[str]:
@@ -124,7 +126,8 @@ class Registry:
     def check_writable(self) -> None:
         """That versions can be written: on a local disk, that the model's folder can be made;
         elsewhere, that an empty object can be written under it and removed (a bucket that
-        does not exist, which registering would otherwise create, or access denied).
+        does not exist, which registering would otherwise create, or access denied; on a store
+        with folders, the model's folder is made first).
 
         Raises
         ------
@@ -133,7 +136,11 @@ class Registry:
         """
         if not isinstance(self.fs, LocalFileSystem):
             probe = self._path(f".write-check-{uuid.uuid4().hex}")
+            protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(
+                self.fs.protocol)
             with store_errors(f"registry {self.location!r} cannot be written"):
+                if not protocols & _BUCKET_STORES:  # folders that exist (sftp, smb, memory)
+                    self.fs.makedirs(self.root, exist_ok=True)
                 self.fs.pipe(probe, b"")
                 self.fs.rm(probe)
             return

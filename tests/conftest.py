@@ -31,21 +31,25 @@ def prefect_harness():
 def s3_bucket():
     """An empty bucket on a real S3 API over HTTP on 127.0.0.1 (moto's server), as
     ``s3://BUCKET``. The standard AWS variables point every S3 client at it, in this process
-    and in the processes it starts (they stay set for the rest of the session)."""
-    import fsspec
-    from moto.server import ThreadedMotoServer
+    and in the processes it starts, until the session ends."""
+    pytest.importorskip("s3fs", reason="the test extra installs s3fs")
+    moto_server = pytest.importorskip("moto.server", reason="the test extra installs moto")
+    import s3fs
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}",
-                        "AWS_ACCESS_KEY_ID": "automl-tests", "AWS_SECRET_ACCESS_KEY": "secret",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ[name] = value
-    os.environ.pop("AWS_PROFILE", None)
-    fsspec.filesystem("s3", skip_instance_cache=True).mkdir("automl-tests")
-    yield "s3://automl-tests"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                            "AWS_ACCESS_KEY_ID": "automl-tests", "AWS_SECRET_ACCESS_KEY": "secret",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        s3fs.S3FileSystem.clear_instance_cache()  # none made before may keep another endpoint
+        s3fs.S3FileSystem().mkdir("automl-tests")
+        yield "s3://automl-tests"
+    s3fs.S3FileSystem.clear_instance_cache()
     server.stop()
 
 

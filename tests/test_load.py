@@ -214,3 +214,25 @@ def test_fingerprint_changes_with_values_only():
     changed = FRAME.copy()
     changed.loc[0, "y"] = 9.0
     assert data_fingerprint(changed) != data_fingerprint(FRAME)
+
+
+def test_a_store_failure_a_retry_would_meet_again_is_one_line_and_one_that_may_pass_is_not():
+    """Every failure was one line, so the load task's retries never met a connection reset."""
+    from tasks.errors import store_errors
+
+    class NoCredentialsError(Exception):  # named as botocore's, which is not a dependency
+        pass
+
+    for lasting in (NoCredentialsError("Unable to locate credentials"),
+                    PermissionError("Forbidden"),
+                    FileNotFoundError("The specified bucket does not exist")):
+        with pytest.raises(AutoMLInputError, match=(
+                rf"^data 's3://b/t.csv' cannot be read \({type(lasting).__name__}: .+\); check "
+                r"the URI, that its bucket exists, and the credentials$")):
+            with store_errors("data 's3://b/t.csv' cannot be read"):
+                raise lasting
+    for passing in (ConnectionResetError("reset by peer"), TimeoutError("read timed out"),
+                    OSError(5, "Service Unavailable")):
+        with pytest.raises(type(passing)):
+            with store_errors("data 's3://b/t.csv' cannot be read"):
+                raise passing

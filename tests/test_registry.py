@@ -52,8 +52,9 @@ def test_a_version_holds_the_files_its_manifest_lists_and_all_of_them(tmp_path):
 
 @pytest.mark.parametrize("location", ["local", "memory://registry-test", "s3"])
 def test_versions_champion_and_resolve(tmp_path, location, request):
-    where = {"local": str(tmp_path / "reg"),
-             "s3": f"{request.getfixturevalue('s3_bucket')}/versions"}.get(location, location)
+    bucket = request.getfixturevalue("s3_bucket") if location == "s3" else None
+    where = {"local": str(tmp_path / "reg"), "s3": f"{bucket}/{tmp_path.name}"}.get(location,
+                                                                                  location)
     reg = Registry(where, "churn")
     assert reg.versions() == [] and reg.champion() is None
     assert reg.add(str(_published(tmp_path / "a", "first"))) == 1
