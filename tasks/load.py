@@ -153,15 +153,18 @@ def check_source(uri: str) -> bool:
     Raises
     ------
     AutoMLInputError
-        When it does not exist, its filesystem is unknown or not installed, or it is a folder
-        without Parquet files.
+        When it does not exist, its filesystem is unknown or not installed, its store refuses
+        (credentials, access; see :func:`tasks.errors.store_errors`), or it is a folder without
+        Parquet files.
     """
     try:
         fs, path = fsspec.core.url_to_fs(uri)
+        with store_errors(f"data {uri!r} cannot be read"):
+            exists = fs.exists(path)
+    except AutoMLInputError:
+        raise
     except (ImportError, ValueError) as exc:
         raise AutoMLInputError(f"cannot open data {uri!r}: {exc}") from None
-    with store_errors(f"data {uri!r} cannot be read"):
-        exists = fs.exists(path)
     if not exists:
         raise AutoMLInputError(f"data file {uri!r} does not exist; check the path or URI")
     folder = fs.isdir(path)
