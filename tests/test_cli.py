@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from flows._logging import ShutdownCancelFilter
-from tests.conftest import awkward_classification, small_regression
+from tests.conftest import awkward_classification, run_side_by_side, small_regression
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,19 +96,20 @@ def test_bad_settings_fail_fast(data_dir, tmp_path, capsys, extra, pattern):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("module", "argv", "pattern"), [
-    ("flows.train", ["--time-budget", "abc"], "argument --time-budget: invalid float value"),
-    ("flows.train", ["--baseline-margin", "x"], "argument --baseline-margin: invalid float"),
-    ("flows.train", [], "the following arguments are required: --data, --target, --task"),
-    ("flows.score", ["--model", "m"], "the following arguments are required: --data"),
-    ("flows.registry", ["list"], "the following arguments are required: --registry"),
-    ("flows.serve", ["--port", "eighty"], "argument --port: 'eighty' is not a port: give 0"),
-])
-def test_a_usage_error_is_one_line_not_the_whole_usage(module, argv, pattern, tmp_path):
-    done = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
-    _assert_one_line_error(done, pattern)
-    assert done.stderr.strip().endswith(f"; see python -m {module} --help")
+def test_a_usage_error_is_one_line_not_the_whole_usage():
+    cases = [
+        ("flows.train", ["--time-budget", "abc"], "argument --time-budget: invalid float value"),
+        ("flows.train", ["--baseline-margin", "x"], "argument --baseline-margin: invalid float"),
+        ("flows.train", [], "the following arguments are required: --data, --target, --task"),
+        ("flows.score", ["--model", "m"], "the following arguments are required: --data"),
+        ("flows.registry", ["list"], "the following arguments are required: --registry"),
+        ("flows.serve", ["--port", "eighty"], "argument --port: 'eighty' is not a port: give 0"),
+    ]
+    runs = run_side_by_side([[sys.executable, "-m", module, *argv] for module, argv, _ in cases],
+                            [dict(os.environ)] * len(cases), str(ROOT), timeout=120)
+    for (module, _, pattern), done in zip(cases, runs):
+        _assert_one_line_error(done, pattern)
+        assert done.stderr.strip().endswith(f"; see python -m {module} --help")
 
 
 def test_a_settings_error_while_the_local_api_starts_is_still_one_line(data_dir, tmp_path):
@@ -217,12 +218,16 @@ def test_a_missing_data_file_or_column_fails_before_the_flow_starts(tmp_path):
              ("sales.csv", ["--target", "units", "--task", "forecasting", "--time-column", "day",
                             "--horizon", "2", "--series-id", "shop"],
               "error: column 'shop' is not in the data.")]
-    for name, settings, error in cases:
-        done = _run(["--data", str(tmp_path / name), *settings, "--output",
-                     str(tmp_path / "out")], env)
+    # Side by side, each with a Prefect home of its own (each may start a local API).
+    runs = run_side_by_side(
+        [[sys.executable, "-m", "flows.train", "--data", str(tmp_path / name), *settings,
+          "--output", str(tmp_path / "out")] for name, settings, _ in cases],
+        [{**env, "PREFECT_HOME": str(tmp_path / f"home{k}")} for k in range(len(cases))],
+        str(ROOT))
+    for (_, _, error), done in zip(cases, runs):
         assert done.returncode == 2 and "Beginning flow run" not in done.stdout, done.stdout
         assert done.stderr.startswith(error) and done.stderr.count("\n") == 1, done.stderr
-        assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_is_one_line_and_publishes_nothing(data_dir, tmp_path):

@@ -20,7 +20,7 @@ from flows.score import score
 from flows.train import train
 from tasks.errors import AutoMLInputError
 from tasks.registry import Registry
-from tests.conftest import awkward_classification
+from tests.conftest import awkward_classification, run_side_by_side
 from tests.test_serve import ROOT, _start
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -124,16 +124,19 @@ def test_without_credentials_data_and_registry_on_s3_are_one_line(s3_folder, tmp
                AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
                AWS_CONFIG_FILE=str(tmp_path / "none"))
     fix = "; check the URI, that its bucket exists, and the credentials"
-    for command, problem in [
+    cases = [
         (["flows.train", "--data", f"{s3_folder}/t.csv", "--target", "label", "--task",
           "classification", "--output", str(tmp_path / "out")], f"data '{s3_folder}/t.csv'"),
         (["flows.registry", "--registry", f"{s3_folder}/models", "--name", "m", "list"],
          f"registry '{s3_folder}/models'"),
         (["flows.score", "--model", f"{s3_folder}/published", "--data", str(tmp_path / "t.csv"),
           "--output", str(tmp_path / "p.csv")], f"model '{s3_folder}/published'"),
-    ]:
-        done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+    ]
+    runs = run_side_by_side(  # each with a Prefect home of its own: each may start a local API
+        [[sys.executable, "-m", *command] for command, _ in cases],
+        [{**env, "PREFECT_HOME": str(tmp_path / f"home{k}")} for k in range(len(cases))],
+        str(ROOT), timeout=120)
+    for (_, problem), done in zip(cases, runs):
         assert done.returncode == 2, done.stderr
         assert done.stderr.splitlines() == [
             f"error: {problem} cannot be read (NoCredentialsError: Unable to locate "
