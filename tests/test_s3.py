@@ -21,6 +21,7 @@ from flows.train import train
 from tasks.errors import AutoMLInputError
 from tasks.registry import Registry
 from tests.conftest import awkward_classification, run_side_by_side
+from tests.test_follow import _health
 from tests.test_serve import ROOT, _start
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -30,13 +31,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 def s3_folder(s3_bucket) -> str:
     """A prefix of its own in the bucket, for one test."""
     return f"{s3_bucket}/{uuid.uuid4().hex[:8]}"
-
-
-def _health(url: str) -> dict:
-    import urllib.request
-
-    with urllib.request.urlopen(url + "/health", timeout=10) as response:
-        return json.loads(response.read())
 
 
 def test_retraining_from_s3_into_a_registry_on_s3(s3_folder, tmp_path, capsys):
